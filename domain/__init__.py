@@ -1,0 +1,1 @@
+"""Domain model of Panorama: aggregates, their events and the command application."""

@@ -1,0 +1,171 @@
+"""A thin database handle over SQLite (embedded) or PostgreSQL (psycopg 3 pool).
+
+Queries are written once with `%s` placeholders and identifiers composed through
+`psycopg.sql`; for SQLite they are rendered to text and the placeholders become `?`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+Query = str | sql.Composable
+Row = dict[str, Any]
+Dialect = Literal["sqlite", "postgres"]
+
+
+class Tx:
+    """One open transaction; every statement is parameterised."""
+
+    def __init__(self, dialect: Dialect, conn: Any) -> None:
+        self.dialect = dialect
+        self._conn = conn
+
+    def _text(self, query: Query) -> Any:
+        if self.dialect == "postgres":
+            return query
+        text = query.as_string() if isinstance(query, sql.Composable) else query
+        return text.replace("%s", "?")
+
+    def execute(self, query: Query, params: Sequence[Any] = ()) -> int:
+        """Run a statement, return the number of rows it changed."""
+        cur = self._conn.execute(self._text(query), tuple(params))
+        return int(cur.rowcount or 0)
+
+    def executemany(self, query: Query, rows: Sequence[Sequence[Any]]) -> None:
+        """Run a statement once per parameter row."""
+        if not rows:
+            return
+        if self.dialect == "postgres":
+            with self._conn.cursor() as cur:
+                cur.executemany(query, rows)
+        else:
+            self._conn.executemany(self._text(query), rows)
+
+    def fetch(self, query: Query, params: Sequence[Any] = ()) -> list[Row]:
+        """Run a query, return its rows as dicts."""
+        cur = self._conn.execute(self._text(query), tuple(params))
+        rows = cur.fetchall()
+        if self.dialect == "postgres":
+            return list(rows)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in rows]
+
+    def fetchone(self, query: Query, params: Sequence[Any] = ()) -> Row | None:
+        rows = self.fetch(query, params)
+        return rows[0] if rows else None
+
+    def scalar(self, query: Query, params: Sequence[Any] = ()) -> Any:
+        row = self.fetchone(query, params)
+        return None if row is None else next(iter(row.values()))
+
+
+class Database:
+    """Connections to the database that holds the events and the read models."""
+
+    def __init__(
+        self,
+        *,
+        dialect: Dialect,
+        sqlite_path: Path | None = None,
+        conninfo: str | None = None,
+        schema: str = "public",
+        pool_size: int = 5,
+    ) -> None:
+        self.dialect: Dialect = dialect
+        self.sqlite_path = sqlite_path
+        self.conninfo = conninfo
+        self.schema = schema
+        self.pool_size = pool_size
+        self._pool: ConnectionPool | None = None
+        self._pool_lock = threading.Lock()
+        self._local = threading.local()
+
+    # -- connections -------------------------------------------------------------------------
+    def _pg_pool(self) -> ConnectionPool:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ConnectionPool(
+                    self.conninfo or "",
+                    min_size=1,
+                    max_size=self.pool_size,
+                    kwargs={"row_factory": dict_row, "autocommit": False},
+                    configure=self._configure_pg,
+                    open=True,
+                    check=ConnectionPool.check_connection,
+                )
+            return self._pool
+
+    def _configure_pg(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+        conn.commit()
+
+    def _sqlite(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            assert self.sqlite_path is not None
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                str(self.sqlite_path), timeout=30, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Tx]:
+        """A transaction: committed when the block ends, rolled back on error."""
+        if self.dialect == "postgres":
+            with self._pg_pool().connection() as conn, conn.transaction():
+                yield Tx("postgres", conn)
+            return
+        conn = self._sqlite()
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield Tx("sqlite", conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def session(self) -> Iterator[psycopg.Connection[Any]]:
+        """A dedicated PostgreSQL connection (for session-level advisory locks)."""
+        conn = psycopg.connect(self.conninfo or "", row_factory=dict_row, autocommit=True)
+        try:
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+            yield conn
+        finally:
+            conn.close()
+
+    def ping(self) -> None:
+        """Raise if the database cannot answer a trivial query."""
+        with self.transaction(write=False) as tx:
+            tx.scalar("SELECT 1 AS ok")
+
+    def close(self) -> None:
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def ident(*names: str) -> sql.Identifier:
+    """An SQL identifier, quoted by psycopg (also valid for SQLite)."""
+    return sql.Identifier(*names)

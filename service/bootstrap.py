@@ -1,0 +1,69 @@
+"""Wire the application, the database and the projection trigger in one place."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+from domain.application import Portfolio, utc_today
+from projections.db import Database
+from service.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """What the HTTP layer, the CLI and the workers share."""
+
+    settings: Settings
+    portfolio: Portfolio
+    db: Database
+    # Called with the notification position once a command's save has committed.
+    after_commit: Callable[[int], None] = field(default=lambda position: None)
+
+    def close(self) -> None:
+        self.db.close()
+        self.portfolio.close()
+
+
+def make_database(settings: Settings) -> Database:
+    """The read-model database: the same database as the events."""
+    if settings.is_postgres:
+        return Database(
+            dialect="postgres",
+            conninfo=settings.postgres_conninfo,
+            schema=settings.database_schema,
+            pool_size=settings.db_pool_size,
+        )
+    if settings.is_memory:
+        raise ValueError("the in-memory store is for unit tests of the domain only")
+    return Database(dialect="sqlite", sqlite_path=settings.sqlite_path)
+
+
+def bootstrap(
+    settings: Settings | None = None, *, today: Callable[[], date] = utc_today
+) -> Services:
+    """Build the services for the configured deployment (embedded or production)."""
+    settings = settings or Settings.from_env()
+    if settings.is_postgres:
+        _ensure_schema(settings)
+    portfolio = Portfolio(env=settings.eventsourcing_env(), today=today)
+    db = make_database(settings)
+    services = Services(settings=settings, portfolio=portfolio, db=db)
+    from projections.runner import install_trigger  # late: projections import this module's types
+
+    install_trigger(services)
+    return services
+
+
+def _ensure_schema(settings: Settings) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.database_schema))
+        )

@@ -1,0 +1,108 @@
+"""Configuration, read from the environment only (see .env.example)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+DEFAULT_DATABASE_URL = "sqlite:///var/panorama.sqlite3"
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "y", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    database_schema: str = "public"
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    web_workers: int = 2
+    web_threads: int = 4
+    public_read: bool = True
+    max_body_bytes: int = 1_000_000
+    min_position_wait_s: float = 5.0
+    db_pool_size: int = 5
+    log_level: str = "INFO"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Read the settings from `env` (default: os.environ)."""
+        e = dict(os.environ if env is None else env)
+        url = e.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+        schema = e.get("DATABASE_SCHEMA") or _url_schema(url) or "public"
+        return cls(
+            database_url=url,
+            database_schema=schema,
+            redis_url=e.get("REDIS_URL") or None,
+            host=e.get("PANORAMA_HOST", "127.0.0.1"),
+            port=int(e.get("PANORAMA_PORT", "8000")),
+            web_workers=int(e.get("WEB_CONCURRENCY", "2")),
+            web_threads=int(e.get("WEB_THREADS", "4")),
+            public_read=_flag(e.get("PUBLIC_READ"), True),
+            max_body_bytes=int(e.get("MAX_BODY_BYTES", "1000000")),
+            min_position_wait_s=float(e.get("MIN_POSITION_WAIT_S", "5")),
+            db_pool_size=int(e.get("DB_POOL_SIZE", "5")),
+            log_level=e.get("LOG_LEVEL", "INFO"),
+        )
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def is_memory(self) -> bool:
+        return self.database_url.startswith("memory:")
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The SQLite file named by a sqlite:/// URL (relative paths from the cwd)."""
+        parsed = urlparse(self.database_url)
+        path = unquote(parsed.path)
+        if self.database_url.startswith("sqlite:////"):
+            return Path(path)
+        return Path(path.lstrip("/"))
+
+    @property
+    def postgres_conninfo(self) -> str:
+        """The URL without our own query parameters, for psycopg."""
+        parsed = urlparse(self.database_url)
+        return parsed._replace(query="").geturl()
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The eventsourcing library's settings for this database."""
+        if self.is_memory:
+            return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+        if self.is_postgres:
+            parsed = urlparse(self.database_url)
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": (parsed.path or "/postgres").lstrip("/") or "postgres",
+                "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
+                "POSTGRES_PORT": str(parsed.port or 5432),
+                "POSTGRES_USER": unquote(parsed.username or "postgres"),
+                "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+                "POSTGRES_SCHEMA": self.database_schema,
+                "POSTGRES_POOL_SIZE": str(self.db_pool_size),
+                "POSTGRES_MAX_OVERFLOW": str(self.db_pool_size * 2),
+                "POSTGRES_LOCK_TIMEOUT": "5",
+                "POSTGRES_PRE_PING": "y",
+                "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
+            }
+        path = self.sqlite_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+
+
+def _url_schema(url: str) -> str | None:
+    values = parse_qs(urlparse(url).query).get("schema")
+    return values[0] if values else None
