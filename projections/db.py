@@ -10,8 +10,11 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
+from uuid import UUID
 
 import psycopg
 from psycopg import sql
@@ -21,6 +24,7 @@ from psycopg_pool import ConnectionPool
 Query = str | sql.Composable
 Row = dict[str, Any]
 Dialect = Literal["sqlite", "postgres"]
+TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 
 
 class Tx:
@@ -36,9 +40,14 @@ class Tx:
         text = query.as_string() if isinstance(query, sql.Composable) else query
         return text.replace("%s", "?")
 
+    def _params(self, params: Sequence[Any]) -> tuple[Any, ...]:
+        if self.dialect == "postgres":
+            return tuple(params)
+        return tuple(to_sqlite(p) for p in params)
+
     def execute(self, query: Query, params: Sequence[Any] = ()) -> int:
         """Run a statement, return the number of rows it changed."""
-        cur = self._conn.execute(self._text(query), tuple(params))
+        cur = self._conn.execute(self._text(query), self._params(params))
         return int(cur.rowcount or 0)
 
     def executemany(self, query: Query, rows: Sequence[Sequence[Any]]) -> None:
@@ -49,11 +58,27 @@ class Tx:
             with self._conn.cursor() as cur:
                 cur.executemany(query, rows)
         else:
-            self._conn.executemany(self._text(query), rows)
+            self._conn.executemany(self._text(query), [self._params(r) for r in rows])
+
+    def copy_rows(self, table: sql.Identifier, columns: Sequence[str], rows: Sequence[Any]) -> None:
+        """Bulk-insert rows: COPY on PostgreSQL, executemany on SQLite."""
+        if not rows:
+            return
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        if self.dialect == "postgres":
+            with self._conn.cursor() as cur:
+                stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(table, cols)
+                with cur.copy(stmt) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            return
+        marks = sql.SQL(", ").join(sql.Placeholder() for _ in columns)
+        stmt = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(table, cols, marks)
+        self.executemany(stmt, rows)
 
     def fetch(self, query: Query, params: Sequence[Any] = ()) -> list[Row]:
         """Run a query, return its rows as dicts."""
-        cur = self._conn.execute(self._text(query), tuple(params))
+        cur = self._conn.execute(self._text(query), self._params(params))
         rows = cur.fetchall()
         if self.dialect == "postgres":
             return list(rows)
@@ -128,7 +153,10 @@ class Database:
         """A transaction: committed when the block ends, rolled back on error."""
         if self.dialect == "postgres":
             with self._pg_pool().connection() as conn, conn.transaction():
-                yield Tx("postgres", conn)
+                tx = Tx("postgres", conn)
+                if not write:
+                    tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                yield tx
             return
         conn = self._sqlite()
         conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -164,6 +192,42 @@ class Database:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def to_sqlite(value: Any) -> Any:
+    """SQLite storage of our types: ISO text for dates and UTC timestamps, text for money."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime(TS_FORMAT)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    return value
+
+
+def as_date(value: Any) -> date | None:
+    """A date read from either dialect."""
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def as_ts(value: Any) -> datetime | None:
+    """A UTC-aware timestamp read from either dialect."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime.fromisoformat(str(value)).astimezone(UTC)
+
+
+def as_money(value: Any) -> Decimal | None:
+    """A Decimal read from either dialect (SQLite keeps money as text)."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    return Decimal(str(value))
 
 
 def ident(*names: str) -> sql.Identifier:

@@ -1,10 +1,265 @@
-"""Catching projections up with the notification log (placeholder until the read models land)."""
+"""Catching projections up with the notification log: exactly once, in order.
+
+One consumer at a time per projection: on PostgreSQL a session-level advisory lock, on
+SQLite a process lock plus SQLite's single writer. Each batch is applied in one
+transaction with a compare-and-set of the tracking position, so a redelivered task, a
+crash or a second consumer can never apply an event twice or skip one.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from psycopg import sql
 
-def install_trigger(services: Any) -> None:
-    """Decide how a committed command reaches the projections."""
-    return None
+from domain.application import Portfolio
+from projections.db import Database, Tx, as_ts, ident
+from projections.project_states import ProjectStatesProjector
+from projections.schema import LIVE, PROJECTION, REBUILD, Tables, create_tables, drop_tables
+
+log = logging.getLogger(__name__)
+BATCH_SIZE = 2000
+_process_locks: dict[str, threading.Lock] = {}
+_process_locks_guard = threading.Lock()
+
+
+class PositionMoved(Exception):
+    """Another consumer advanced the tracking position: this batch was not applied."""
+
+
+@dataclass(frozen=True)
+class Status:
+    name: str
+    position: int
+    head: int
+    updated_at: datetime | None
+    last_error: str | None
+    error_at: datetime | None
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.head - self.position)
+
+
+def setup(db: Database, tables: Tables = LIVE, tag: str = "") -> None:
+    """Create the tables and the tracking row of a projection (idempotent)."""
+    with db.transaction() as tx:
+        create_tables(tx, tables, tag=tag)
+        tx.execute(
+            "INSERT INTO pr_tracking (name, position) VALUES (%s, 0) ON CONFLICT (name) DO NOTHING",
+            (tables.tracking_name,),
+        )
+
+
+def position(tx: Tx, name: str = PROJECTION) -> int:
+    """The tracking position of a projection (0 when it has never run)."""
+    value = tx.scalar("SELECT position FROM pr_tracking WHERE name = %s", (name,))
+    return int(value or 0)
+
+
+def lock_key(name: str) -> int:
+    """A stable 63-bit advisory-lock key for a projection name."""
+    return int.from_bytes(hashlib.sha256(f"panorama:{name}".encode()).digest()[:8], "big") >> 1
+
+
+@contextmanager
+def consumer_lock(db: Database, name: str, timeout_s: float = 30.0) -> Iterator[None]:
+    """Be the only consumer of projection `name` while the block runs."""
+    with _process_locks_guard:
+        local = _process_locks.setdefault(name, threading.Lock())
+    if not local.acquire(timeout=timeout_s):
+        raise TimeoutError(f"projection {name} is busy in this process")
+    try:
+        if db.dialect != "postgres":
+            yield
+            return
+        with db.session() as conn:
+            conn.execute(
+                sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{int(timeout_s * 1000)}ms"))
+            )
+            conn.execute("SELECT pg_advisory_lock(%s)", (lock_key(name),))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key(name),))
+    finally:
+        local.release()
+
+
+def catch_up(
+    db: Database,
+    portfolio: Portfolio,
+    tables: Tables = LIVE,
+    *,
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
+    stop_after: int | None = None,
+) -> int:
+    """Apply every notification past the projection's position; return how many."""
+    name = tables.tracking_name
+    applied = 0
+    with consumer_lock(db, name):
+        projector = ProjectStatesProjector(portfolio.mapper, tables)
+        with db.transaction(write=False) as tx:
+            start = position(tx, name)
+        while stop_after is None or applied < stop_after:
+            limit = batch_size if stop_after is None else min(batch_size, stop_after - applied)
+            batch = portfolio.recorder.select_notifications(
+                start=start, limit=limit, inclusive_of_start=False
+            )
+            if not batch:
+                break
+            end = batch[-1].id
+            try:
+                with db.transaction() as tx:
+                    moved = tx.execute(
+                        "UPDATE pr_tracking SET position = %s, updated_at = %s "
+                        "WHERE name = %s AND position = %s",
+                        (end, datetime.now(UTC), name, start),
+                    )
+                    if moved != 1:
+                        raise PositionMoved(name)
+                    projector.process(tx, batch)
+            except PositionMoved:
+                log.info("projection %s was advanced by another consumer", name)
+                projector = ProjectStatesProjector(portfolio.mapper, tables)
+                with db.transaction(write=False) as tx:
+                    start = position(tx, name)
+                continue
+            except Exception as error:
+                record_error(db, name, error)
+                raise
+            applied += len(batch)
+            start = end
+            if progress is not None:
+                progress(len(batch))
+    return applied
+
+
+def record_error(db: Database, name: str, error: BaseException) -> None:
+    """Keep the last error of a projection for `panorama projections status`."""
+    try:
+        with db.transaction() as tx:
+            tx.execute(
+                "UPDATE pr_tracking SET last_error = %s, error_at = %s WHERE name = %s",
+                (f"{type(error).__name__}: {error}"[:2000], datetime.now(UTC), name),
+            )
+    except Exception:  # the database itself may be what failed
+        log.exception("could not record the error of projection %s", name)
+
+
+def status(db: Database, portfolio: Portfolio) -> list[Status]:
+    """Position, lag and last error of every projection."""
+    head = portfolio.recorder.max_notification_id() or 0
+    with db.transaction(write=False) as tx:
+        rows = tx.fetch("SELECT * FROM pr_tracking ORDER BY name")
+
+    return [
+        Status(
+            name=r["name"],
+            position=int(r["position"]),
+            head=head,
+            updated_at=as_ts(r["updated_at"]),
+            last_error=r["last_error"],
+            error_at=as_ts(r["error_at"]),
+        )
+        for r in rows
+    ]
+
+
+def rebuild(
+    db: Database,
+    portfolio: Portfolio,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> int:
+    """Replay everything into fresh tables, then swap them in atomically.
+
+    The live tables keep serving (and being caught up) during the replay; the swap
+    happens under the live consumer's lock, after a last catch-up of the fresh tables.
+    """
+    with consumer_lock(db, REBUILD.tracking_name + "_guard", timeout_s=5):
+        with db.transaction() as tx:
+            drop_tables(tx, REBUILD)
+            tx.execute("DELETE FROM pr_tracking WHERE name = %s", (REBUILD.tracking_name,))
+        setup(db, REBUILD, tag=uuid.uuid4().hex[:10])
+        total = portfolio.recorder.max_notification_id() or 0
+        done = 0
+
+        def tick(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress is not None:
+                progress(done, max(total, done))
+
+        catch_up(db, portfolio, REBUILD, batch_size=batch_size, progress=tick)
+        with consumer_lock(db, LIVE.tracking_name):
+            # The fresh tables have their own lock name, so this nests without deadlock.
+            catch_up(db, portfolio, REBUILD, batch_size=batch_size, progress=tick)
+            with db.transaction() as tx:
+                _swap(tx)
+    return done
+
+
+def _swap(tx: Tx) -> None:
+    for name in LIVE.all():
+        tx.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(name + "__old")))
+        tx.execute(
+            sql.SQL("ALTER TABLE IF EXISTS {} RENAME TO {}").format(
+                ident(name), ident(name + "__old")
+            )
+        )
+    for live, fresh in zip(LIVE.all(), REBUILD.all(), strict=True):
+        tx.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(ident(fresh), ident(live)))
+    for name in LIVE.all():
+        tx.execute(sql.SQL("DROP TABLE {}").format(ident(name + "__old")))
+    rebuilt = position(tx, REBUILD.tracking_name)
+    tx.execute(
+        "UPDATE pr_tracking SET position = %s, updated_at = %s, last_error = NULL WHERE name = %s",
+        (rebuilt, datetime.now(UTC), LIVE.tracking_name),
+    )
+    tx.execute("DELETE FROM pr_tracking WHERE name = %s", (REBUILD.tracking_name,))
+
+
+def wait_for(db: Database, min_position: int, timeout_s: float) -> int:
+    """Wait (bounded) until the live projection has reached `min_position`."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.005
+    while True:
+        with db.transaction(write=False) as tx:
+            current = position(tx)
+        if current >= min_position or time.monotonic() >= deadline:
+            return current
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def install_trigger(services: Any, *, in_worker: bool = False) -> None:
+    """Create the read models, and decide how a committed command reaches them.
+
+    With REDIS_URL set, a Celery task is enqueued (the workers catch up); otherwise
+    the catch-up runs in-process right after the command (the embedded default).
+    """
+    setup(services.db)
+    if in_worker:
+        return
+    if services.settings.redis_url:
+        from workers.enqueue import Enqueuer
+
+        services.after_commit = Enqueuer(services.settings.redis_url)
+    else:
+
+        def catch_up_now(_position: int) -> None:
+            catch_up(services.db, services.portfolio)
+
+        services.after_commit = catch_up_now

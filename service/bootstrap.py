@@ -44,7 +44,10 @@ def make_database(settings: Settings) -> Database:
 
 
 def bootstrap(
-    settings: Settings | None = None, *, today: Callable[[], date] = utc_today
+    settings: Settings | None = None,
+    *,
+    today: Callable[[], date] = utc_today,
+    in_worker: bool = False,
 ) -> Services:
     """Build the services for the configured deployment (embedded or production)."""
     settings = settings or Settings.from_env()
@@ -55,7 +58,7 @@ def bootstrap(
     services = Services(settings=settings, portfolio=portfolio, db=db)
     from projections.runner import install_trigger  # late: projections import this module's types
 
-    install_trigger(services)
+    install_trigger(services, in_worker=in_worker)
     return services
 
 

@@ -1,0 +1,1 @@
+"""Read models: folds of the domain events into tables, and the queries the API calls."""

@@ -1,0 +1,265 @@
+"""The project-states projector: bitemporal rows, one fold step per event.
+
+A row says: "as known from `recorded_from` until `recorded_to`, the project's state from
+`valid_from` until the next live row's `valid_from` was this". An event effective on or
+after the project's latest row adds one row (and retires a same-day row); a backdated
+event retires the rows it changes and writes them anew, refolded from the events, so
+that what was known before stays queryable with `known_at`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Mapper, Notification, StoredEvent
+from psycopg import sql
+
+from domain.project import Project
+from projections.db import Row, Tx, as_date, as_money, as_ts
+from projections.schema import EVENT_COLUMNS, STATE_COLUMNS, Tables
+from projections.state import ProjectState, evolve, sort_date
+
+PROJECT_TOPIC_PREFIX = "domain.project:Project."
+_COLS = sql.SQL(", ").join(sql.Identifier(c) for c in STATE_COLUMNS)
+
+
+def state_row(state: ProjectState, recorded_from: datetime) -> list[Any]:
+    """The columns of a live row for `state`, in STATE_COLUMNS order."""
+    extra = {"description": state.description, "programmes": state.programmes, "links": state.links}
+    return [
+        state.project_id,
+        state.valid_from,
+        recorded_from,
+        None,
+        state.version,
+        state.name,
+        state.ministry_code,
+        state.ministry_name,
+        state.interministerial,
+        state.functional_zone,
+        state.start_date,
+        state.phase,
+        state.baseline_cost,
+        state.current_cost,
+        state.baseline_end,
+        state.planned_end,
+        state.rating,
+        state.funding_received,
+        state.in_portfolio,
+        state.figures_withheld,
+        state.closed,
+        state.outcome,
+        state.registered_on,
+        json.dumps(extra, ensure_ascii=False),
+    ]
+
+
+def state_from_row(row: Row) -> ProjectState:
+    """Rebuild a ProjectState from a row of either dialect."""
+    state = ProjectState(row["project_id"])
+    extra = json.loads(row["extra"] or "{}")
+    state.version = int(row["version"])
+    state.valid_from = as_date(row["valid_from"])
+    state.name = row["name"]
+    state.ministry_code = row["ministry_code"]
+    state.ministry_name = row["ministry_name"]
+    state.description = extra.get("description")
+    state.interministerial = bool(row["interministerial"])
+    state.functional_zone = row["functional_zone"]
+    state.programmes = list(extra.get("programmes") or [])
+    state.links = list(extra.get("links") or [])
+    state.start_date = as_date(row["start_date"])
+    state.phase = row["phase"]
+    state.baseline_cost = as_money(row["baseline_cost"])
+    state.current_cost = as_money(row["cost"])
+    state.baseline_end = as_date(row["baseline_end"])
+    state.planned_end = as_date(row["planned_end"])
+    state.rating = row["rating"]
+    state.funding_received = as_money(row["funding_received"]) or as_money("0")  # type: ignore[assignment]
+    state.in_portfolio = bool(row["in_portfolio"])
+    state.figures_withheld = bool(row["figures_withheld"])
+    state.closed = bool(row["closed"])
+    state.outcome = row["outcome"]
+    state.registered_on = as_date(row["registered_on"])  # type: ignore[assignment]
+    return state
+
+
+class Tail:
+    """A project's latest live row, kept in memory while a consumer holds the lock."""
+
+    __slots__ = ("registered_on", "state", "recorded_from")
+
+    def __init__(self, registered_on: date, state: ProjectState, recorded_from: datetime) -> None:
+        self.registered_on = registered_on
+        self.state = state
+        self.recorded_from = recorded_from
+
+
+class ProjectStatesProjector:
+    """Applies notifications to one set of tables; one instance per catch-up run."""
+
+    def __init__(self, mapper: Mapper[UUID], tables: Tables) -> None:
+        self.mapper = mapper
+        self.tables = tables
+        self.tails: dict[str, Tail] = {}
+        self._rows: dict[tuple[str, date, datetime], list[Any]] = {}
+        self._events: list[list[Any]] = []
+        self._retire: list[tuple[datetime, str, date, datetime]] = []
+        self._touched: set[str] = set()
+
+    def process(self, tx: Tx, notifications: Sequence[Notification]) -> int:
+        """Apply a batch of notifications in order; return how many were project events."""
+        mine = [n for n in notifications if n.topic.startswith(PROJECT_TOPIC_PREFIX)]
+        self._prefetch(tx, {str(n.originator_id) for n in mine} - set(self.tails))
+        for notification in mine:
+            self._apply(tx, notification)
+        self.flush(tx)
+        return len(mine)
+
+    # -- one event ---------------------------------------------------------------------------
+    def _apply(self, tx: Tx, n: Notification) -> None:
+        event: Any = self.mapper.to_domain_event(n)
+        pid = str(event.originator_id)
+        ts: datetime = event.timestamp
+        if isinstance(event, Project.Registered):
+            state = evolve(None, event)
+            state.valid_from = event.effective_date
+            self._add_event_row(n, event, pid, event.effective_date)
+            self._add_row(state, ts)
+            self.tails[pid] = Tail(event.effective_date, state, ts)
+            self._touched.add(pid)
+            return
+        tail = self.tails[pid]
+        day = sort_date(event, tail.registered_on)
+        self._add_event_row(n, event, pid, day)
+        assert tail.state.valid_from is not None
+        if day >= tail.state.valid_from:
+            if day == tail.state.valid_from:
+                self._retire_row(pid, day, tail.recorded_from, ts)
+            state = evolve(tail.state, event)
+            state.valid_from = day
+            self._add_row(state, ts)
+            tail.state, tail.recorded_from = state, ts
+        else:
+            self.flush(tx)
+            self._refold(tx, pid, day, ts, tail)
+        self._touched.add(pid)
+
+    def _refold(self, tx: Tx, pid: str, day: date, ts: datetime, tail: Tail) -> None:
+        """A backdated event: retire the live rows from `day` on and write them anew."""
+        t = self.tables
+        prev = tx.fetchone(
+            sql.SQL(
+                "SELECT {cols} FROM {tbl} WHERE project_id = %s AND recorded_to IS NULL "
+                "AND valid_from < %s ORDER BY valid_from DESC LIMIT 1"
+            ).format(cols=_COLS, tbl=t.states),
+            (pid, day),
+        )
+        stored = tx.fetch(
+            sql.SQL(
+                "SELECT version, sort_date, topic, state FROM {tbl} WHERE project_id = %s "
+                "AND sort_date >= %s ORDER BY sort_date, version"
+            ).format(tbl=t.events),
+            (pid, day),
+        )
+        tx.execute(
+            sql.SQL(
+                "UPDATE {tbl} SET recorded_to = %s WHERE project_id = %s "
+                "AND recorded_to IS NULL AND valid_from >= %s"
+            ).format(tbl=t.states),
+            (ts, pid, day),
+        )
+        state = state_from_row(prev) if prev else None
+        current: date | None = None
+        for row in stored:
+            row_day = as_date(row["sort_date"])
+            if current is not None and row_day != current and state is not None:
+                self._add_row(state, ts)
+            event = self.mapper.to_domain_event(
+                StoredEvent(UUID(pid), int(row["version"]), row["topic"], bytes(row["state"]))
+            )
+            state = evolve(state, event)
+            state.valid_from = current = row_day
+        assert state is not None
+        self._add_row(state, ts)
+        tail.state, tail.recorded_from = state, ts
+
+    # -- buffers -----------------------------------------------------------------------------
+    def _add_row(self, state: ProjectState, ts: datetime) -> None:
+        assert state.valid_from is not None
+        self._rows[(state.project_id, state.valid_from, ts)] = state_row(state, ts)
+
+    def _retire_row(self, pid: str, valid_from: date, recorded_from: datetime, ts: datetime) -> None:
+        pending = self._rows.get((pid, valid_from, recorded_from))
+        if pending is not None:
+            pending[3] = ts
+        else:
+            self._retire.append((ts, pid, valid_from, recorded_from))
+
+    def _add_event_row(self, n: Notification, event: Any, pid: str, day: date) -> None:
+        self._events.append(
+            [
+                pid,
+                event.originator_version,
+                n.id,
+                day,
+                event.effective_date,
+                event.timestamp,
+                type(event).__name__,
+                event.actor,
+                event.source,
+                event.narrative,
+                event.correction,
+                n.topic,
+                n.state,
+            ]
+        )
+
+    def flush(self, tx: Tx) -> None:
+        """Write what the buffers hold, in this transaction."""
+        t = self.tables
+        tx.executemany(
+            sql.SQL(
+                "UPDATE {tbl} SET recorded_to = %s WHERE project_id = %s AND valid_from = %s "
+                "AND recorded_from = %s AND recorded_to IS NULL"
+            ).format(tbl=t.states),
+            self._retire,
+        )
+        tx.copy_rows(t.states, STATE_COLUMNS, list(self._rows.values()))
+        tx.copy_rows(t.events, EVENT_COLUMNS, self._events)
+        tx.executemany(
+            sql.SQL(
+                "INSERT INTO {tbl} (project_id, registered_on, tail_valid_from) VALUES (%s, %s, %s) "
+                "ON CONFLICT (project_id) DO UPDATE SET tail_valid_from = excluded.tail_valid_from"
+            ).format(tbl=t.projects),
+            [
+                (pid, self.tails[pid].registered_on, self.tails[pid].state.valid_from)
+                for pid in sorted(self._touched)
+            ],
+        )
+        self._rows, self._events, self._retire, self._touched = {}, [], [], set()
+
+    def _prefetch(self, tx: Tx, pids: set[str]) -> None:
+        """Load the tails of projects not yet in memory, a chunk at a time."""
+        ordered = sorted(pids)
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start : start + 500]
+            marks = sql.SQL(", ").join(sql.Placeholder() for _ in chunk)
+            rows = tx.fetch(
+                sql.SQL(
+                    "SELECT s.*, p.registered_on AS p_registered_on FROM {p} p JOIN {s} s "
+                    "ON s.project_id = p.project_id AND s.valid_from = p.tail_valid_from "
+                    "AND s.recorded_to IS NULL WHERE p.project_id IN ({marks})"
+                ).format(p=self.tables.projects, s=self.tables.states, marks=marks),
+                chunk,
+            )
+            for row in rows:
+                state = state_from_row(row)
+                registered = as_date(row["p_registered_on"])
+                recorded = as_ts(row["recorded_from"])
+                assert registered is not None and recorded is not None
+                self.tails[row["project_id"]] = Tail(registered, state, recorded)

@@ -1,0 +1,252 @@
+"""Read-model queries: indexed look-ups of project states as of a date, as known at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Mapper, StoredEvent
+from psycopg import sql
+
+from projections.db import Row, Tx, as_date, as_ts
+from projections.figures import portfolio_summary, project_figures
+from projections.project_states import state_from_row
+from projections.schema import LIVE, Tables
+from projections.state import ProjectState
+
+STANDARD_FIELDS = frozenset(
+    {
+        "originator_id",
+        "originator_version",
+        "timestamp",
+        "originator_topic",
+        "effective_date",
+        "actor",
+        "source",
+        "narrative",
+        "correction",
+    }
+)
+
+
+def _bitemporal(alias: str, known_at: datetime | None) -> tuple[sql.Composable, list[Any]]:
+    """The knowledge-time filter: the live rows, or the rows known at `known_at`."""
+    a = sql.Identifier(alias)
+    if known_at is None:
+        return sql.SQL("{a}.recorded_to IS NULL").format(a=a), []
+    return (
+        sql.SQL(
+            "{a}.recorded_from <= %s AND ({a}.recorded_to IS NULL OR {a}.recorded_to > %s)"
+        ).format(a=a),
+        [known_at, known_at],
+    )
+
+
+def project_state(
+    tx: Tx, project_id: str, as_of: date, known_at: datetime | None, tables: Tables = LIVE
+) -> ProjectState | None:
+    """One project's state on `as_of` as known at `known_at` (None: not registered yet)."""
+    cond, params = _bitemporal("s", known_at)
+    row = tx.fetchone(
+        sql.SQL(
+            "SELECT * FROM {tbl} s WHERE s.project_id = %s AND s.valid_from <= %s AND {cond} "
+            "ORDER BY s.valid_from DESC LIMIT 1"
+        ).format(tbl=tables.states, cond=cond),
+        [project_id, as_of, *params],
+    )
+    return state_from_row(row) if row else None
+
+
+def states_at(
+    tx: Tx, as_of: date, known_at: datetime | None, tables: Tables = LIVE
+) -> list[ProjectState]:
+    """Every registered project's state on `as_of`, as known at `known_at`."""
+    if tx.dialect == "postgres":
+        cond, params = _bitemporal("s", known_at)
+        query = sql.SQL(
+            "SELECT s.* FROM {p} p CROSS JOIN LATERAL (SELECT * FROM {s} s "
+            "WHERE s.project_id = p.project_id AND s.valid_from <= %s AND {cond} "
+            "ORDER BY s.valid_from DESC LIMIT 1) s WHERE p.registered_on <= %s"
+        ).format(p=tables.projects, s=tables.states, cond=cond)
+    else:
+        cond, params = _bitemporal("s2", known_at)
+        query = sql.SQL(
+            "SELECT s.* FROM {p} p JOIN {s} s ON s.rowid = (SELECT s2.rowid FROM {s} s2 "
+            "WHERE s2.project_id = p.project_id AND s2.valid_from <= %s AND {cond} "
+            "ORDER BY s2.valid_from DESC LIMIT 1) WHERE p.registered_on <= %s"
+        ).format(p=tables.projects, s=tables.states, cond=cond)
+    rows = tx.fetch(query, [as_of, *params, as_of])
+    return [state_from_row(r) for r in rows]
+
+
+SORT_KEYS = {
+    "name": lambda f: (f["name"] or "").casefold(),
+    "ministry": lambda f: (f["ministry_code"] or "", (f["name"] or "").casefold()),
+    "phase": lambda f: (f["phase"] or "", (f["name"] or "").casefold()),
+    "cost": lambda f: (f["cost"] is None, f["cost"] or 0),
+    "budget_drift": lambda f: (f["budget_drift_pct"] is None, f["budget_drift_pct"] or 0),
+    "schedule_drift": lambda f: (f["schedule_drift_pct"] is None, f["schedule_drift_pct"] or 0),
+    "start_date": lambda f: (f["start_date"] is None, f["start_date"] or date.min),
+}
+
+
+def list_projects(
+    tx: Tx,
+    as_of: date,
+    known_at: datetime | None,
+    *,
+    ministry: str | None = None,
+    phase: str | None = None,
+    q: str | None = None,
+    include_departed: bool = False,
+    sort: str = "name",
+) -> list[dict[str, Any]]:
+    """Projects followed on `as_of`, filtered and sorted (`-key` for descending)."""
+    needle = q.casefold() if q else None
+    found = []
+    for state in states_at(tx, as_of, known_at):
+        if not include_departed and not state.in_portfolio:
+            continue
+        if ministry and state.ministry_code != ministry:
+            continue
+        if phase and state.phase != phase:
+            continue
+        if needle and needle not in f"{state.name} {state.description or ''}".casefold():
+            continue
+        found.append(project_figures(state, as_of))
+    key = sort.lstrip("-")
+    found.sort(key=SORT_KEYS[key], reverse=sort.startswith("-"))
+    return found
+
+
+def summary(tx: Tx, as_of: date, known_at: datetime | None) -> dict[str, Any]:
+    """The panorama's portfolio figures on `as_of`, as known at `known_at`."""
+    return portfolio_summary(states_at(tx, as_of, known_at))
+
+
+def describe_event(mapper: Mapper[UUID], row: Row) -> dict[str, Any]:
+    """An event row of the read model, decoded for display."""
+    event = mapper.to_domain_event(
+        StoredEvent(UUID(row["project_id"]), int(row["version"]), row["topic"], bytes(row["state"]))
+    )
+    payload = {k: v for k, v in vars(event).items() if k not in STANDARD_FIELDS}
+    return {
+        "project_id": row["project_id"],
+        "version": int(row["version"]),
+        "position": int(row["position"]),
+        "type": row["type"],
+        "effective_date": as_date(row["effective_date"]),
+        "recorded_at": as_ts(row["recorded_at"]),
+        "actor": row["actor"],
+        "source": row["source"],
+        "narrative": row["narrative"],
+        "correction": bool(row["correction"]),
+        "payload": payload,
+    }
+
+
+def events_between(
+    tx: Tx, mapper: Mapper[UUID], after: date, until: date, known_at: datetime | None
+) -> list[dict[str, Any]]:
+    """Project events that apply in (after, until], recorded by `known_at`."""
+    query = sql.SQL("SELECT * FROM {e} WHERE sort_date > %s AND sort_date <= %s").format(
+        e=LIVE.events
+    )
+    params: list[Any] = [after, until]
+    if known_at is not None:
+        query += sql.SQL(" AND recorded_at <= %s")
+        params.append(known_at)
+    query += sql.SQL(" ORDER BY sort_date, project_id, version")
+    return [describe_event(mapper, r) for r in tx.fetch(query, params)]
+
+
+def changes(
+    tx: Tx, mapper: Mapper[UUID], after: date, until: date, known_at: datetime | None
+) -> dict[str, Any]:
+    """What changed in the portfolio between two dates, with the events responsible."""
+    before = {s.project_id: s for s in states_at(tx, after, known_at)}
+    now = {s.project_id: s for s in states_at(tx, until, known_at)}
+    by_project: dict[str, list[dict[str, Any]]] = {}
+    for event in events_between(tx, mapper, after, until, known_at):
+        by_project.setdefault(event["project_id"], []).append(event)
+    result: dict[str, list[dict[str, Any]]] = {
+        "entered": [],
+        "left": [],
+        "phase_changes": [],
+        "cost_changes": [],
+        "schedule_changes": [],
+    }
+    for pid in sorted(set(before) | set(now), key=lambda p: _name(now.get(p) or before[p])):
+        old, new = before.get(pid), now.get(pid)
+        was_in = old is not None and old.in_portfolio
+        is_in = new is not None and new.in_portfolio
+        ref = new or old
+        assert ref is not None
+        base = {"id": pid, "name": ref.name, "ministry_code": ref.ministry_code}
+        events = by_project.get(pid, [])
+        if is_in and not was_in:
+            result["entered"].append({**base, "events": events})
+        elif was_in and not is_in:
+            result["left"].append({**base, "events": events})
+        if old is None or new is None:
+            continue
+        for key, attr, kinds in (
+            ("phase_changes", "phase", {"PhaseTransitioned", "Registered"}),
+            ("cost_changes", "current_cost", {"CostReestimated", "Registered"}),
+            ("schedule_changes", "planned_end", {"ScheduleReestimated", "Registered"}),
+        ):
+            before_value, after_value = getattr(old, attr), getattr(new, attr)
+            if attr == "current_cost" and (old.figures_withheld or new.figures_withheld):
+                continue
+            if before_value != after_value:
+                result[key].append(
+                    {
+                        **base,
+                        "from": before_value,
+                        "to": after_value,
+                        "events": [e for e in events if e["type"] in kinds],
+                    }
+                )
+    return result
+
+
+def _name(state: ProjectState) -> str:
+    return (state.name or "").casefold()
+
+
+def history(tx: Tx, mapper: Mapper[UUID], project_id: str) -> list[dict[str, Any]]:
+    """The project's state after each recorded change, with the event that caused it.
+
+    Each step is the state on the change's effective date as known right after it
+    was recorded (a backdated correction shows the state it corrected).
+    """
+    rows = tx.fetch(
+        sql.SQL("SELECT * FROM {e} WHERE project_id = %s ORDER BY version").format(e=LIVE.events),
+        (project_id,),
+    )
+    steps = []
+    for row in rows:
+        event = describe_event(mapper, row)
+        day = as_date(row["sort_date"])
+        assert day is not None and event["recorded_at"] is not None
+        state = project_state(tx, project_id, day, event["recorded_at"])
+        steps.append(
+            {"event": event, "state": project_figures(state, day) if state is not None else None}
+        )
+    return steps
+
+
+def known_ids(tx: Tx, ids: Sequence[str]) -> set[str]:
+    """Which of `ids` are registered projects in the read model."""
+    if not ids:
+        return set()
+    marks = sql.SQL(", ").join(sql.Placeholder() for _ in ids)
+    rows = tx.fetch(
+        sql.SQL("SELECT project_id FROM {p} WHERE project_id IN ({m})").format(
+            p=LIVE.projects, m=marks
+        ),
+        list(ids),
+    )
+    return {r["project_id"] for r in rows}

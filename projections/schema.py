@@ -1,0 +1,176 @@
+"""The read-model tables of the project-states projection, for both dialects.
+
+Tables come in sets named by a suffix so that a rebuild can fill fresh tables while the
+live ones keep serving, then swap them in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from projections.db import Dialect, Tx, ident
+
+PROJECTION = "project_states"
+
+STATE_COLUMNS: tuple[str, ...] = (
+    "project_id",
+    "valid_from",
+    "recorded_from",
+    "recorded_to",
+    "version",
+    "name",
+    "ministry_code",
+    "ministry_name",
+    "interministerial",
+    "functional_zone",
+    "start_date",
+    "phase",
+    "baseline_cost",
+    "cost",
+    "baseline_end",
+    "planned_end",
+    "rating",
+    "funding_received",
+    "in_portfolio",
+    "figures_withheld",
+    "closed",
+    "outcome",
+    "registered_on",
+    "extra",
+)
+EVENT_COLUMNS: tuple[str, ...] = (
+    "project_id",
+    "version",
+    "position",
+    "sort_date",
+    "effective_date",
+    "recorded_at",
+    "type",
+    "actor",
+    "source",
+    "narrative",
+    "correction",
+    "topic",
+    "state",
+)
+
+_TYPES: dict[Dialect, dict[str, str]] = {
+    "postgres": {
+        "date": "date",
+        "ts": "timestamptz",
+        "money": "numeric",
+        "bool": "boolean",
+        "int": "bigint",
+        "bytes": "bytea",
+    },
+    "sqlite": {
+        "date": "text",
+        "ts": "text",
+        "money": "text",
+        "bool": "integer",
+        "int": "integer",
+        "bytes": "blob",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The names of one set of read-model tables."""
+
+    suffix: str = ""
+
+    def name(self, base: str) -> str:
+        return f"{base}{self.suffix}"
+
+    @property
+    def states(self) -> sql.Identifier:
+        return ident(self.name("pr_states"))
+
+    @property
+    def events(self) -> sql.Identifier:
+        return ident(self.name("pr_events"))
+
+    @property
+    def projects(self) -> sql.Identifier:
+        return ident(self.name("pr_projects"))
+
+    @property
+    def tracking_name(self) -> str:
+        return PROJECTION + self.suffix
+
+    def all(self) -> tuple[str, ...]:
+        return tuple(self.name(b) for b in ("pr_states", "pr_events", "pr_projects"))
+
+
+LIVE = Tables()
+REBUILD = Tables("__rebuild")
+
+
+def create_tracking(tx: Tx) -> None:
+    """The tracking table: one row per projection, its position and its last error."""
+    t = _TYPES[tx.dialect]
+    tx.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS pr_tracking (name text PRIMARY KEY, "
+            "position {int} NOT NULL DEFAULT 0, updated_at {ts}, last_error text, "
+            "error_at {ts})"
+        ).format(int=sql.SQL(t["int"]), ts=sql.SQL(t["ts"]))
+    )
+
+
+def create_tables(tx: Tx, tables: Tables, *, tag: str = "") -> None:
+    """Create one set of tables and their indexes (idempotent)."""
+    t = {k: sql.SQL(v) for k, v in _TYPES[tx.dialect].items()}
+    create_tracking(tx)
+    tx.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {tbl} ("
+            "project_id text NOT NULL, valid_from {date} NOT NULL, recorded_from {ts} NOT NULL, "
+            "recorded_to {ts}, version integer NOT NULL, name text, ministry_code text, "
+            "ministry_name text, interministerial {bool}, functional_zone text, "
+            "start_date {date}, phase text, baseline_cost {money}, cost {money}, "
+            "baseline_end {date}, planned_end {date}, rating text, funding_received {money}, "
+            "in_portfolio {bool}, figures_withheld {bool}, closed {bool}, outcome text, "
+            "registered_on {date}, extra text)"
+        ).format(tbl=tables.states, **t)
+    )
+    tx.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {tbl} ("
+            "project_id text NOT NULL, version integer NOT NULL, position {int} NOT NULL, "
+            "sort_date {date} NOT NULL, effective_date {date} NOT NULL, recorded_at {ts} NOT NULL, "
+            "type text NOT NULL, actor text, source text, narrative text, correction {bool}, "
+            "topic text NOT NULL, state {bytes} NOT NULL, PRIMARY KEY (project_id, version))"
+        ).format(tbl=tables.events, **t)
+    )
+    tx.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {tbl} (project_id text PRIMARY KEY, "
+            "registered_on {date} NOT NULL, tail_valid_from {date} NOT NULL)"
+        ).format(tbl=tables.projects, **t)
+    )
+    key = tag or tables.suffix.strip("_") or "live"
+    for index, table, columns in (
+        ("pr_states_lookup", tables.states, "project_id, valid_from, recorded_from"),
+        ("pr_events_sort", tables.events, "sort_date, project_id"),
+    ):
+        tx.execute(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {idx} ON {tbl} ({cols})").format(
+                idx=ident(f"{index}_{key}"), tbl=table, cols=sql.SQL(columns)
+            )
+        )
+    if tx.dialect == "postgres":
+        tx.execute(
+            sql.SQL(
+                "CREATE INDEX IF NOT EXISTS {idx} ON {tbl} (project_id, valid_from) "
+                "WHERE recorded_to IS NULL"
+            ).format(idx=ident(f"pr_states_live_{key}"), tbl=tables.states)
+        )
+
+
+def drop_tables(tx: Tx, tables: Tables) -> None:
+    for name in tables.all():
+        tx.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(name)))

@@ -1,0 +1,101 @@
+"""A project's state as a pure fold of its events, in effective-date order.
+
+The aggregate folds its events in recording order (what is known now); a read model folds
+them by effective date (what was true on a date). Both use the domain's own `apply`, so
+the rules of how an event changes a project live in one place.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from domain.project import Project
+
+
+class ProjectState:
+    """What a project looked like on a date, as known at a time."""
+
+    name: str
+    ministry_code: str
+    ministry_name: str | None
+    description: str | None
+    interministerial: bool
+    functional_zone: str | None
+    programmes: list[str]
+    links: list[str]
+    start_date: date | None
+    phase: str
+    baseline_cost: Decimal | None
+    current_cost: Decimal | None
+    baseline_end: date | None
+    planned_end: date | None
+    rating: str | None
+    funding_received: Decimal
+    in_portfolio: bool
+    figures_withheld: bool
+    closed: bool
+    outcome: str | None
+    registered_on: date
+
+    def __init__(self, project_id: str) -> None:
+        self.project_id = project_id
+        self.version = 0
+        self.valid_from: date | None = None
+
+    def copy(self) -> ProjectState:
+        clone = copy.copy(self)
+        clone.programmes = list(self.programmes)
+        clone.links = list(self.links)
+        return clone
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ProjectState) and self.facts() == other.facts()
+
+    def __repr__(self) -> str:
+        return f"ProjectState({self.facts()!r})"
+
+    def facts(self) -> dict[str, Any]:
+        """Every attribute that a query can see, excluding bookkeeping."""
+        return {k: v for k, v in vars(self).items() if k not in {"version", "valid_from"}}
+
+
+def sort_date(event: Project.Event | Project.Registered, registered_on: date) -> date:
+    """The date an event applies from: never before the project's registration."""
+    return max(event.effective_date, registered_on)
+
+
+def evolve(state: ProjectState | None, event: Any) -> ProjectState:
+    """Return the state after `event` (the input state is not modified)."""
+    if isinstance(event, Project.Registered):
+        new = ProjectState(str(event.originator_id))
+    elif state is None:
+        raise ValueError(f"{type(event).__name__} before the project's registration")
+    else:
+        new = state.copy()
+    event.apply(new)
+    new.version = max(new.version, event.originator_version)
+    return new
+
+
+def fold(
+    events: Iterable[Any], *, as_of: date | None = None, known_at: Any = None
+) -> ProjectState | None:
+    """The oracle: fold a project's events selected by `as_of` and `known_at`."""
+    selected = [e for e in events if known_at is None or e.timestamp <= known_at]
+    registration = next((e for e in selected if isinstance(e, Project.Registered)), None)
+    if registration is None:
+        return None
+    registered_on = registration.effective_date
+    if as_of is not None and as_of < registered_on:
+        return None
+    ordered = sorted(selected, key=lambda e: (sort_date(e, registered_on), e.originator_version))
+    state: ProjectState | None = None
+    for event in ordered:
+        if as_of is not None and sort_date(event, registered_on) > as_of:
+            break
+        state = evolve(state, event)
+    return state

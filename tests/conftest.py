@@ -1,0 +1,103 @@
+"""Shared fixtures: settings for a fresh SQLite file or a fresh PostgreSQL schema per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from domain.application import utc_today
+from service.bootstrap import Services, bootstrap
+from service.config import Settings
+
+PG_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+if not PG_URL.startswith("postgres"):
+    PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def _unavailable(what: str, error: Exception) -> None:
+    message = f"{what} is not reachable: {error}"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """The real PostgreSQL; a failure under CI=true, a skip elsewhere."""
+    try:
+        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as e:
+        _unavailable("PostgreSQL", e)
+    return PG_URL
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The real Redis; a failure under CI=true, a skip elsewhere."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except redis.RedisError as e:
+        _unavailable("Redis", e)
+    return REDIS_URL
+
+
+@pytest.fixture
+def pg_schema(pg_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield name
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    return Settings(database_url=f"sqlite:///{tmp_path / 'panorama.sqlite3'}")
+
+
+@pytest.fixture
+def pg_settings(pg_url: str, pg_schema: str) -> Settings:
+    return Settings(database_url=pg_url, database_schema=pg_schema)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """The same test on the embedded SQLite store and on the real PostgreSQL."""
+    if request.param == "sqlite":
+        return Settings(database_url=f"sqlite:///{tmp_path / 'panorama.sqlite3'}")
+    url: str = request.getfixturevalue("pg_url")
+    schema: str = request.getfixturevalue("pg_schema")
+    return Settings(database_url=url, database_schema=schema)
+
+
+@pytest.fixture
+def make_services() -> Iterator[Callable[..., Services]]:
+    """Build Services for given settings; everything built is closed at the end."""
+    built: list[Services] = []
+
+    def make(settings: Settings, today: Callable[[], date] = utc_today) -> Services:
+        services = bootstrap(settings, today=today)
+        built.append(services)
+        return services
+
+    yield make
+    for services in built:
+        services.close()
+
+
+@pytest.fixture
+def services(settings: Settings, make_services: Callable[..., Services]) -> Services:
+    return make_services(settings)

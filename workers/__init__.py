@@ -1,0 +1,1 @@
+"""Celery workers: projection catch-up and periodic safety nets."""

@@ -1,0 +1,28 @@
+"""Tasks name what to do; the state they act on is re-read every time."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+
+from projections.runner import catch_up
+from workers.celery_app import CATCH_UP_TASK, PENDING_KEY, app, services
+
+log = logging.getLogger(__name__)
+
+
+@app.task(name=CATCH_UP_TASK, acks_late=True, reject_on_worker_lost=True)
+def catch_up_projection(projection: str) -> int:
+    """Catch projection `projection` up with the notification log."""
+    if projection != "project_states":
+        raise ValueError(f"unknown projection {projection!r}")
+    s = services()
+    try:
+        redis.Redis.from_url(s.settings.redis_url or "").delete(PENDING_KEY)
+    except redis.RedisError:
+        log.warning("could not clear the pending flag")
+    applied = catch_up(s.db, s.portfolio)
+    if applied:
+        log.info("projection %s: applied %d notifications", projection, applied)
+    return applied
