@@ -1,0 +1,1 @@
+"""The HTTP service: Flask app factory, blueprints, marshmallow schemas and error mapping."""

@@ -1,0 +1,100 @@
+"""The Flask application factory: nothing is built at import time."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import swagger_ui_bundle
+from flask import Flask, Response, request, send_from_directory
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from service import idempotency
+from service.bootstrap import Services, bootstrap
+from service.config import Settings
+from service.errors import Problem, ProblemApi, register_error_handlers
+from service.schemas import StatusSchema
+
+DOCS_STATIC = "/api/docs/static/"
+
+ops = Blueprint("ops", __name__, description="Liveness and readiness probes.")
+
+
+def create_app(services: Services | None = None, settings: Settings | None = None) -> Flask:
+    """Build the app around `services` (or bootstrap them from `settings` / the environment)."""
+    services = services or bootstrap(settings)
+    app = Flask(__name__)
+    app.config.update(
+        API_TITLE="Panorama",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL=DOCS_STATIC,
+        OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None},
+        MAX_CONTENT_LENGTH=services.settings.max_body_bytes,
+    )
+    app.extensions["panorama"] = services
+    api = ProblemApi(app)
+    register_error_handlers(app)
+    app.before_request(require_json_body)
+    store = idempotency.IdempotencyStore(services.db)
+    store.create_table()
+    idempotency.init_app(app, store)
+
+    from service.commands import projects
+    from service.programmes import programmes
+
+    for blueprint in (ops, projects, programmes):
+        api.register_blueprint(blueprint)
+    app.add_url_rule(f"{DOCS_STATIC}<path:filename>", "swagger_ui_static", swagger_ui_static)
+    return app
+
+
+def require_json_body() -> None:
+    """Commands take a JSON body: refuse other media types (415) and unparsable JSON (400)."""
+    if request.method != "POST":
+        return
+    if not request.is_json:
+        raise Problem(415, "send the command as application/json", field="Content-Type")
+    try:
+        json.loads(request.get_data(cache=True))
+    except (ValueError, RecursionError):
+        raise Problem(400, "the body is not valid JSON", field="body") from None
+
+
+def swagger_ui_static(filename: str) -> Response:
+    """Swagger UI's files, shipped by the swagger-ui-bundle package (no CDN)."""
+    return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=86400)
+
+
+def _services() -> Services:
+    from flask import current_app
+
+    services: Services = current_app.extensions["panorama"]
+    return services
+
+
+@ops.route("/healthz")
+class Health(MethodView):
+    @ops.response(200, StatusSchema)
+    def get(self) -> dict[str, Any]:
+        """Liveness: 200 while the process is up."""
+        return {"status": "ok"}
+
+
+@ops.route("/readyz")
+class Readiness(MethodView):
+    @ops.response(200, StatusSchema)
+    @ops.alt_response(503, response="SERVICE_UNAVAILABLE")
+    def get(self) -> dict[str, Any]:
+        """Readiness: 200 when the event store and the database answer, else 503."""
+        services = _services()
+        try:
+            services.db.ping()
+            position = services.portfolio.recorder.max_notification_id()
+        except Exception as e:
+            raise Problem(503, f"the event store is not reachable ({type(e).__name__})") from e
+        return {"status": "ready", "position": position or 0}

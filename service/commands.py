@@ -1,0 +1,308 @@
+"""Project commands over HTTP: parse the body, call the Portfolio, answer with the new version."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+from uuid import UUID
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from domain.application import CommandResult, Provenance
+from domain.errors import VersionConflict
+from service.auth import ACTOR_HEADER, current_actor
+from service.bootstrap import Services
+from service.errors import Problem
+from service.idempotency import HEADER as IDEMPOTENCY_HEADER
+from service.idempotency import KEY_PATTERN
+from service.schemas import (
+    ClosureSchema,
+    CommandResultSchema,
+    CommandSchema,
+    CostEstimateSchema,
+    DetailsRevisionSchema,
+    EventSchema,
+    PhaseTransitionSchema,
+    ProjectRegistrationSchema,
+    RebaselineSchema,
+    ScheduleEstimateSchema,
+    StatusReportSchema,
+    event_record,
+)
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+Reply = tuple[Any, int, dict[str, str]]
+
+IF_MATCH_PATTERN = r'^(\*|"[0-9]{1,15}"|[0-9]{1,15})$'
+PROVENANCE_FIELDS = ("effective_date", "narrative", "source", "correction")
+RETRIES_WITHOUT_IF_MATCH = 3
+
+projects = Blueprint(
+    "project_commands", __name__, url_prefix="/api/projects", description="Project commands."
+)
+
+_HEADERS = {
+    "If-Match": {
+        "in": "header",
+        "name": "If-Match",
+        "description": 'The version you last saw, as its ETag ("3"): a stale one gets 412.',
+        "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
+    },
+    IDEMPOTENCY_HEADER: {
+        "in": "header",
+        "name": IDEMPOTENCY_HEADER,
+        "description": "A key per intended change: a retry with it replays the first answer.",
+        "schema": {"type": "string", "pattern": KEY_PATTERN, "maxLength": 255},
+    },
+    ACTOR_HEADER: {
+        "in": "header",
+        "name": ACTOR_HEADER,
+        "description": "Who records the change (until bearer tokens arrive).",
+        "schema": {"type": "string", "maxLength": 200},
+    },
+}
+_SUCCESS_HEADERS = {
+    "ETag": {"description": "The aggregate's new version", "schema": {"type": "string"}},
+}
+
+
+def command(blp: Blueprint, *, if_match: bool = True) -> Callable[[F], F]:
+    """Document a command's headers and its problem+json refusals."""
+    names = [IDEMPOTENCY_HEADER, ACTOR_HEADER] + (["If-Match"] if if_match else [])
+    statuses = (400, 404, 409, 412, 413, 415, 422) if if_match else (400, 409, 413, 415, 422)
+
+    def decorate(func: F) -> F:
+        func = blp.doc(parameters=[_HEADERS[name] for name in names])(func)
+        for status in statuses:
+            func = blp.alt_response(status, response=_STATUS_NAMES[status])(func)
+        return func
+
+    return decorate
+
+
+_STATUS_NAMES = {
+    400: "BAD_REQUEST",
+    404: "NOT_FOUND",
+    409: "CONFLICT",
+    412: "PRECONDITION_FAILED",
+    413: "REQUEST_ENTITY_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "UNPROCESSABLE_ENTITY",
+}
+
+
+def current_services() -> Services:
+    """The services the app was built around."""
+    services: Services = current_app.extensions["panorama"]
+    return services
+
+
+def expected_version() -> int | None:
+    """The version named by If-Match ("3" or 3), None when absent or "*"."""
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        return None
+    value = raw.strip()
+    if not re.fullmatch(IF_MATCH_PATTERN, value):
+        raise Problem(400, 'If-Match takes one version ETag, e.g. "3"', field="If-Match")
+    return None if value == "*" else int(value.strip('"'))
+
+
+def provenance(body: dict[str, Any]) -> tuple[Provenance, dict[str, Any]]:
+    """Split a parsed body into who/when/why and the command's own arguments."""
+    prov = Provenance(
+        effective_date=body["effective_date"],
+        actor=current_actor(),
+        source=body.get("source", "api"),
+        narrative=body.get("narrative"),
+        correction=body.get("correction", False),
+    )
+    return prov, {k: v for k, v in body.items() if k not in PROVENANCE_FIELDS}
+
+
+def attempt(run: Callable[[int | None], CommandResult]) -> CommandResult:
+    """Run a command; without If-Match, a concurrent save is retried on the new state."""
+    expected = expected_version()
+    for retry in range(RETRIES_WITHOUT_IF_MATCH):
+        try:
+            return run(expected)
+        except VersionConflict:
+            if expected is not None or retry == RETRIES_WITHOUT_IF_MATCH - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def committed(result: CommandResult, *, location: str | None = None, **extra: Any) -> Reply:
+    """201 with the new version as ETag; the projections are told the log position."""
+    try:
+        current_services().after_commit(result.position)
+    except Exception:  # the command is recorded; the projections' safety net will catch up
+        log.exception("after_commit failed at position %s", result.position)
+    headers = {"ETag": f'"{result.version}"'}
+    if location is not None:
+        headers["Location"] = location
+    body = {"id": result.id, "version": result.version, "position": result.position, **extra}
+    return body, 201, headers
+
+
+def change(project_id: UUID, method: str, body: dict[str, Any], **args: Any) -> Reply:
+    """Call one of the project's command methods and answer 201."""
+    prov, rest = provenance(body)
+    portfolio = current_services().portfolio
+    result = attempt(
+        lambda expected: portfolio.change_project(
+            project_id, method, prov, expected_version=expected, **rest, **args
+        )
+    )
+    return committed(result)
+
+
+# -- routes ----------------------------------------------------------------------------------
+@projects.route("")
+class Projects(MethodView):
+    @projects.arguments(ProjectRegistrationSchema)
+    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @command(projects, if_match=False)
+    def post(self, body: dict[str, Any]) -> Reply:
+        """Register a project in the portfolio."""
+        prov, details = provenance(body)
+        result = current_services().portfolio.register_project(prov, **details)
+        return committed(result, location=f"/api/projects/{result.id}")
+
+
+@projects.route("/<uuid:project_id>/events")
+class ProjectEvents(MethodView):
+    @projects.response(200, EventSchema(many=True), headers=_SUCCESS_HEADERS)
+    @projects.alt_response(404, response="NOT_FOUND")
+    def get(self, project_id: UUID) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """The project's full audit trail, straight from the event store."""
+        events = current_services().portfolio.project_events(project_id)
+        return [event_record(e) for e in events], {"ETag": f'"{len(events)}"'}
+
+
+@projects.route("/<uuid:project_id>/phase-transitions")
+class PhaseTransitions(MethodView):
+    @projects.arguments(PhaseTransitionSchema)
+    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @command(projects)
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+        """Move to another phase: forward may skip phases, backward needs a narrative."""
+        return change(project_id, "transition_phase", body)
+
+
+@projects.route("/<uuid:project_id>/cost-estimates")
+class CostEstimates(MethodView):
+    @projects.arguments(CostEstimateSchema)
+    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @command(projects)
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+        """Record a new estimate of the project's total cost."""
+        return change(project_id, "reestimate_cost", body)
+
+
+@projects.route("/<uuid:project_id>/schedule-estimates")
+class ScheduleEstimates(MethodView):
+    @projects.arguments(ScheduleEstimateSchema)
+    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @command(projects)
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+        """Record a new planned end date."""
+        return change(project_id, "reestimate_schedule", body)
+
+
+@projects.route("/<uuid:project_id>/status-reports")
+class StatusReports(MethodView):
+    @projects.arguments(StatusReportSchema)
+    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @command(projects)
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+        """Report a RAG rating (météo); Red needs a narrative."""
+        return change(project_id, "report_status", body)
+
+
+@projects.route("/<uuid:project_id>/rebaselines")
+class Rebaselines(MethodView):
+    @projects.arguments(RebaselineSchema)
+    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @command(projects)
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+        """Replace the baseline cost and/or end date, with an approver and a reason."""
+        return change(project_id, "rebaseline", body)
+
+
+@projects.route("/<uuid:project_id>/closure")
+class Closure(MethodView):
+    @projects.arguments(ClosureSchema)
+    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @command(projects)
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+        """Close the project, completed or abandoned: it then accepts only a reopening."""
+        return change(project_id, "close", body)
+
+
+@projects.route("/<uuid:project_id>/details-revisions")
+class DetailsRevisions(MethodView):
+    @projects.arguments(DetailsRevisionSchema)
+    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @command(projects)
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+        """Revise identity details (name, ministry, description, links...)."""
+        prov_fields = {k: v for k, v in body.items() if k in PROVENANCE_FIELDS}
+        changes = {k: v for k, v in body.items() if k not in PROVENANCE_FIELDS}
+        return change(project_id, "revise_details", prov_fields, changes=changes)
+
+
+@projects.route("/<uuid:project_id>/reopening")
+class Reopening(MethodView):
+    @projects.arguments(CommandSchema)
+    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @command(projects)
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+        """Reopen a closed project; it needs a narrative."""
+        return change(project_id, "reopen", body)
+
+
+@projects.route("/<uuid:project_id>/figures-withheld")
+class FiguresWithheld(MethodView):
+    @projects.arguments(CommandSchema)
+    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @command(projects)
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+        """Stop publishing the project's figures (they are kept)."""
+        return change(project_id, "withhold_figures", body)
+
+
+@projects.route("/<uuid:project_id>/figures-disclosed")
+class FiguresDisclosed(MethodView):
+    @projects.arguments(CommandSchema)
+    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @command(projects)
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+        """Publish the project's figures again."""
+        return change(project_id, "disclose_figures", body)
+
+
+@projects.route("/<uuid:project_id>/portfolio-exits")
+class PortfolioExits(MethodView):
+    @projects.arguments(CommandSchema)
+    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @command(projects)
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+        """Record that the portfolio no longer follows the project."""
+        return change(project_id, "leave_portfolio", body)
+
+
+@projects.route("/<uuid:project_id>/portfolio-returns")
+class PortfolioReturns(MethodView):
+    @projects.arguments(CommandSchema)
+    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @command(projects)
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+        """Record that the portfolio follows the project again."""
+        return change(project_id, "rejoin_portfolio", body)

@@ -1,0 +1,354 @@
+"""The French panorama: the official 15-column layout and the consolidated long layout."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+from domain.values import PHASES
+from service.imports.cells import (
+    CellError,
+    money,
+    one_line,
+    parse_bool,
+    parse_date,
+    parse_decimal,
+    text,
+)
+from service.imports.columns import Column, ColumnSpec, Layout, choose_layout
+from service.imports.errors import ImportRejected
+from service.imports.matching import Aliases, ministry_code, normalise_name
+from service.imports.model import Edition, ProjectRow
+from service.imports.readers import Cell, Table, is_blank, normalise_header, read_table
+
+SERIES = "panorama"
+
+COST_UNITS = {
+    "M€": Decimal(1_000_000),
+    "MEUR": Decimal(1_000_000),
+    "millions d'euros": Decimal(1_000_000),
+    "millions €": Decimal(1_000_000),
+    "Md€": Decimal(1_000_000_000),
+    "milliards d'euros": Decimal(1_000_000_000),
+    "k€": Decimal(1_000),
+    "€": Decimal(1),
+    "EUR": Decimal(1),
+    "euros": Decimal(1),
+}
+# Days per unit of a planned duration (a year is 365 days, as in the published files).
+DURATION_UNITS = {
+    "année": Decimal(365),
+    "années": Decimal(365),
+    "an": Decimal(365),
+    "ans": Decimal(365),
+    "years": Decimal(365),
+    "mois": Decimal(365) / 12,
+    "months": Decimal(365) / 12,
+}
+
+OFFICIAL = Layout(
+    "official panorama layout",
+    (
+        ColumnSpec("ministry_code", ("Ministère porteur",), required=True),
+        ColumnSpec("ministry_name", ("Ministère nom complet",)),
+        ColumnSpec("name", ("Nom du projet",), required=True),
+        ColumnSpec("interministerial", ("Projet interministériel",), required=True),
+        ColumnSpec("description", ("Description et objectifs du projet", "Description")),
+        ColumnSpec("more_info", ("En savoir plus sur le projet", "En savoir plus")),
+        ColumnSpec("start", ("Début", "Date de début", "Début du projet"), required=True),
+        ColumnSpec(
+            "duration", ("Durée prévisionnelle", "Durée"), required=True, units=DURATION_UNITS
+        ),
+        ColumnSpec("phase", ("Phase du projet en cours", "Phase"), required=True),
+        ColumnSpec(
+            "cost",
+            ("Coût estimé", "Coût complet estimé", "Coût complet"),
+            required=True,
+            units=COST_UNITS,
+            default_unit="M€",
+        ),
+        ColumnSpec("cost_bracket", ("Coût estimé par tranche", "Coût complet estimé par tranche")),
+        ColumnSpec("functional_zone", ("Zone fonctionnelle",)),
+        ColumnSpec("programmes", ("Financement [programme(s)]", "Financement", "Programmes")),
+        ColumnSpec("pap", ("Lien vers les Projets Annuels de Performances", "Lien PAP")),
+        ColumnSpec("published", ("Date de publication",)),
+    ),
+)
+
+CONSOLIDATED = Layout(
+    "consolidated (long) panorama layout",
+    (
+        ColumnSpec("edition", ("edition",), required=True),
+        ColumnSpec("edition_label", ("edition_label",)),
+        ColumnSpec("source_commit", ("source_commit",)),
+        ColumnSpec("row", ("row",)),
+        ColumnSpec("name", ("projet",), required=True),
+        ColumnSpec("ministry_name", ("ministere_porteur",), required=True),
+        ColumnSpec("interministerial", ("projet_interministeriel",), required=True),
+        ColumnSpec("description", ("description",)),
+        ColumnSpec("more_info", ("en_savoir_plus_url",)),
+        ColumnSpec("start_display", ("debut_affiche",)),
+        ColumnSpec("start", ("debut_yyyy_mm", "debut"), required=True),
+        ColumnSpec(
+            "duration",
+            ("duree_annees", "duree_mois"),
+            required=True,
+            units={"années": Decimal(365), "mois": Decimal(365) / 12},
+            default_unit="années",
+        ),
+        ColumnSpec("phase", ("phase",), required=True),
+        ColumnSpec(
+            "cost",
+            ("cout_estime_meur", "cout_estime_eur"),
+            required=True,
+            units=COST_UNITS,
+            default_unit="M€",
+        ),
+        ColumnSpec("cost_label", ("cout_column_label",)),
+        ColumnSpec("functional_zone", ("zone_fonctionnelle",)),
+        ColumnSpec("programmes", ("programme_financement",)),
+        ColumnSpec("pap", ("pap_url",)),
+        ColumnSpec("published", ("date_publication",)),
+    ),
+)
+
+# Editions whose publication date is known although the consolidated file only names the month.
+KNOWN_PUBLICATION_DATES: dict[str, date] = {
+    "2016-11": date(2016, 11, 3),
+    "2017-06": date(2017, 6, 1),
+    "2018-03": date(2018, 2, 28),
+}
+NOT_COSTED = frozenset({"en cadrage", "cadrage", "na", "n/a", "nc", "n.c.", "-", "nd"})
+WITHHELD_MARKERS = ("ne sont volontairement pas publies", "les elements chiffres des projets")
+PHASE_KEYS: dict[str, str] = {normalise_name(p): p for p in PHASES} | {
+    "encadrage": "Cadrage",
+    "conceptionrealisation": "Conception / Réalisation",
+    "termines": "Terminé",
+}
+URL = re.compile(r"https?://[^\s'\"<>]+")
+
+
+def parse_panorama(
+    path: Path, *, edition_date: date | None = None, aliases: Aliases | None = None
+) -> list[Edition]:
+    """Parse a panorama file (either layout) into its editions, refusing anything unclear."""
+    table = read_table(path)
+    mapping = choose_layout(table, (OFFICIAL, CONSOLIDATED))
+    aliases = aliases or Aliases()
+    reader = _Reader(table, mapping.columns, aliases)
+    rows = [(n, c) for n, c in table.rows if not all(is_blank(x) for x in c)]
+    if mapping.layout is OFFICIAL:
+        groups = {"": rows}
+    else:
+        groups = {}
+        for number, cells in rows:
+            ref = reader.edition_ref(number, cells)
+            groups.setdefault(ref, []).append((number, cells))
+        if edition_date is not None and len(groups) > 1:
+            raise ImportRejected(
+                table.file, reason="holds several editions: --edition-date cannot apply"
+            )
+    editions = [
+        reader.edition(ref, group, edition_date, mapping.ignored) for ref, group in groups.items()
+    ]
+    if not editions:
+        raise ImportRejected(table.file, reason="lists no project")
+    return editions
+
+
+class _Reader:
+    def __init__(self, table: Table, columns: dict[str, Column], aliases: Aliases) -> None:
+        self.table, self.columns, self.aliases = table, columns, aliases
+
+    def cell(self, cells: list[Cell], field: str) -> Cell:
+        column = self.columns.get(field)
+        if column is None or column.index >= len(cells):
+            return None
+        value = cells[column.index]
+        return value
+
+    def parse(self, number: int, cells: list[Cell], field: str, parser: Callable[[Cell], Any]) -> Any:
+        value = self.cell(cells, field)
+        if isinstance(value, str) and value.strip().startswith("=") and len(value.strip()) > 1:
+            raise self.table.reject(
+                number, self.columns[field].header, value, "is an unevaluated formula"
+            )
+        try:
+            return parser(value)
+        except CellError as e:
+            raise self.table.reject(number, self.columns[field].header, value, str(e)) from None
+
+    def edition_ref(self, number: int, cells: list[Cell]) -> str:
+        raw = self.parse(number, cells, "edition", text)
+        if raw is None or not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", raw):
+            header = self.columns["edition"].header
+            raise self.table.reject(number, header, raw, "is not an edition (expected yyyy-mm)")
+        return str(raw)
+
+    def edition(
+        self, ref: str, rows: list[tuple[int, list[Cell]]], forced: date | None, ignored: list[str]
+    ) -> Edition:
+        published = self.publication_date(rows)
+        if forced is not None and published is not None and forced != published:
+            raise ImportRejected(
+                self.table.file,
+                column=self.columns["published"].header,
+                value=published.isoformat(),
+                reason=f"contradicts --edition-date {forced.isoformat()}",
+            )
+        when = forced or published
+        if when is None and ref:
+            when = KNOWN_PUBLICATION_DATES.get(ref, date.fromisoformat(ref + "-01"))
+        if when is None:
+            raise ImportRejected(
+                self.table.file, reason="has no 'Date de publication': give --edition-date"
+            )
+        if not ref:
+            known = [r for r, d in KNOWN_PUBLICATION_DATES.items() if d == when]
+            ref = known[0] if known else when.strftime("%Y-%m")
+        projects: dict[str, ProjectRow] = {}
+        warnings = [f"{self.table.file}: column {h!r} is not imported" for h in ignored]
+        for number, cells in rows:
+            project = self.project(number, cells)
+            if project.key in projects:
+                raise self.table.reject(
+                    number,
+                    self.columns["name"].header,
+                    project.name,
+                    f"is the same project as row {projects[project.key].row} "
+                    f"(normalised name {project.key!r})",
+                )
+            projects[project.key] = project
+        return Edition(SERIES, ref, when, self.table.file, projects, warnings=warnings)
+
+    def publication_date(self, rows: list[tuple[int, list[Cell]]]) -> date | None:
+        if "published" not in self.columns:
+            return None
+        found: date | None = None
+        for number, cells in rows:
+            value = self.parse(number, cells, "published", _optional(parse_date))
+            if value is not None and found is not None and value != found:
+                header = self.columns["published"].header
+                raise self.table.reject(
+                    number, header, value.isoformat(), f"differs from {found.isoformat()}"
+                )
+            found = found or value
+        return found
+
+    def project(self, number: int, cells: list[Cell]) -> ProjectRow:
+        name = self.parse(number, cells, "name", one_line)
+        key = self.aliases.key(name) if name else ""
+        if not name or not key:
+            raise self.table.reject(number, self.columns["name"].header, name, "is not a name")
+        details: dict[str, Any] = {"name": name}
+        ministry_name = self.parse(number, cells, "ministry_name", one_line)
+        if "ministry_code" in self.columns:
+            code = self.parse(number, cells, "ministry_code", one_line)
+            if not code:
+                raise self.table.reject(number, self.columns["ministry_code"].header, code, "is empty")
+            details["ministry_code"] = code
+        elif not ministry_name:
+            raise self.table.reject(number, self.columns["ministry_name"].header, None, "is empty")
+        else:
+            details["ministry_code"] = ministry_code(ministry_name)
+        if "ministry_name" in self.columns:
+            details["ministry_name"] = ministry_name
+        details["interministerial"] = self.parse(number, cells, "interministerial", parse_bool)
+        for field, parser in (("description", text), ("functional_zone", one_line)):
+            if field in self.columns:
+                details[field] = self.parse(number, cells, field, parser)
+        if "programmes" in self.columns:
+            details["programmes"] = self.parse(number, cells, "programmes", _lines)
+        if "more_info" in self.columns or "pap" in self.columns:
+            links = self.parse(number, cells, "more_info", _urls)
+            details["links"] = list(dict.fromkeys(links + self.parse(number, cells, "pap", _urls)))
+        phase_text = self.parse(number, cells, "phase", one_line)
+        withheld = phase_text is not None and _is_withheld(phase_text)
+        phase = None if withheld else self.parse(number, cells, "phase", _phase)
+        start = self.start(number, cells)
+        details["start_date"] = start
+        cost = None if withheld else self.figure(number, cells, "cost")
+        duration = None if withheld else self.figure(number, cells, "duration")
+        planned_end = None
+        if start is not None and duration is not None:
+            planned_end = start + timedelta(days=int(duration.to_integral_value(ROUND_HALF_UP)))
+        return ProjectRow(
+            key=key,
+            row=number,
+            name=name,
+            details=details,
+            phase=phase,
+            cost=cost,
+            planned_end=planned_end,
+            withheld=withheld,
+            withheld_reason=phase_text if withheld else None,
+        )
+
+    def start(self, number: int, cells: list[Cell]) -> date | None:
+        start: date | None = self.parse(number, cells, "start", _optional(parse_date))
+        if start is None and "start_display" in self.columns:
+            start = self.parse(number, cells, "start_display", _optional(parse_date))
+        return start
+
+    def figure(self, number: int, cells: list[Cell], field: str) -> Decimal | None:
+        """A cost or duration in its column's unit, scaled; None when not given."""
+        value = self.parse(number, cells, field, _optional_number)
+        if value is None:
+            return None
+        if value < 0:
+            raise self.table.reject(
+                number, self.columns[field].header, self.cell(cells, field), "is negative"
+            )
+        if value == 0:
+            return None  # a zero cost or duration is read as "not estimated"
+        multiplier = self.columns[field].multiplier or Decimal(1)
+        if field != "cost":
+            return Decimal(value * multiplier)
+        try:
+            return money(value, multiplier)
+        except CellError as e:
+            header = self.columns[field].header
+            raise self.table.reject(number, header, self.cell(cells, field), str(e)) from None
+
+
+def _optional(parser: Callable[[Cell], Any]) -> Callable[[Cell], Any]:
+    def parse(cell: Cell) -> Any:
+        return None if is_blank(cell) else parser(cell)
+
+    return parse
+
+
+def _optional_number(cell: Cell) -> Decimal | None:
+    if is_blank(cell):
+        return None
+    if isinstance(cell, str) and normalise_header(cell) in NOT_COSTED:
+        return None
+    return parse_decimal(cell, decimal_comma=True)
+
+
+def _is_withheld(phase_text: str) -> bool:
+    folded = normalise_header(phase_text).replace("’", "'")
+    return any(marker in folded for marker in WITHHELD_MARKERS)
+
+
+def _phase(cell: Cell) -> str:
+    raw = text(cell)
+    if raw is None:
+        raise CellError(f"is empty (expected one of {', '.join(PHASES)})")
+    phase = PHASE_KEYS.get(normalise_name(raw))
+    if phase is None:
+        raise CellError(f"is not a phase (expected one of {', '.join(PHASES)})")
+    return phase
+
+
+def _lines(cell: Cell) -> list[str]:
+    raw = text(cell) or ""
+    return [line for line in (one_line(x) for x in raw.splitlines()) if line]
+
+
+def _urls(cell: Cell) -> list[str]:
+    return URL.findall(text(cell) or "")

@@ -1,0 +1,173 @@
+"""Diff an edition against the projects' state: the domain commands that explain it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from domain.project import Project
+from domain.values import PHASE_RANK
+from service.imports.matching import normalise_name, project_id
+from service.imports.model import Edition, ProjectRow
+
+
+@dataclass(frozen=True)
+class Command:
+    """One domain command: `register` or a Project method, with its arguments."""
+
+    project_id: UUID
+    name: str
+    method: str
+    args: dict[str, Any] = field(default_factory=dict)
+    narrative: str | None = None
+    row: int | None = None
+
+    def describe(self) -> str:
+        """`SIRHEN: reestimate_cost(amount=496400000)`, for messages."""
+        args = ", ".join(f"{k}={v}" for k, v in self.args.items() if k != "changes")
+        if "changes" in self.args:
+            args = ", ".join(sorted(self.args["changes"]))
+        return f"{self.name}: {self.method}({args})"
+
+
+@dataclass
+class EditionPlan:
+    """The commands that take the portfolio from its state to what the edition shows."""
+
+    edition: Edition
+    commands: list[Command] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def count(self, *methods: str) -> int:
+        """How many distinct projects get one of these commands."""
+        return len({c.project_id for c in self.commands if c.method in methods})
+
+    @property
+    def changed(self) -> int:
+        """Projects already known that get any change other than leaving."""
+        new = {c.project_id for c in self.commands if c.method == "register"}
+        return len(
+            {
+                c.project_id
+                for c in self.commands
+                if c.project_id not in new and c.method != "leave_portfolio"
+            }
+        )
+
+
+def plan_edition(
+    edition: Edition, known: Mapping[UUID, Project], last_report: Mapping[UUID, date]
+) -> EditionPlan:
+    """Plan one edition against the series' projects (their state at the edition's date)."""
+    plan = EditionPlan(edition)
+    listed: set[UUID] = set()
+    for row in edition.projects.values():
+        pid = project_id(edition.series, row.key)
+        listed.add(pid)
+        project = known.get(pid)
+        if project is None:
+            _plan_new(plan, pid, row)
+        elif project.closed:
+            plan.warnings.append(f"{_where(edition, row)}: {row.name} is closed; row ignored")
+        else:
+            _plan_existing(plan, pid, row, project, last_report.get(pid))
+    gone = [(p.name, pid) for pid, p in known.items() if pid not in listed]
+    for name, pid in sorted(gone, key=lambda item: normalise_name(item[0])):
+        project = known[pid]
+        if project.in_portfolio and not project.closed:
+            narrative = f"not listed in {edition.source}"
+            plan.commands.append(Command(pid, name, "leave_portfolio", narrative=narrative))
+    return plan
+
+
+def _where(edition: Edition, row: ProjectRow) -> str:
+    return f"{edition.file}, {edition.record} {row.row}"
+
+
+def _plan_new(plan: EditionPlan, pid: UUID, row: ProjectRow) -> None:
+    edition = plan.edition
+    args = dict(row.details)
+    args["phase"] = row.phase or edition.default_phase
+    if not row.withheld:
+        args["cost"] = row.cost
+        args["planned_end"] = row.planned_end
+    add = plan.commands.append
+    narrative = None if row.phase else f"phase not published in {edition.source}"
+    add(Command(pid, row.name, "register", args, narrative, row.row))
+    if row.withheld:
+        add(Command(pid, row.name, "withhold_figures", narrative=row.withheld_reason, row=row.row))
+    if row.rating:
+        _report(plan, pid, row)
+
+
+def _plan_existing(
+    plan: EditionPlan, pid: UUID, row: ProjectRow, project: Project, reported_on: date | None
+) -> None:
+    edition, add = plan.edition, plan.commands.append
+    if not project.in_portfolio:
+        narrative = f"listed again in {edition.source}"
+        add(Command(pid, row.name, "rejoin_portfolio", narrative=narrative, row=row.row))
+    changes: dict[str, Any] = {}
+    for name, value in row.details.items():
+        if name == "start_date" and value is None:
+            continue  # a start date that is no longer published is kept
+        if getattr(project, name) != value:
+            changes[name] = value
+    if changes:
+        add(Command(pid, row.name, "revise_details", {"changes": changes}, row=row.row))
+    if row.withheld and not project.figures_withheld:
+        add(Command(pid, row.name, "withhold_figures", narrative=row.withheld_reason, row=row.row))
+    elif not row.withheld and project.figures_withheld:
+        narrative = f"figures published again in {edition.source}"
+        add(Command(pid, row.name, "disclose_figures", narrative=narrative, row=row.row))
+    if row.phase and row.phase != project.phase:
+        narrative = None
+        if PHASE_RANK[row.phase] < PHASE_RANK[project.phase]:
+            narrative = f"{edition.source} publishes phase {row.phase!r} after {project.phase!r}"
+        add(Command(pid, row.name, "transition_phase", {"phase": row.phase}, narrative, row.row))
+    if not row.withheld:
+        if row.cost is not None and row.cost != project.current_cost:
+            narrative = row.narratives.get("cost")
+            add(Command(pid, row.name, "reestimate_cost", {"amount": row.cost}, narrative, row.row))
+        elif row.cost is None and project.current_cost is not None:
+            plan.warnings.append(
+                f"{_where(edition, row)}: {row.name} publishes no cost; the last estimate is kept"
+            )
+    if row.planned_end is not None and row.planned_end != project.planned_end:
+        args = {"planned_end": row.planned_end}
+        narrative = row.narratives.get("schedule")
+        add(Command(pid, row.name, "reestimate_schedule", args, narrative, row.row))
+    if row.rating and (row.rating != project.rating or reported_on != edition.date):
+        _report(plan, pid, row)
+
+
+def _report(plan: EditionPlan, pid: UUID, row: ProjectRow) -> None:
+    narrative = row.narratives.get("status") or f"rated {row.rating} in {plan.edition.source}"
+    args = {"rating": row.rating}
+    plan.commands.append(Command(pid, row.name, "report_status", args, narrative, row.row))
+
+
+def project_as_of(events: Sequence[Any], as_of: date) -> Project | None:
+    """Replay a project's events whose effective date is on or before `as_of`."""
+    if not events or events[0].effective_date > as_of:
+        return None
+    project: Project = events[0].mutate(None)
+    later = sorted(
+        (e for e in events[1:] if e.effective_date <= as_of), key=lambda e: e.effective_date
+    )
+    for event in later:
+        event.apply(project)
+    return project
+
+
+def last_report_as_of(events: Sequence[Any], as_of: date | None = None) -> date | None:
+    """The effective date of the latest status report on or before `as_of` (None: ever)."""
+    dates = [
+        e.effective_date
+        for e in events
+        if isinstance(e, Project.StatusReported) and (as_of is None or e.effective_date <= as_of)
+    ]
+    return max(dates, default=None)

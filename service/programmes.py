@@ -1,0 +1,119 @@
+"""Funding programme commands over HTTP: create, open calls, award funding to projects."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from domain.application import CommandResult
+from domain.errors import ProjectNotFound
+from service.commands import (
+    _SUCCESS_HEADERS,
+    Reply,
+    attempt,
+    command,
+    committed,
+    current_services,
+    provenance,
+)
+from service.errors import Problem
+from service.schemas import (
+    AwardResultSchema,
+    AwardSchema,
+    CallOpeningSchema,
+    CommandResultSchema,
+    ProgrammeCreationSchema,
+    ProgrammeSchema,
+)
+
+programmes = Blueprint(
+    "programme_commands",
+    __name__,
+    url_prefix="/api/funding-programmes",
+    description="Funding programmes (e.g. FTAP): envelopes, calls and awards.",
+)
+
+
+@programmes.route("")
+class Programmes(MethodView):
+    @programmes.arguments(ProgrammeCreationSchema)
+    @programmes.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @command(programmes, if_match=False)
+    def post(self, body: dict[str, Any]) -> Reply:
+        """Create a funding programme with its envelope."""
+        prov, args = provenance(body)
+        result = current_services().portfolio.create_programme(prov, **args)
+        return committed(result, location=f"/api/funding-programmes/{result.id}")
+
+
+@programmes.route("/<uuid:programme_id>")
+class Programme(MethodView):
+    @programmes.response(200, ProgrammeSchema, headers=_SUCCESS_HEADERS)
+    @programmes.alt_response(404, response="NOT_FOUND")
+    def get(self, programme_id: UUID) -> tuple[dict[str, Any], dict[str, str]]:
+        """The programme's current state: envelope, committed, available, calls, awards."""
+        programme = current_services().portfolio.get_programme(programme_id)
+        state = {
+            "id": programme.id,
+            "version": programme.version,
+            "name": programme.name,
+            "currency": programme.currency,
+            "envelope": programme.envelope,
+            "committed": programme.committed,
+            "available": programme.available,
+            "calls": programme.calls,
+            "awards": programme.awards,
+        }
+        return state, {"ETag": f'"{programme.version}"'}
+
+
+@programmes.route("/<uuid:programme_id>/calls")
+class Calls(MethodView):
+    @programmes.arguments(CallOpeningSchema)
+    @programmes.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @command(programmes)
+    def post(self, body: dict[str, Any], programme_id: UUID) -> Reply:
+        """Open a call for projects on the programme."""
+        prov, args = provenance(body)
+        portfolio = current_services().portfolio
+        result = attempt(
+            lambda expected: portfolio.open_call(
+                programme_id, args["call"], prov, expected_version=expected
+            )
+        )
+        return committed(result)
+
+
+@programmes.route("/<uuid:programme_id>/awards")
+class Awards(MethodView):
+    @programmes.arguments(AwardSchema)
+    @programmes.response(201, AwardResultSchema, headers=_SUCCESS_HEADERS)
+    @command(programmes)
+    def post(self, body: dict[str, Any], programme_id: UUID) -> Reply:
+        """Award funding to a project: recorded on the programme and the project atomically.
+
+        If-Match names the programme's version; the envelope is never over-committed.
+        """
+        prov, args = provenance(body)
+        portfolio = current_services().portfolio
+        try:
+            result = attempt(
+                lambda expected: portfolio.award_funding(
+                    programme_id, prov, expected_version=expected, **args
+                )
+            )
+        except ProjectNotFound as e:
+            raise Problem(422, str(e), field="project_id") from None
+        return committed(result, project_version=_saved_version(args["project_id"], result))
+
+
+def _saved_version(project_id: UUID, result: CommandResult) -> int:
+    """The project's version in the award's atomic save, read back from the notification log."""
+    recorder = current_services().portfolio.recorder
+    window = recorder.select_notifications(
+        start=max(1, result.position - 50), limit=100, stop=result.position
+    )
+    return max(n.originator_version for n in window if n.originator_id == project_id)

@@ -1,0 +1,139 @@
+"""Random project histories for the oracle tests (hypothesis strategies and a driver)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from hypothesis import strategies as st
+
+from domain.application import Portfolio, Provenance
+from domain.errors import DomainError
+from domain.values import PHASES, RATINGS
+
+BASE = date(2020, 1, 1)
+TODAY = date(2026, 1, 1)
+
+amounts = st.integers(min_value=1, max_value=500_000).map(lambda c: Decimal(c) / 100 * 1000)
+# Few distinct days make same-day events and backdated corrections frequent.
+days = st.one_of(
+    st.integers(min_value=0, max_value=1500), st.sampled_from([0, 45, 100, 400, 401, 800, 1200])
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command of a history: which project, what, when."""
+
+    project: int
+    kind: str
+    day: int
+    args: tuple[Any, ...]
+    catch_up: int  # 0: no catch-up after this step, else the batch size to use
+
+
+step = st.builds(
+    Step,
+    project=st.integers(min_value=0, max_value=3),
+    kind=st.sampled_from(
+        [
+            "cost",
+            "cost",
+            "schedule",
+            "phase",
+            "status",
+            "rebaseline",
+            "withhold",
+            "disclose",
+            "leave",
+            "rejoin",
+            "close",
+            "reopen",
+            "details",
+            "award",
+        ]
+    ),
+    day=days,
+    args=st.tuples(amounts, st.sampled_from(PHASES), st.sampled_from(RATINGS), st.booleans()),
+    catch_up=st.sampled_from([0, 0, 0, 1, 3, 1000]),
+)
+histories = st.lists(step, min_size=5, max_size=60)
+
+
+def command_for(step: Step) -> tuple[str, dict[str, Any], Provenance]:
+    """The Portfolio command a step stands for."""
+    amount, phase, rating, flag = step.args
+    when = BASE + timedelta(days=step.day)
+    prov = Provenance(when, "tester", "test", narrative="because" if flag else None)
+    if step.kind == "cost":
+        return "reestimate_cost", {"amount": amount}, prov
+    if step.kind == "schedule":
+        return "reestimate_schedule", {"planned_end": when + timedelta(days=int(amount) % 900)}, prov
+    if step.kind == "phase":
+        return "transition_phase", {"phase": phase}, prov
+    if step.kind == "status":
+        return "report_status", {"rating": rating}, prov
+    if step.kind == "rebaseline":
+        return (
+            "rebaseline",
+            {
+                "baseline_cost": amount,
+                "baseline_end": when + timedelta(days=400) if flag else None,
+                "approver": "board",
+                "reason": "scope change",
+            },
+            prov,
+        )
+    if step.kind == "details":
+        return (
+            "revise_details",
+            {"changes": {"name": f"Project {int(amount) % 7}", "interministerial": flag}},
+            prov,
+        )
+    method = {
+        "withhold": "withhold_figures",
+        "disclose": "disclose_figures",
+        "leave": "leave_portfolio",
+        "rejoin": "rejoin_portfolio",
+        "close": "close",
+        "reopen": "reopen",
+    }[step.kind]
+    args = {"outcome": "completed" if flag else "abandoned"} if step.kind == "close" else {}
+    return method, args, prov
+
+
+def register_projects(portfolio: Portfolio, count: int = 4) -> list[UUID]:
+    """Register `count` projects with varied figures."""
+    ids = []
+    for i in range(count):
+        result = portfolio.register_project(
+            Provenance(BASE + timedelta(days=30 * i), "tester", "test"),
+            name=f"Project {i}",
+            ministry_code=["MJ", "MEF", "MI"][i % 3],
+            interministerial=i % 2 == 0,
+            start_date=BASE - timedelta(days=200),
+            phase=PHASES[i % 3],
+            cost=Decimal(1_000_000 + i * 250_000) if i != 3 else None,
+            planned_end=BASE + timedelta(days=900 + 100 * i),
+        )
+        ids.append(result.id)
+    return ids
+
+
+def apply_step(portfolio: Portfolio, ids: list[UUID], programme: UUID, step: Step) -> bool:
+    """Apply one step; False when the domain refused it (nothing recorded)."""
+    try:
+        if step.kind == "award":
+            prov = Provenance(BASE + timedelta(days=step.day), "tester", "test")
+            portfolio.award_funding(
+                programme, prov, project_id=ids[step.project], amount=step.args[0]
+            )
+        else:
+            method, args, prov = command_for(step)
+            portfolio.change_project(ids[step.project], method, prov, **args)
+    except DomainError:
+        return False
+    return True
