@@ -165,7 +165,7 @@ class Portfolio(Application[UUID]):
     # -- helpers -----------------------------------------------------------------------------
     def _get(self, aggregate_id: UUID, kind: type[A], not_found: type[Exception]) -> A:
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise not_found(aggregate_id) from None
         if not isinstance(aggregate, kind):

@@ -152,21 +152,21 @@ class Database:
     def transaction(self, *, write: bool = True) -> Iterator[Tx]:
         """A transaction: committed when the block ends, rolled back on error."""
         if self.dialect == "postgres":
-            with self._pg_pool().connection() as conn, conn.transaction():
-                tx = Tx("postgres", conn)
+            with self._pg_pool().connection() as pg, pg.transaction():
+                tx = Tx("postgres", pg)
                 if not write:
                     tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 yield tx
             return
-        conn = self._sqlite()
-        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        lite = self._sqlite()
+        lite.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
-            yield Tx("sqlite", conn)
+            yield Tx("sqlite", lite)
         except BaseException:
-            conn.execute("ROLLBACK")
+            lite.execute("ROLLBACK")
             raise
         else:
-            conn.execute("COMMIT")
+            lite.execute("COMMIT")
 
     @contextmanager
     def session(self) -> Iterator[psycopg.Connection[Any]]:

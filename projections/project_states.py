@@ -193,7 +193,9 @@ class ProjectStatesProjector:
         assert state.valid_from is not None
         self._rows[(state.project_id, state.valid_from, ts)] = state_row(state, ts)
 
-    def _retire_row(self, pid: str, valid_from: date, recorded_from: datetime, ts: datetime) -> None:
+    def _retire_row(
+        self, pid: str, valid_from: date, recorded_from: datetime, ts: datetime
+    ) -> None:
         pending = self._rows.get((pid, valid_from, recorded_from))
         if pending is not None:
             pending[3] = ts
@@ -233,7 +235,8 @@ class ProjectStatesProjector:
         tx.copy_rows(t.events, EVENT_COLUMNS, self._events)
         tx.executemany(
             sql.SQL(
-                "INSERT INTO {tbl} (project_id, registered_on, tail_valid_from) VALUES (%s, %s, %s) "
+                "INSERT INTO {tbl} (project_id, registered_on, tail_valid_from) "
+                "VALUES (%s, %s, %s) "
                 "ON CONFLICT (project_id) DO UPDATE SET tail_valid_from = excluded.tail_valid_from"
             ).format(tbl=t.projects),
             [

@@ -215,9 +215,7 @@ def _swap(tx: Tx) -> None:
     for name in LIVE.all():
         tx.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(name + "__old")))
         tx.execute(
-            sql.SQL("ALTER TABLE {} RENAME TO {}").format(
-                ident(name), ident(name + "__old")
-            )
+            sql.SQL("ALTER TABLE {} RENAME TO {}").format(ident(name), ident(name + "__old"))
         )
     for live, fresh in zip(LIVE.all(), REBUILD.all(), strict=True):
         tx.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(ident(fresh), ident(live)))

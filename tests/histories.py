@@ -71,7 +71,11 @@ def command_for(step: Step) -> tuple[str, dict[str, Any], Provenance]:
     if step.kind == "cost":
         return "reestimate_cost", {"amount": amount}, prov
     if step.kind == "schedule":
-        return "reestimate_schedule", {"planned_end": when + timedelta(days=int(amount) % 900)}, prov
+        return (
+            "reestimate_schedule",
+            {"planned_end": when + timedelta(days=int(amount) % 900)},
+            prov,
+        )
     if step.kind == "phase":
         return "transition_phase", {"phase": phase}, prov
     if step.kind == "status":

@@ -107,8 +107,10 @@ def map_columns(table: Table, layout: Layout) -> Mapping:
             known = {normalise_header(k): v for k, v in spec.units.items()}
             if unit is None or normalise_header(unit) not in known:
                 accepted = ", ".join(spec.units)
-                reason = f"gives no unit (accepted: {accepted})" if unit is None else (
-                    f"is a unit that is not understood (accepted: {accepted})"
+                reason = (
+                    f"gives no unit (accepted: {accepted})"
+                    if unit is None
+                    else (f"is a unit that is not understood (accepted: {accepted})")
                 )
                 result.errors.append(table.reject(None, raw.strip(), unit, reason))
                 continue
@@ -123,18 +125,15 @@ def map_columns(table: Table, layout: Layout) -> Mapping:
 
 
 def _find(layout: Layout, header: str) -> tuple[ColumnSpec | None, str | None]:
-    exact = [s for s in layout.columns if normalise_header_in(s, header)]
-    candidates = exact or list(layout.columns)
-    for spec in candidates:
+    """The spec naming this header: exact spellings first, then spellings with a unit."""
+    for spec in layout.columns:
+        if any(normalise_header(h) == header for h in spec.headers):
+            return spec, spec.default_unit
+    for spec in layout.columns:
         matched, unit = _match(spec, header)
         if matched:
             return spec, unit
     return None, None
-
-
-def normalise_header_in(spec: ColumnSpec, header: str) -> bool:
-    """True when the header is exactly one of the spec's spellings."""
-    return any(normalise_header(h) == header for h in spec.headers)
 
 
 def choose_layout(table: Table, layouts: tuple[Layout, ...]) -> Mapping:
@@ -143,8 +142,7 @@ def choose_layout(table: Table, layouts: tuple[Layout, ...]) -> Mapping:
     complete = [m for m in mappings if not m.missing]
     if not complete:
         detail = "; ".join(
-            f"the {m.layout.name} lacks " + ", ".join(repr(c) for c in m.missing)
-            for m in mappings
+            f"the {m.layout.name} lacks " + ", ".join(repr(c) for c in m.missing) for m in mappings
         )
         raise ImportRejected(table.file, reason=f"has an unknown layout: {detail}")
     best = max(complete, key=lambda m: len(m.columns))
@@ -161,4 +159,6 @@ def check_unnamed_columns(table: Table, mapping: Mapping) -> None:
     for number, cells in table.rows:
         for index, cell in enumerate(cells):
             if (index in unnamed or index >= width) and not is_blank(cell):
-                raise table.reject(number, f"#{index + 1}", cell, "is under a column with no header")
+                raise table.reject(
+                    number, f"#{index + 1}", cell, "is under a column with no header"
+                )

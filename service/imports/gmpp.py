@@ -129,7 +129,9 @@ def parse_gmpp(path: Path, *, year: str | None = None, snapshot: date | None = N
 
 def _looks_transposed(table: Table) -> bool:
     across = len(map_columns(table, LAYOUT).columns)
-    first_column = [str(cells[0]) if cells and cells[0] is not None else "" for _, cells in table.rows]
+    first_column = [
+        str(cells[0]) if cells and cells[0] is not None else "" for _, cells in table.rows
+    ]
     probe = Table(table.file, [table.header[0] if table.header else "", *first_column], [])
     down = len(map_columns(probe, LAYOUT).columns)
     return down > across
@@ -139,7 +141,9 @@ class _Reader:
     def __init__(self, table: Table, columns: dict[str, Column], source: str) -> None:
         self.table, self.columns, self.source = table, columns, source
 
-    def parse(self, number: int, cells: list[Cell], field: str, parser: Callable[[Cell], Any]) -> Any:
+    def parse(
+        self, number: int, cells: list[Cell], field: str, parser: Callable[[Cell], Any]
+    ) -> Any:
         column = self.columns.get(field)
         if column is None:
             return None

@@ -91,9 +91,9 @@ def _plan_new(plan: EditionPlan, pid: UUID, row: ProjectRow) -> None:
     edition = plan.edition
     args = dict(row.details)
     args["phase"] = row.phase or edition.default_phase
+    args["planned_end"] = row.planned_end
     if not row.withheld:
         args["cost"] = row.cost
-        args["planned_end"] = row.planned_end
     add = plan.commands.append
     narrative = None if row.phase else f"phase not published in {edition.source}"
     add(Command(pid, row.name, "register", args, narrative, row.row))
@@ -106,41 +106,37 @@ def _plan_new(plan: EditionPlan, pid: UUID, row: ProjectRow) -> None:
 def _plan_existing(
     plan: EditionPlan, pid: UUID, row: ProjectRow, project: Project, reported_on: date | None
 ) -> None:
-    edition, add = plan.edition, plan.commands.append
+    source = plan.edition.source
+
+    def add(method: str, args: dict[str, Any] | None = None, narrative: str | None = None) -> None:
+        plan.commands.append(Command(pid, row.name, method, args or {}, narrative, row.row))
+
     if not project.in_portfolio:
-        narrative = f"listed again in {edition.source}"
-        add(Command(pid, row.name, "rejoin_portfolio", narrative=narrative, row=row.row))
-    changes: dict[str, Any] = {}
-    for name, value in row.details.items():
-        if name == "start_date" and value is None:
-            continue  # a start date that is no longer published is kept
-        if getattr(project, name) != value:
-            changes[name] = value
+        add("rejoin_portfolio", narrative=f"listed again in {source}")
+    changes = {
+        name: value
+        for name, value in row.details.items()
+        # a start date that is no longer published is kept
+        if not (name == "start_date" and value is None) and getattr(project, name) != value
+    }
     if changes:
-        add(Command(pid, row.name, "revise_details", {"changes": changes}, row=row.row))
-    if row.withheld and not project.figures_withheld:
-        add(Command(pid, row.name, "withhold_figures", narrative=row.withheld_reason, row=row.row))
-    elif not row.withheld and project.figures_withheld:
-        narrative = f"figures published again in {edition.source}"
-        add(Command(pid, row.name, "disclose_figures", narrative=narrative, row=row.row))
+        add("revise_details", {"changes": changes})
+    # A cost that is no longer published (the 2019 sentence, or a blank cost after an
+    # estimate) is recorded as withheld: the estimate is kept, not shown.
+    hidden = row.withheld or (row.cost is None and project.current_cost is not None)
+    if hidden and not project.figures_withheld:
+        add("withhold_figures", narrative=row.withheld_reason or f"no cost published in {source}")
+    elif not hidden and project.figures_withheld:
+        add("disclose_figures", narrative=f"figures published again in {source}")
     if row.phase and row.phase != project.phase:
-        narrative = None
-        if PHASE_RANK[row.phase] < PHASE_RANK[project.phase]:
-            narrative = f"{edition.source} publishes phase {row.phase!r} after {project.phase!r}"
-        add(Command(pid, row.name, "transition_phase", {"phase": row.phase}, narrative, row.row))
-    if not row.withheld:
-        if row.cost is not None and row.cost != project.current_cost:
-            narrative = row.narratives.get("cost")
-            add(Command(pid, row.name, "reestimate_cost", {"amount": row.cost}, narrative, row.row))
-        elif row.cost is None and project.current_cost is not None:
-            plan.warnings.append(
-                f"{_where(edition, row)}: {row.name} publishes no cost; the last estimate is kept"
-            )
+        backwards = PHASE_RANK[row.phase] < PHASE_RANK[project.phase]
+        why = f"{source} publishes phase {row.phase!r} after {project.phase!r}"
+        add("transition_phase", {"phase": row.phase}, why if backwards else None)
+    if not row.withheld and row.cost is not None and row.cost != project.current_cost:
+        add("reestimate_cost", {"amount": row.cost}, row.narratives.get("cost"))
     if row.planned_end is not None and row.planned_end != project.planned_end:
-        args = {"planned_end": row.planned_end}
-        narrative = row.narratives.get("schedule")
-        add(Command(pid, row.name, "reestimate_schedule", args, narrative, row.row))
-    if row.rating and (row.rating != project.rating or reported_on != edition.date):
+        add("reestimate_schedule", {"planned_end": row.planned_end}, row.narratives.get("schedule"))
+    if row.rating and (row.rating != project.rating or reported_on != plan.edition.date):
         _report(plan, pid, row)
 
 

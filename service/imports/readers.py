@@ -131,7 +131,8 @@ def _table(name: str, records: list[list[Cell]], *, encoding: str, delimiter: st
 
 def transpose(table: Table) -> Table:
     """Swap rows and columns: a file with one column per record and one row per field."""
-    records: list[list[Cell]] = [table.header] + [cells for _, cells in table.rows]  # type: ignore[list-item]
+    records: list[list[Cell]] = [list(table.header)]
+    records.extend(cells for _, cells in table.rows)
     width = max(len(r) for r in records)
     padded = [r + [None] * (width - len(r)) for r in records]
     columns = [list(c) for c in zip(*padded, strict=True)]

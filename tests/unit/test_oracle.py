@@ -35,7 +35,9 @@ def check_against_oracle(services: object, ids: list, probes: list[int], pick: i
         for offset in probes:
             as_of = BASE + timedelta(days=offset)
             for known_at in knowledge:
-                expected = {pid: fold(ev, as_of=as_of, known_at=known_at) for pid, ev in streams.items()}
+                expected = {
+                    pid: fold(ev, as_of=as_of, known_at=known_at) for pid, ev in streams.items()
+                }
                 for pid, state in expected.items():
                     got = queries.project_state(tx, pid, as_of, known_at)
                     assert got == state, (pid, as_of, known_at)

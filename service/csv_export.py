@@ -1,0 +1,102 @@
+"""CSV renderings of the list, the summary and the changes (Accept: text/csv or format=csv)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from flask import Response
+
+from service.schemas import plain
+
+PROJECT_COLUMNS = (
+    "id",
+    "name",
+    "ministry_code",
+    "phase",
+    "start_date",
+    "cost",
+    "baseline_cost",
+    "budget_drift_pct",
+    "planned_end",
+    "baseline_end",
+    "schedule_drift_pct",
+    "cv_pct",
+    "sv_pct",
+    "rating",
+    "funding_received",
+    "interministerial",
+    "in_portfolio",
+    "figures_withheld",
+    "closed",
+)
+FIGURE_COLUMNS = (
+    "projects",
+    "interministerial_projects",
+    "costed_projects",
+    "total_cost",
+    "total_cost_engaged",
+    "mean_duration_years",
+    "mean_schedule_drift_pct",
+    "mean_budget_drift_pct",
+)
+
+
+def _text(value: Any) -> str:
+    value = plain(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _render(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_text(v) for v in row])
+    return out.getvalue()
+
+
+def csv_response(body: str, name: str, reflects: dict[str, Any]) -> Response:
+    """A CSV download that states what it was computed from, in its headers."""
+    response = Response(body, mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    for key, value in reflects.items():
+        response.headers[f"X-Panorama-{key.replace('_', '-').title()}"] = _text(value)
+    return response
+
+
+def projects_csv(items: Sequence[dict[str, Any]]) -> str:
+    return _render(PROJECT_COLUMNS, ([item[c] for c in PROJECT_COLUMNS] for item in items))
+
+
+def summary_csv(summary: dict[str, Any]) -> str:
+    rows: list[list[Any]] = [["portfolio", "", *[summary[c] for c in FIGURE_COLUMNS]]]
+    for scope in ("by_ministry", "by_phase"):
+        for key, figures in summary[scope].items():
+            rows.append([scope.removeprefix("by_"), key, *[figures[c] for c in FIGURE_COLUMNS]])
+    return _render(("scope", "key", *FIGURE_COLUMNS), rows)
+
+
+def changes_csv(changes: dict[str, Any]) -> str:
+    rows = []
+    for kind in ("entered", "left", "phase_changes", "cost_changes", "schedule_changes"):
+        for change in changes[kind]:
+            events = ";".join(f"{e['type']}@v{e['version']}" for e in change["events"])
+            rows.append(
+                [
+                    kind,
+                    change["id"],
+                    change["name"],
+                    change["ministry_code"],
+                    change.get("from"),
+                    change.get("to"),
+                    events,
+                ]
+            )
+    return _render(("change", "id", "name", "ministry_code", "from", "to", "events"), rows)

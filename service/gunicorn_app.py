@@ -1,0 +1,49 @@
+"""Run the Flask app under gunicorn, configured from Settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from service.config import Settings
+
+
+class PanoramaServer(BaseApplication):
+    """A gunicorn application that builds the Flask app in each worker (after fork)."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from service.app import create_app
+
+        return create_app()
+
+
+def run(
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+) -> None:
+    """Serve until stopped. SQLite (embedded) runs one process with threads."""
+    count = workers or (settings.web_workers if settings.is_postgres else 1)
+    options = {
+        "bind": f"{host or settings.host}:{port or settings.port}",
+        "workers": count,
+        "threads": settings.web_threads,
+        "worker_class": "gthread",
+        "timeout": 60,
+        "graceful_timeout": 20,
+        "accesslog": "-",
+        "errorlog": "-",
+        "loglevel": settings.log_level.lower(),
+    }
+    PanoramaServer(options).run()

@@ -1,0 +1,126 @@
+"""`panorama import panorama|gmpp FILE...`: parse everything, then record in one transaction."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from tqdm import tqdm
+
+from service.imports.errors import ImportConflict, ImportRejected
+from service.imports.gmpp import parse_gmpp
+from service.imports.matching import load_aliases
+from service.imports.model import Edition
+from service.imports.panorama import parse_panorama
+from service.imports.run import ImportSummary, import_editions
+
+FILES = click.Path(exists=True, dir_okay=False, path_type=Path)
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _services(ctx: click.Context) -> Any:
+    """The Services from the context object (or the callable that builds them)."""
+    obj = ctx.obj or {}
+    services = obj.get("services") if isinstance(obj, dict) else None
+    if services is None:
+        raise click.ClickException("no services configured for the import commands")
+    if callable(services) and not hasattr(services, "portfolio"):
+        services = services()
+        obj["services"] = services
+    return services
+
+
+def _as_date(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
+
+
+def _run(
+    ctx: click.Context,
+    files: tuple[Path, ...],
+    parse: Callable[[Path], list[Edition]],
+    *,
+    dry_run: bool,
+    progress: bool | None,
+) -> None:
+    show = sys.stderr.isatty() if progress is None else progress
+    try:
+        editions: list[Edition] = []
+        for path in tqdm(files, desc="parse", unit="file", file=sys.stderr, disable=not show):
+            editions.extend(parse(path))
+        services = _services(ctx)
+        summary = run_import(services, editions, dry_run=dry_run, progress=show)
+    except (ImportRejected, ImportConflict) as e:
+        raise click.ClickException(f"import refused, nothing recorded: {e}") from None
+    for line in summary.lines():
+        click.echo(line)
+
+
+def run_import(
+    services: Any, editions: list[Edition], *, dry_run: bool = False, progress: bool = False
+) -> ImportSummary:
+    """Import parsed editions through the Services; after_commit(position) once at the end."""
+    summary = import_editions(services.portfolio, editions, dry_run=dry_run, progress=progress)
+    if summary.position is not None:
+        services.after_commit(summary.position)
+    return summary
+
+
+@click.group("import")
+def import_group() -> None:
+    """Import published portfolio files (the French panorama, the UK GMPP)."""
+
+
+@import_group.command("panorama")
+@click.argument("files", nargs=-1, required=True, type=FILES)
+@click.option("--edition-date", type=DATE, help="Edition date when the file has none.")
+@click.option("--aliases", type=FILES, help="CSV (alias,canonical) or YAML of renamed projects.")
+@click.option("--dry-run", is_flag=True, help="Parse and plan, record nothing.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr.")
+@click.pass_context
+def panorama_command(
+    ctx: click.Context,
+    files: tuple[Path, ...],
+    edition_date: datetime | None,
+    aliases: Path | None,
+    dry_run: bool,
+    progress: bool | None,
+) -> None:
+    """Import panorama editions (official layout, CSV or XLSX, or the consolidated layout)."""
+    try:
+        table = load_aliases(aliases)
+    except ImportRejected as e:
+        raise click.ClickException(f"import refused, nothing recorded: {e}") from None
+    forced = _as_date(edition_date)
+
+    def parse(path: Path) -> list[Edition]:
+        return parse_panorama(path, edition_date=forced, aliases=table)
+
+    _run(ctx, files, parse, dry_run=dry_run, progress=progress)
+
+
+@import_group.command("gmpp")
+@click.argument("files", nargs=-1, required=True, type=FILES)
+@click.option("--year", help="Financial year, e.g. 2020-21 (default: from the file name).")
+@click.option("--snapshot-date", type=DATE, help="Snapshot date (default: 31 March of the year).")
+@click.option("--dry-run", is_flag=True, help="Parse and plan, record nothing.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr.")
+@click.pass_context
+def gmpp_command(
+    ctx: click.Context,
+    files: tuple[Path, ...],
+    year: str | None,
+    snapshot_date: datetime | None,
+    dry_run: bool,
+    progress: bool | None,
+) -> None:
+    """Import GMPP annual files (2019-20 to 2024-25 layouts, the transposed one included)."""
+    snapshot = _as_date(snapshot_date)
+
+    def parse(path: Path) -> list[Edition]:
+        return [parse_gmpp(path, year=year, snapshot=snapshot)]
+
+    _run(ctx, files, parse, dry_run=dry_run, progress=progress)

@@ -1,0 +1,187 @@
+"""The query API: projects and portfolio figures as of a date, as known at a time."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+from flask import Response, current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from projections import queries
+from projections.db import Tx
+from projections.figures import project_figures
+from projections.runner import position, wait_for
+from service import csv_export
+from service.bootstrap import Services
+from service.errors import Problem
+from service.query_schemas import (
+    ChangesArgs,
+    ChangesSchema,
+    HistorySchema,
+    ListArgs,
+    ProjectAnswerSchema,
+    ProjectListSchema,
+    SummarySchema,
+    TimeArgs,
+)
+
+reads = Blueprint(
+    "reads", __name__, url_prefix="/api", description="Read models: state as of a date."
+)
+
+
+def _services() -> Services:
+    services: Services = current_app.extensions["panorama"]
+    return services
+
+
+def _wait(args: dict[str, Any]) -> None:
+    """Read-your-writes: wait (bounded) for `min_position`, else 503 with Retry-After."""
+    wanted = args.get("min_position")
+    if wanted is None:
+        return
+    services = _services()
+    reached = wait_for(services.db, wanted, services.settings.min_position_wait_s)
+    if reached < wanted:
+        raise Problem(
+            503,
+            f"the read model is at position {reached}, not yet {wanted}; retry shortly",
+            field="min_position",
+            headers={"Retry-After": "1"},
+        )
+
+
+def _reflects(tx: Tx, args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "as_of": args.get("as_of") or datetime.now(UTC).date(),
+        "known_at": args.get("known_at") or datetime.now(UTC),
+        "position": position(tx),
+    }
+
+
+def _wants_csv(args: dict[str, Any]) -> bool:
+    if args.get("format"):
+        return bool(args["format"] == "csv")
+    best = request.accept_mimetypes.best_match(["application/json", "text/csv"])
+    return (
+        best == "text/csv"
+        and request.accept_mimetypes["text/csv"] > request.accept_mimetypes["application/json"]
+    )
+
+
+def _project_id(project_id: str) -> str:
+    try:
+        return str(UUID(project_id))
+    except ValueError:
+        raise Problem(404, f"no project {project_id!r}: ids are UUIDs", field="id") from None
+
+
+@reads.route("/projects")
+class ProjectList(MethodView):
+    @reads.arguments(ListArgs, location="query")
+    @reads.response(200, ProjectListSchema)
+    def get(self, args: dict[str, Any]) -> dict[str, Any] | Response:
+        """Projects followed on a date, filtered, sorted and paginated."""
+        _wait(args)
+        with _services().db.transaction(write=False) as tx:
+            reflects = _reflects(tx, args)
+            items = queries.list_projects(
+                tx,
+                reflects["as_of"],
+                args.get("known_at"),
+                ministry=args.get("ministry"),
+                phase=args.get("phase"),
+                q=args.get("q"),
+                include_departed=args["include_departed"],
+                sort=args["sort"],
+            )
+        if _wants_csv(args):
+            return csv_export.csv_response(csv_export.projects_csv(items), "projects", reflects)
+        page, per_page = args["page"], args["per_page"]
+        chunk = items[(page - 1) * per_page : page * per_page]
+        return {**reflects, "page": page, "per_page": per_page, "total": len(items), "items": chunk}
+
+
+@reads.route("/projects/<project_id>")
+class ProjectState(MethodView):
+    @reads.arguments(TimeArgs, location="query")
+    @reads.response(200, ProjectAnswerSchema)
+    def get(self, args: dict[str, Any], project_id: str) -> dict[str, Any]:
+        """A project's state and derived figures on a date, as known at a time."""
+        pid = _project_id(project_id)
+        _wait(args)
+        with _services().db.transaction(write=False) as tx:
+            reflects = _reflects(tx, args)
+            state = queries.project_state(tx, pid, reflects["as_of"], args.get("known_at"))
+            exists = state is not None or bool(queries.known_ids(tx, [pid]))
+        if state is None:
+            if exists:
+                raise Problem(
+                    404,
+                    f"project {pid} was not registered yet on {reflects['as_of']}",
+                    field="as_of",
+                )
+            raise Problem(404, f"project {pid} not found", field="id")
+        return {**project_figures(state, reflects["as_of"]), **reflects}
+
+
+@reads.route("/projects/<project_id>/history")
+class ProjectHistory(MethodView):
+    @reads.arguments(TimeArgs, location="query")
+    @reads.response(200, HistorySchema)
+    def get(self, args: dict[str, Any], project_id: str) -> dict[str, Any]:
+        """The state after each recorded change, with the event that caused it."""
+        pid = _project_id(project_id)
+        _wait(args)
+        services = _services()
+        with services.db.transaction(write=False) as tx:
+            steps = queries.history(tx, services.portfolio.mapper, pid)
+            at = position(tx)
+        if not steps:
+            raise Problem(404, f"project {pid} not found", field="id")
+        return {"id": pid, "position": at, "steps": steps}
+
+
+@reads.route("/portfolio/summary")
+class PortfolioSummary(MethodView):
+    @reads.arguments(TimeArgs, location="query")
+    @reads.response(200, SummarySchema)
+    def get(self, args: dict[str, Any]) -> dict[str, Any] | Response:
+        """The panorama's portfolio figures, overall, by ministry and by phase."""
+        _wait(args)
+        with _services().db.transaction(write=False) as tx:
+            reflects = _reflects(tx, args)
+            figures = queries.summary(tx, reflects["as_of"], args.get("known_at"))
+        if _wants_csv(args):
+            return csv_export.csv_response(csv_export.summary_csv(figures), "summary", reflects)
+        return {**figures, **reflects}
+
+
+@reads.route("/portfolio/changes")
+class PortfolioChanges(MethodView):
+    @reads.arguments(ChangesArgs, location="query")
+    @reads.response(200, ChangesSchema)
+    def get(self, args: dict[str, Any]) -> dict[str, Any] | Response:
+        """Projects that entered and left, phase, cost and schedule moves between two dates."""
+        _wait(args)
+        services = _services()
+        after: date = args["from_"]
+        until: date = args["to"]
+        with services.db.transaction(write=False) as tx:
+            at = position(tx)
+            found = queries.changes(
+                tx, services.portfolio.mapper, after, until, args.get("known_at")
+            )
+        reflects = {
+            "from_": after,
+            "to": until,
+            "known_at": args.get("known_at") or datetime.now(UTC),
+            "position": at,
+        }
+        if _wants_csv(args):
+            meta = {"from": after, "to": until, "known_at": reflects["known_at"], "position": at}
+            return csv_export.csv_response(csv_export.changes_csv(found), "changes", meta)
+        return {**found, **reflects}

@@ -1,0 +1,188 @@
+"""Marshmallow schemas of the query API: arguments and the read models' JSON shapes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from domain.values import PHASES
+from projections.queries import SORT_KEYS
+from service.schemas import IsoDate, Strict, plain
+
+SORTS = sorted(SORT_KEYS) + sorted(f"-{k}" for k in SORT_KEYS)
+
+
+class DecimalString(fields.String):
+    """A signed decimal written as a string (amounts in euros, percentages)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(metadata={"format": "decimal", "example": "12.50"}, **kwargs)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        text: str = plain(Decimal(value))
+        return text
+
+
+class UtcDateTime(fields.DateTime):
+    """An ISO 8601 timestamp; without an offset it is taken as UTC."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        parsed: datetime = super()._deserialize(value, attr, data, **kwargs)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+
+
+class TimeArgs(Strict):
+    """The two time axes, read-your-writes, and the output format."""
+
+    as_of = IsoDate(metadata={"description": "valid time: the date the answer is true on"})
+    known_at = UtcDateTime(
+        metadata={"description": "transaction time: only what was recorded by then"}
+    )
+    min_position = fields.Integer(
+        validate=validate.Range(min=0, max=2**62),
+        metadata={"description": "wait (bounded) until the read model has reached it"},
+    )
+    format = fields.String(validate=validate.OneOf(["json", "csv"]))
+
+
+class ListArgs(TimeArgs):
+    ministry = fields.String(validate=validate.Length(max=50))
+    phase = fields.String(validate=validate.OneOf(PHASES))
+    q = fields.String(validate=validate.Length(max=200))
+    sort = fields.String(load_default="name", validate=validate.OneOf(SORTS))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    include_departed = fields.Boolean(load_default=False)
+
+
+class ChangesArgs(Strict):
+    from_ = IsoDate(data_key="from", required=True)
+    to = IsoDate(required=True)
+    known_at = UtcDateTime()
+    min_position = fields.Integer(validate=validate.Range(min=0, max=2**62))
+    format = fields.String(validate=validate.OneOf(["json", "csv"]))
+
+    @validates_schema
+    def _ordered(self, data: dict[str, Any], **_: Any) -> None:
+        if data["from_"] > data["to"]:
+            raise ValidationError("'from' must not be after 'to'", field_name="from")
+
+
+class Reflects(Schema):
+    """What every answer states it reflects."""
+
+    as_of = fields.Date()
+    known_at = fields.DateTime()
+    position = fields.Integer()
+
+
+class ProjectStateSchema(Schema):
+    id = fields.String()
+    version = fields.Integer()
+    valid_from = fields.Date(allow_none=True)
+    name = fields.String()
+    ministry_code = fields.String()
+    ministry_name = fields.String(allow_none=True)
+    description = fields.String(allow_none=True)
+    interministerial = fields.Boolean()
+    functional_zone = fields.String(allow_none=True)
+    programmes = fields.List(fields.String())
+    links = fields.List(fields.String())
+    start_date = fields.Date(allow_none=True)
+    registered_on = fields.Date()
+    phase = fields.String()
+    cost = DecimalString(allow_none=True)
+    baseline_cost = DecimalString(allow_none=True)
+    budget_drift_pct = DecimalString(allow_none=True)
+    planned_end = fields.Date(allow_none=True)
+    baseline_end = fields.Date(allow_none=True)
+    schedule_drift_pct = DecimalString(allow_none=True)
+    duration_years = DecimalString(allow_none=True)
+    cv_pct = DecimalString(allow_none=True)
+    sv_pct = DecimalString(allow_none=True)
+    rating = fields.String(allow_none=True)
+    funding_received = DecimalString()
+    in_portfolio = fields.Boolean()
+    figures_withheld = fields.Boolean()
+    closed = fields.Boolean()
+    outcome = fields.String(allow_none=True)
+
+
+class ProjectAnswerSchema(ProjectStateSchema, Reflects):
+    pass
+
+
+class ProjectListSchema(Reflects):
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+    items = fields.List(fields.Nested(ProjectStateSchema))
+
+
+class FiguresSchema(Schema):
+    projects = fields.Integer()
+    interministerial_projects = fields.Integer()
+    costed_projects = fields.Integer()
+    total_cost = DecimalString()
+    total_cost_engaged = DecimalString()
+    mean_duration_years = DecimalString(allow_none=True)
+    mean_schedule_drift_pct = DecimalString(allow_none=True)
+    mean_budget_drift_pct = DecimalString(allow_none=True)
+
+
+class SummarySchema(FiguresSchema, Reflects):
+    by_ministry = fields.Dict(keys=fields.String(), values=fields.Nested(FiguresSchema))
+    by_phase = fields.Dict(keys=fields.String(), values=fields.Nested(FiguresSchema))
+
+
+class ReadEventSchema(Schema):
+    project_id = fields.String()
+    version = fields.Integer()
+    position = fields.Integer()
+    type = fields.String()
+    effective_date = fields.Date()
+    recorded_at = fields.DateTime()
+    actor = fields.String(allow_none=True)
+    source = fields.String(allow_none=True)
+    narrative = fields.String(allow_none=True)
+    correction = fields.Boolean()
+    payload = fields.Function(lambda e: plain(e["payload"]))
+
+
+class ChangeSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    ministry_code = fields.String()
+    from_ = fields.Function(lambda c: plain(c.get("from")), data_key="from")
+    to = fields.Function(lambda c: plain(c.get("to")))
+    events = fields.List(fields.Nested(ReadEventSchema))
+
+
+class ChangesSchema(Schema):
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()
+    known_at = fields.DateTime()
+    position = fields.Integer()
+    entered = fields.List(fields.Nested(ChangeSchema))
+    left = fields.List(fields.Nested(ChangeSchema))
+    phase_changes = fields.List(fields.Nested(ChangeSchema))
+    cost_changes = fields.List(fields.Nested(ChangeSchema))
+    schedule_changes = fields.List(fields.Nested(ChangeSchema))
+
+
+class HistoryStepSchema(Schema):
+    event = fields.Nested(ReadEventSchema)
+    state = fields.Nested(ProjectStateSchema, allow_none=True)
+
+
+class HistorySchema(Schema):
+    id = fields.String()
+    position = fields.Integer()
+    steps = fields.List(fields.Nested(HistoryStepSchema))
