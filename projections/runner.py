@@ -254,10 +254,14 @@ def install_trigger(services: Any, *, in_worker: bool = False) -> None:
     if services.settings.redis_url:
         from workers.enqueue import Enqueuer
 
-        services.after_commit = Enqueuer(services.settings.redis_url)
+        services.after_commit = Enqueuer(
+            services.settings.redis_url, services.settings.celery_queue
+        )
     else:
 
         def catch_up_now(_position: int) -> None:
-            catch_up(services.db, services.portfolio)
+            catch_up(
+                services.db, services.portfolio, batch_size=services.settings.projection_batch_size
+            )
 
         services.after_commit = catch_up_now

@@ -32,6 +32,8 @@ class Settings:
     min_position_wait_s: float = 5.0
     db_pool_size: int = 5
     log_level: str = "INFO"
+    projection_batch_size: int = 2000
+    celery_queue: str = "panorama"
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -53,6 +55,8 @@ class Settings:
             min_position_wait_s=float(e.get("MIN_POSITION_WAIT_S", "5")),
             db_pool_size=int(e.get("DB_POOL_SIZE", "5")),
             log_level=e.get("LOG_LEVEL", "INFO"),
+            projection_batch_size=int(e.get("PROJECTION_BATCH_SIZE", "2000")),
+            celery_queue=e.get("CELERY_QUEUE", "panorama"),
         )
 
     @property

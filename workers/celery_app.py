@@ -9,17 +9,18 @@ from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
 CATCH_UP_TASK = "panorama.catch_up"
-PENDING_KEY = "panorama:catch_up:pending"
+PENDING_KEY = "panorama:catch_up:pending:"  # + the queue name
 SAFETY_NET_SECONDS = 5.0
 
 _services: Any = None
 
 
-def make_celery(redis_url: str | None = None) -> Celery:
+def make_celery(redis_url: str | None = None, queue: str | None = None) -> Celery:
     """A Celery app configured for at-least-once delivery of idempotent tasks."""
     url = redis_url or os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     app = Celery("panorama", broker=url, include=["workers.tasks"])
     app.conf.update(
+        task_default_queue=queue or os.environ.get("CELERY_QUEUE", "panorama"),
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,

@@ -14,14 +14,15 @@ log = logging.getLogger(__name__)
 class Enqueuer:
     """Enqueue one catch-up task per burst of commits (a Redis flag coalesces them)."""
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, queue: str) -> None:
         self.redis = redis.Redis.from_url(redis_url)
-        self.celery = make_celery(redis_url)
+        self.celery = make_celery(redis_url, queue)
+        self.key = PENDING_KEY + queue
 
     def __call__(self, position: int) -> None:
         try:
             # The task clears the flag when it starts, so a commit after that enqueues again.
-            if self.redis.set(PENDING_KEY, position, nx=True, ex=60):
+            if self.redis.set(self.key, position, nx=True, ex=60):
                 self.celery.send_task(CATCH_UP_TASK, args=["project_states"])
         except redis.RedisError:
             # The save has committed; beat's periodic catch-up will pick it up.

@@ -19,10 +19,12 @@ def catch_up_projection(projection: str) -> int:
         raise ValueError(f"unknown projection {projection!r}")
     s = services()
     try:
-        redis.Redis.from_url(s.settings.redis_url or "").delete(PENDING_KEY)
+        redis.Redis.from_url(s.settings.redis_url or "").delete(
+            PENDING_KEY + s.settings.celery_queue
+        )
     except redis.RedisError:
         log.warning("could not clear the pending flag")
-    applied = catch_up(s.db, s.portfolio)
+    applied = catch_up(s.db, s.portfolio, batch_size=s.settings.projection_batch_size)
     if applied:
         log.info("projection %s: applied %d notifications", projection, applied)
     return applied

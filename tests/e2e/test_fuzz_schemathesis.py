@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from schemathesis.checks import (
     content_type_conformance,
@@ -30,10 +31,8 @@ KNOWN: dict[str, str] = {}  # path parameters of a seeded project and programme
 
 
 @pytest.fixture
-def api_schema(
-    sqlite_settings: Settings, make_services: Callable[..., Services]
-) -> BaseOpenAPISchema:
-    app = create_app(make_services(sqlite_settings, today=lambda: TODAY))
+def api_schema(settings: Settings, make_services: Callable[..., Services]) -> BaseOpenAPISchema:
+    app = create_app(make_services(settings, today=lambda: TODAY))
     client = app.test_client()
     project = client.post(
         "/api/projects",
@@ -77,7 +76,7 @@ def before_generate_body(
 
 
 @schema.parametrize()
-@settings(
+@hypothesis_settings(
     max_examples=25,
     deadline=None,
     database=None,

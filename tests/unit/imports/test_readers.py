@@ -1,0 +1,68 @@
+"""Readers: encodings, delimiters, XLSX, header normalisation and transposition."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from service.imports.errors import ImportRejected
+from service.imports.readers import decode, normalise_header, read_table, transpose
+
+
+def test_utf8_with_bom() -> None:
+    assert decode("\ufeffMinistère".encode()) == ("Ministère", "utf-8")
+
+
+def test_windows_1252() -> None:
+    assert decode("Coût estimé – £".encode("cp1252")) == ("Coût estimé – £", "cp1252")
+
+
+def test_bytes_undefined_in_windows_1252_fall_back_to_latin_1() -> None:
+    assert decode(b"Quantum\x9d \xa3") == ("Quantum\x9d £", "cp1252")
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_delimiters(write: Callable[..., Path], delimiter: str) -> None:
+    content = delimiter.join(["a", "b", '"c, d; e"']) + "\n" + delimiter.join("123") + "\n"
+    table = read_table(write("t.csv", content))
+    assert table.delimiter == delimiter
+    assert table.header == ["a", "b", "c, d; e"]
+    assert table.rows == [(2, ["1", "2", "3"])]
+
+
+def test_multiline_cells_keep_record_numbers(write: Callable[..., Path]) -> None:
+    table = read_table(write("t.csv", 'a,b\n"x\ny",1\nz,2\n'))
+    assert [n for n, _ in table.rows] == [2, 3]
+
+
+def test_headers_are_normalised() -> None:
+    assert normalise_header(" Ministère  porteur ") == "ministere porteur"
+    assert normalise_header("DURÉE prévisionnelle\nen année") == "duree previsionnelle en annee"
+
+
+def test_xlsx(tmp_path: Path) -> None:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["Nom", "Début", "Coût"])
+    sheet.append(["X", datetime(2013, 7, 1), 52.4])
+    workbook.save(tmp_path / "t.xlsx")
+    table = read_table(tmp_path / "t.xlsx")
+    assert table.header == ["Nom", "Début", "Coût"]
+    assert table.rows == [(2, ["X", datetime(2013, 7, 1), 52.4])]
+
+
+def test_unknown_extension(write: Callable[..., Path]) -> None:
+    with pytest.raises(ImportRejected, match="unsupported file type '.ods'"):
+        read_table(write("t.ods", "x"))
+
+
+def test_transpose(write: Callable[..., Path]) -> None:
+    table = transpose(read_table(write("t.csv", "id,A,B\nname,a,b\n")))
+    assert table.header == ["id", "name"]
+    assert table.rows == [(2, ["A", "a"]), (3, ["B", "b"])]
+    assert table.record == "column"
