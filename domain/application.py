@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -79,13 +79,25 @@ class Portfolio(Application[UUID]):
         super().__init__(env)
         self.today = today
 
+    def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Any:
+        """Given settings are the whole configuration: the process environment is not read."""
+        if env is None:
+            return super().construct_env(name, env)
+        from eventsourcing.utils import Environment
+
+        return Environment(name, {**type(self).env, **env})
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
 
     # -- projects ----------------------------------------------------------------------------
     def register_project(
-        self, prov: Provenance, *, id: UUID | None = None, **details: Any  # noqa: A002
+        self,
+        prov: Provenance,
+        *,
+        id: UUID | None = None,
+        **details: Any,  # noqa: A002
     ) -> CommandResult:
         """Register a project; `id` may be given for deterministic imports."""
         kwargs = prov.as_kwargs(self.today())
@@ -131,7 +143,12 @@ class Portfolio(Application[UUID]):
         return self._save(programme)
 
     def open_call(
-        self, programme_id: UUID, call: str, prov: Provenance, *, expected_version: int | None = None
+        self,
+        programme_id: UUID,
+        call: str,
+        prov: Provenance,
+        *,
+        expected_version: int | None = None,
     ) -> CommandResult:
         """Open a call on a programme."""
         programme = self.get_programme(programme_id)

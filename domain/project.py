@@ -15,8 +15,8 @@ from domain.errors import (
     FiguresAlreadyWithheld,
     FiguresNotWithheld,
     InvalidValue,
-    NotInPortfolio,
     NothingChanged,
+    NotInPortfolio,
     PhaseTransitionNotAllowed,
     ProjectIsClosed,
     ProjectNotClosed,
@@ -273,7 +273,11 @@ class Project(Aggregate):
     ) -> None:
         """Record funding awarded by a programme (saved atomically with the programme)."""
         self._record(
-            self.FundingAwarded, prov, programme_id=programme_id, amount=check_amount(amount), call=call
+            self.FundingAwarded,
+            prov,
+            programme_id=programme_id,
+            amount=check_amount(amount),
+            call=call,
         )
 
     def report_status(self, rating: str, **prov: Any) -> None:

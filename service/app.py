@@ -12,8 +12,10 @@ from flask_smorest import Blueprint
 
 from service import idempotency
 from service.bootstrap import Services, bootstrap
+from service.commands import current_services, projects
 from service.config import Settings
 from service.errors import Problem, ProblemApi, register_error_handlers
+from service.programmes import programmes
 from service.schemas import StatusSchema
 
 DOCS_STATIC = "/api/docs/static/"
@@ -43,10 +45,6 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     store = idempotency.IdempotencyStore(services.db)
     store.create_table()
     idempotency.init_app(app, store)
-
-    from service.commands import projects
-    from service.programmes import programmes
-
     for blueprint in (ops, projects, programmes):
         api.register_blueprint(blueprint)
     app.add_url_rule(f"{DOCS_STATIC}<path:filename>", "swagger_ui_static", swagger_ui_static)
@@ -55,7 +53,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
 
 def require_json_body() -> None:
     """Commands take a JSON body: refuse other media types (415) and unparsable JSON (400)."""
-    if request.method != "POST":
+    if request.method != "POST" or request.endpoint is None:
         return
     if not request.is_json:
         raise Problem(415, "send the command as application/json", field="Content-Type")
@@ -68,13 +66,6 @@ def require_json_body() -> None:
 def swagger_ui_static(filename: str) -> Response:
     """Swagger UI's files, shipped by the swagger-ui-bundle package (no CDN)."""
     return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=86400)
-
-
-def _services() -> Services:
-    from flask import current_app
-
-    services: Services = current_app.extensions["panorama"]
-    return services
 
 
 @ops.route("/healthz")
@@ -91,7 +82,7 @@ class Readiness(MethodView):
     @ops.alt_response(503, response="SERVICE_UNAVAILABLE")
     def get(self) -> dict[str, Any]:
         """Readiness: 200 when the event store and the database answer, else 503."""
-        services = _services()
+        services = current_services()
         try:
             services.db.ping()
             position = services.portfolio.recorder.max_notification_id()

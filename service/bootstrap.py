@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -12,6 +13,7 @@ from projections.db import Database
 from service.config import Settings
 
 log = logging.getLogger(__name__)
+DDL_LOCK_KEY = 7_021_964_410_512_345  # an arbitrary constant shared by every process
 
 
 @dataclass
@@ -51,22 +53,33 @@ def bootstrap(
 ) -> Services:
     """Build the services for the configured deployment (embedded or production)."""
     settings = settings or Settings.from_env()
-    if settings.is_postgres:
-        _ensure_schema(settings)
-    portfolio = Portfolio(env=settings.eventsourcing_env(), today=today)
-    db = make_database(settings)
-    services = Services(settings=settings, portfolio=portfolio, db=db)
-    from projections.runner import install_trigger  # late: projections import this module's types
+    from projections.runner import install_trigger
 
-    install_trigger(services, in_worker=in_worker)
+    with _ddl_lock(settings):
+        portfolio = Portfolio(env=settings.eventsourcing_env(), today=today)
+        db = make_database(settings)
+        services = Services(settings=settings, portfolio=portfolio, db=db)
+        install_trigger(services, in_worker=in_worker)
     return services
 
 
-def _ensure_schema(settings: Settings) -> None:
+@contextmanager
+def _ddl_lock(settings: Settings) -> Iterator[None]:
+    """Serialise start-up DDL: gunicorn and Celery processes boot at the same time."""
+    if not settings.is_postgres:
+        yield
+        return
     import psycopg
     from psycopg import sql
 
     with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.database_schema))
-        )
+        conn.execute("SELECT pg_advisory_lock(%s)", (DDL_LOCK_KEY,))
+        try:
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                    sql.Identifier(settings.database_schema)
+                )
+            )
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (DDL_LOCK_KEY,))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -80,21 +81,10 @@ def command(blp: Blueprint, *, if_match: bool = True) -> Callable[[F], F]:
     def decorate(func: F) -> F:
         func = blp.doc(parameters=[_HEADERS[name] for name in names])(func)
         for status in statuses:
-            func = blp.alt_response(status, response=_STATUS_NAMES[status])(func)
+            func = blp.alt_response(status, response=HTTPStatus(status).name)(func)
         return func
 
     return decorate
-
-
-_STATUS_NAMES = {
-    400: "BAD_REQUEST",
-    404: "NOT_FOUND",
-    409: "CONFLICT",
-    412: "PRECONDITION_FAILED",
-    413: "REQUEST_ENTITY_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    422: "UNPROCESSABLE_ENTITY",
-}
 
 
 def current_services() -> Services:

@@ -137,7 +137,7 @@ def init_app(app: Flask, store: IdempotencyStore) -> None:
 
     @app.before_request
     def claim_key() -> Response | None:
-        if request.method != "POST":
+        if request.method != "POST" or request.endpoint is None:
             return None
         key = request_key()
         if key is None:

@@ -45,12 +45,12 @@ class CellError(ValueError):
 
 
 def text(cell: Cell) -> str | None:
-    """The cell as stripped text, None when blank."""
+    """The cell as stripped text with Unix line ends, None when blank."""
     if is_blank(cell):
         return None
     if isinstance(cell, float) and cell.is_integer():
         return str(int(cell))
-    return str(cell).strip()
+    return re.sub(r"[ \t]*\r+\n?", "\n", str(cell)).strip()
 
 
 def one_line(cell: Cell) -> str | None:

@@ -22,6 +22,7 @@ class ColumnSpec:
     units: dict[str, Decimal] | None = None
     default_unit: str | None = None
     pattern: str | None = None  # a regex on the normalised header; group "unit" if any
+    label: str | None = None  # how messages name the column when `headers` is empty
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Layout:
         """How a field's column is usually headed, for messages."""
         for spec in self.columns:
             if spec.field == field_name:
-                return spec.headers[0] if spec.headers else field_name
+                return spec.label or (spec.headers[0] if spec.headers else field_name)
         return field_name
 
 
@@ -64,7 +65,8 @@ def _unit_of(rest: str) -> str | None:
     match = _UNIT_SUFFIX.match(rest)
     if not match:
         return None
-    return next(g for g in match.groups() if g is not None).strip()
+    unit = next(g for g in match.groups() if g is not None).strip()
+    return unit[3:].strip() if unit.startswith("en ") else unit
 
 
 def _match(spec: ColumnSpec, header: str) -> tuple[bool, str | None]:
@@ -140,6 +142,9 @@ def choose_layout(table: Table, layouts: tuple[Layout, ...]) -> Mapping:
     """The layout whose required columns are all present; refuse ambiguity or no match."""
     mappings = [map_columns(table, layout) for layout in layouts]
     complete = [m for m in mappings if not m.missing]
+    closest = max(mappings, key=lambda m: len(m.columns))
+    if not complete and closest.errors:
+        raise closest.errors[0]  # e.g. a unit not understood: more precise than "missing"
     if not complete:
         detail = "; ".join(
             f"the {m.layout.name} lacks " + ", ".join(repr(c) for c in m.missing) for m in mappings

@@ -30,11 +30,18 @@ LAYOUT = Layout(
         ColumnSpec("department", ("Department",), required=True),
         ColumnSpec("category", ("Annual Report Category",)),
         ColumnSpec("description", ("Description / Aims", "Project Description", "Description")),
-        ColumnSpec("ipa_dca", pattern=r"ipa delivery confidence assessment\b.*", required=True),
+        ColumnSpec(
+            "ipa_dca",
+            pattern=r"ipa delivery confidence assessment\b.*",
+            required=True,
+            label="IPA Delivery Confidence Assessment",
+        ),
         ColumnSpec("sro_dca", pattern=r"sro delivery confidence assessment\b.*"),
         ColumnSpec("commentary", pattern=r"departmental commentary on .*"),
-        ColumnSpec("start", pattern=r"(project - )?start date\b.*", required=True),
-        ColumnSpec("end", pattern=r"(project - )?end date\b.*", required=True),
+        ColumnSpec(
+            "start", pattern=r"(project - )?start date\b.*", required=True, label="Start Date"
+        ),
+        ColumnSpec("end", pattern=r"(project - )?end date\b.*", required=True, label="End Date"),
         ColumnSpec(
             "schedule_narrative", pattern=r"departmental narrative on schedule.*|schedule narrative"
         ),
@@ -48,6 +55,7 @@ LAYOUT = Layout(
             pattern=r"(total baseline )?whole life costs? \((?P<unit>[^)]*)\).*",
             required=True,
             units=MONEY_UNITS,
+            label="TOTAL Baseline Whole Life Costs (£m)",
         ),
         ColumnSpec(
             "wlc_narrative",
@@ -268,4 +276,4 @@ def _narrative(cell: Cell) -> str | None:
     value = text(cell)
     if value is None or normalise_header(value) in BLANK_WORDS:
         return None
-    return re.sub(r"[ \t]*\r+\n?", "\n", value)
+    return value

@@ -46,6 +46,8 @@ def parse_panorama(
     aliases = aliases or Aliases()
     reader = _Reader(table, mapping.columns, aliases)
     rows = [(n, c) for n, c in table.rows if not all(is_blank(x) for x in c)]
+    if not rows:
+        raise ImportRejected(table.file, reason="lists no project")
     if mapping.layout is OFFICIAL:
         groups = {"": rows}
     else:
@@ -57,12 +59,9 @@ def parse_panorama(
             raise ImportRejected(
                 table.file, reason="holds several editions: --edition-date cannot apply"
             )
-    editions = [
+    return [
         reader.edition(ref, group, edition_date, mapping.ignored) for ref, group in groups.items()
     ]
-    if not editions:
-        raise ImportRejected(table.file, reason="lists no project")
-    return editions
 
 
 class _Reader:
@@ -73,8 +72,7 @@ class _Reader:
         column = self.columns.get(field)
         if column is None or column.index >= len(cells):
             return None
-        value = cells[column.index]
-        return value
+        return cells[column.index]
 
     def parse(
         self, number: int, cells: list[Cell], field: str, parser: Callable[[Cell], Any]
@@ -240,8 +238,7 @@ def _optional_number(cell: Cell) -> Decimal | None:
 
 
 def _is_withheld(phase_text: str) -> bool:
-    folded = normalise_header(phase_text).replace("’", "'")
-    return any(marker in folded for marker in WITHHELD_MARKERS)
+    return any(marker in normalise_header(phase_text) for marker in WITHHELD_MARKERS)
 
 
 def _phase(cell: Cell) -> str:

@@ -8,7 +8,7 @@ import io
 import itertools
 import re
 import unicodedata
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -40,7 +40,6 @@ class Table:
     record: str = "row"  # what a record is called in messages ("column" once transposed)
     encoding: str = "utf-8"
     delimiter: str | None = None
-    notes: list[str] = field(default_factory=list)
 
     def reject(
         self, number: int | None, column: str | None, value: Cell, reason: str
@@ -72,7 +71,7 @@ def normalise_header(text: str) -> str:
     """Header text without accents, case or repeated whitespace, for matching synonyms."""
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return re.sub(r"\s+", " ", stripped.casefold()).strip()
+    return re.sub(r"\s+", " ", stripped.casefold().replace("\u2019", "'")).strip()
 
 
 def is_blank(cell: Cell) -> bool:

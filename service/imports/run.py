@@ -42,13 +42,17 @@ class ImportSummary:
 
     def lines(self) -> list[str]:
         """A human summary, one line per fact."""
-        verb = "would record" if self.dry_run else "recorded"
         lines = [
             f"editions imported: {', '.join(self.editions) or 'none'}",
             f"editions already imported (nothing to record): {', '.join(self.skipped) or 'none'}",
             f"projects registered: {self.registered}, changed: {self.changed}, "
             f"left: {self.left}, rejoined: {self.rejoined}",
-            f"events {verb}: {self.events} in {self.seconds:.2f} s",
+            (
+                f"events that would be recorded: {self.events} (dry run: nothing recorded)"
+                if self.dry_run
+                else f"events recorded: {self.events}"
+            )
+            + f" in {self.seconds:.2f} s",
         ]
         if self.position is not None:
             lines.append(f"last notification position: {self.position}")
@@ -120,7 +124,7 @@ def import_editions(
             touched[project.id] = project
             if command.method == "report_status":
                 reported[project.id] = edition.date
-        summary.editions.append(edition.source)
+        (summary.editions if plan.commands else summary.skipped).append(edition.source)
         summary.registered += plan.count("register")
         summary.left += plan.count("leave_portfolio")
         summary.rejoined += plan.count("rejoin_portfolio")

@@ -29,6 +29,8 @@ INVALID_BODIES: list[tuple[str, dict[str, Any], str]] = [
     ("cost-estimates", {"amount": "5.00", "correction": "yes"}, "correction"),
     ("cost-estimates", {"amount": "5.00", "narrative": "bell\x07"}, "narrative"),
     ("cost-estimates", {"amount": "5.00", "narrative": "x" * 10_001}, "narrative"),
+    ("cost-estimates", {"amount": "5.00", "narrative": "lone \ud800"}, "narrative"),
+    ("cost-estimates", {"amount": "5.00", "source": "nul\x00"}, "source"),
     ("phase-transitions", {"phase": "Pilotage"}, "phase"),
     ("status-reports", {"rating": "Purple"}, "rating"),
     ("closure", {"outcome": "merged"}, "outcome"),

@@ -10,14 +10,14 @@ import schemathesis
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from schemathesis.checks import (
+from schemathesis.checks import not_a_server_error
+from schemathesis.hooks import HookContext
+from schemathesis.models import Case
+from schemathesis.specs.openapi.checks import (
     content_type_conformance,
-    not_a_server_error,
     response_schema_conformance,
     status_code_conformance,
 )
-from schemathesis.hooks import HookContext
-from schemathesis.models import Case
 from schemathesis.specs.openapi.schemas import BaseOpenAPISchema
 
 from service.app import create_app

@@ -20,7 +20,9 @@ LONG = DERIVED / "panorama_all_editions_long.csv"
 
 def make_portfolio() -> Portfolio:
     """A portfolio on the in-memory store, with a fixed today."""
-    return Portfolio(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, today=lambda: date(2026, 12, 1))
+    return Portfolio(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, today=lambda: date(2026, 12, 1)
+    )
 
 
 @pytest.fixture

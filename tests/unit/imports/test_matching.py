@@ -75,6 +75,9 @@ def test_aliases_csv_refuses_two_canonical_names(write: Callable[..., Path]) -> 
 def test_ministry_codes() -> None:
     assert ministry_code("Ministère de l'Economie et des Finances") == "MEF"
     assert ministry_code("Ministères de l'Économie et des Finances") == "MEF"
-    both = "Ministère de la Transition écologique et solidaire / Ministère de l'Agriculture et de l'Alimentation"
+    both = (
+        "Ministère de la Transition écologique et solidaire"
+        " / Ministère de l'Agriculture et de l'Alimentation"
+    )
     assert ministry_code(both) == "MTES / MAA"
     assert ministry_code("Ministère des Sports") == "Ministère des Sports"

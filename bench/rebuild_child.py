@@ -1,0 +1,25 @@
+"""Run one rebuild in its own process, so that its peak memory can be measured."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from projections.runner import rebuild
+from service.bootstrap import bootstrap
+from service.config import Settings
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    services = bootstrap(settings, in_worker=True)
+    t0 = time.perf_counter()
+    count = rebuild(services.db, services.portfolio, batch_size=settings.projection_batch_size)
+    seconds = time.perf_counter() - t0
+    services.close()
+    json.dump({"events": count, "seconds": seconds}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

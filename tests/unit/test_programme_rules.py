@@ -1,0 +1,163 @@
+"""Every rule of funding programmes and awards, on the in-memory event store."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from uuid import UUID, uuid4
+
+import pytest
+
+from domain.application import Portfolio, Provenance
+from domain.errors import (
+    CallAlreadyOpen,
+    EffectiveDateNotAllowed,
+    EnvelopeOverCommitted,
+    InvalidValue,
+    NarrativeRequired,
+    ProgrammeNotFound,
+    ProjectIsClosed,
+    ProjectNotFound,
+    UnknownCall,
+    VersionConflict,
+)
+
+TODAY = date(2024, 6, 30)
+OPENED = date(2024, 1, 1)
+
+
+@pytest.fixture
+def portfolio() -> Portfolio:
+    return Portfolio(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, today=lambda: TODAY)
+
+
+def prov(on: date = date(2024, 3, 1), **kw: object) -> Provenance:
+    return Provenance(effective_date=on, actor="test", **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def programme(portfolio: Portfolio) -> UUID:
+    programme = portfolio.create_programme(
+        prov(OPENED), name="FTAP", envelope=Decimal("1000.00")
+    ).id
+    portfolio.open_call(programme, "AAP 1", prov(OPENED))
+    return programme
+
+
+@pytest.fixture
+def project(portfolio: Portfolio) -> UUID:
+    return portfolio.register_project(prov(date(2024, 1, 15)), name="SI", ministry_code="PM").id
+
+
+def award(portfolio: Portfolio, programme: UUID, project: UUID, amount: str, **kw: object) -> int:
+    return portfolio.award_funding(
+        programme,
+        prov(),
+        project_id=project,
+        amount=Decimal(amount),
+        **kw,  # type: ignore[arg-type]
+    ).version
+
+
+@pytest.mark.parametrize(
+    ("name", "envelope"), [(" ", Decimal("10")), ("FTAP", Decimal("0")), ("FTAP", Decimal("1.001"))]
+)
+def test_a_programme_needs_a_name_and_a_positive_envelope(
+    portfolio: Portfolio, name: str, envelope: Decimal
+) -> None:
+    with pytest.raises(InvalidValue):
+        portfolio.create_programme(prov(OPENED), name=name, envelope=envelope)
+
+
+def test_a_programme_cannot_be_created_in_the_future(portfolio: Portfolio) -> None:
+    with pytest.raises(EffectiveDateNotAllowed):
+        portfolio.create_programme(prov(date(2024, 7, 1)), name="FTAP", envelope=Decimal("1"))
+
+
+def test_a_call_is_opened_once_and_must_be_named(portfolio: Portfolio, programme: UUID) -> None:
+    with pytest.raises(CallAlreadyOpen):
+        portfolio.open_call(programme, "AAP 1", prov())
+    with pytest.raises(InvalidValue):
+        portfolio.open_call(programme, "  ", prov())
+    portfolio.open_call(programme, "AAP 2", prov())
+    assert portfolio.get_programme(programme).calls == ["AAP 1", "AAP 2"]
+
+
+def test_an_award_is_recorded_on_the_programme_and_the_project(
+    portfolio: Portfolio, programme: UUID, project: UUID
+) -> None:
+    award(portfolio, programme, project, "400.00", call="AAP 1")
+    state = portfolio.get_programme(programme)
+    assert (state.committed, state.available) == (Decimal("400.00"), Decimal("600.00"))
+    assert state.awards == [{"project_id": project, "amount": Decimal("400.00"), "call": "AAP 1"}]
+    assert portfolio.get_project(project).funding_received == Decimal("400.00")
+
+
+def test_the_envelope_can_be_filled_exactly_but_never_over_committed(
+    portfolio: Portfolio, programme: UUID, project: UUID
+) -> None:
+    award(portfolio, programme, project, "999.99")
+    with pytest.raises(EnvelopeOverCommitted) as refused:
+        award(portfolio, programme, project, "0.02")
+    assert refused.value.field == "amount"
+    award(portfolio, programme, project, "0.01")
+    assert portfolio.get_programme(programme).available == Decimal("0.00")
+    assert portfolio.get_project(project).funding_received == Decimal("1000.00")
+
+
+@pytest.mark.parametrize("amount", ["0", "-5", "1.005", "NaN"])
+def test_an_award_amount_must_be_a_positive_amount_in_cents(
+    portfolio: Portfolio, programme: UUID, project: UUID, amount: str
+) -> None:
+    with pytest.raises(InvalidValue):
+        award(portfolio, programme, project, amount)
+
+
+def test_an_award_in_a_call_that_is_not_open_is_refused(
+    portfolio: Portfolio, programme: UUID, project: UUID
+) -> None:
+    with pytest.raises(UnknownCall) as refused:
+        award(portfolio, programme, project, "10.00", call="AAP 9")
+    assert refused.value.field == "call"
+
+
+def test_an_award_refused_by_the_project_leaves_the_programme_untouched(
+    portfolio: Portfolio, programme: UUID, project: UUID
+) -> None:
+    portfolio.change_project(project, "close", prov(), outcome="abandoned")
+    with pytest.raises(ProjectIsClosed):
+        award(portfolio, programme, project, "10.00")
+    state = portfolio.get_programme(programme)
+    assert (state.version, state.committed) == (2, Decimal(0))
+
+
+def test_an_award_to_an_unknown_project_leaves_the_programme_untouched(
+    portfolio: Portfolio, programme: UUID
+) -> None:
+    with pytest.raises(ProjectNotFound):
+        award(portfolio, programme, uuid4(), "10.00")
+    assert portfolio.get_programme(programme).version == 2
+
+
+def test_an_award_dated_before_the_programme_needs_a_correction(
+    portfolio: Portfolio, programme: UUID, project: UUID
+) -> None:
+    early = date(2023, 12, 1)
+    args = {"project_id": project, "amount": Decimal("1.00")}
+    with pytest.raises(EffectiveDateNotAllowed):
+        portfolio.award_funding(programme, prov(early), **args)  # type: ignore[arg-type]
+    with pytest.raises(NarrativeRequired):
+        portfolio.award_funding(programme, prov(early, correction=True), **args)  # type: ignore[arg-type]
+
+
+def test_a_stale_programme_version_is_refused(
+    portfolio: Portfolio, programme: UUID, project: UUID
+) -> None:
+    with pytest.raises(VersionConflict):
+        award(portfolio, programme, project, "1.00", expected_version=1)
+    assert award(portfolio, programme, project, "1.00", expected_version=2) == 3
+
+
+def test_an_unknown_programme_is_not_found(portfolio: Portfolio, project: UUID) -> None:
+    with pytest.raises(ProgrammeNotFound):
+        award(portfolio, uuid4(), project, "1.00")
