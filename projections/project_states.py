@@ -24,12 +24,21 @@ from projections.schema import EVENT_COLUMNS, STATE_COLUMNS, Tables
 from projections.state import ProjectState, evolve, sort_date
 
 PROJECT_TOPIC_PREFIX = "domain.project:Project."
+_EXTRA_CACHE: dict[tuple[str | None, tuple[str, ...], tuple[str, ...]], str] = {}
 _COLS = sql.SQL(", ").join(sql.Identifier(c) for c in STATE_COLUMNS)
 
 
 def state_row(state: ProjectState, recorded_from: datetime) -> list[Any]:
     """The columns of a live row for `state`, in STATE_COLUMNS order."""
-    extra = {"description": state.description, "programmes": state.programmes, "links": state.links}
+    key = (state.description, tuple(state.programmes), tuple(state.links))
+    extra = _EXTRA_CACHE.get(key)
+    if extra is None:
+        if len(_EXTRA_CACHE) > 50_000:
+            _EXTRA_CACHE.clear()
+        extra = _EXTRA_CACHE[key] = json.dumps(
+            {"description": key[0], "programmes": list(key[1]), "links": list(key[2])},
+            ensure_ascii=False,
+        )
     return [
         state.project_id,
         state.valid_from,
@@ -54,7 +63,7 @@ def state_row(state: ProjectState, recorded_from: datetime) -> list[Any]:
         state.closed,
         state.outcome,
         state.registered_on,
-        json.dumps(extra, ensure_ascii=False),
+        extra,
     ]
 
 
@@ -110,6 +119,9 @@ class ProjectStatesProjector:
         self._events: list[list[Any]] = []
         self._retire: list[tuple[datetime, str, date, datetime]] = []
         self._touched: set[str] = set()
+        self._row_states: dict[tuple[str, date, datetime], ProjectState] = {}
+        self._pending_rows: dict[str, list[tuple[str, date, datetime]]] = {}
+        self._pending_events: dict[str, list[tuple[date, int, Any]]] = {}
 
     def process(self, tx: Tx, notifications: Sequence[Notification]) -> int:
         """Apply a batch of notifications in order; return how many were project events."""
@@ -145,14 +157,19 @@ class ProjectStatesProjector:
             self._add_row(state, ts)
             tail.state, tail.recorded_from = state, ts
         else:
-            self.flush(tx)
             self._refold(tx, pid, day, ts, tail)
         self._touched.add(pid)
 
     def _refold(self, tx: Tx, pid: str, day: date, ts: datetime, tail: Tail) -> None:
-        """A backdated event: retire the live rows from `day` on and write them anew."""
+        """A backdated event: retire the live rows from `day` on and write them anew.
+
+        What is already in the tables and what is still buffered are merged, so that a
+        backdated event costs a few indexed statements, not a flush of the batch.
+        """
         t = self.tables
-        prev = tx.fetchone(
+        if self._retire:  # pending same-day retirements must land before the bulk one
+            self._flush_retirements(tx)
+        prev_row = tx.fetchone(
             sql.SQL(
                 "SELECT {cols} FROM {tbl} WHERE project_id = %s AND recorded_to IS NULL "
                 "AND valid_from < %s ORDER BY valid_from DESC LIMIT 1"
@@ -173,15 +190,27 @@ class ProjectStatesProjector:
             ).format(tbl=t.states),
             (ts, pid, day),
         )
-        state = state_from_row(prev) if prev else None
+        state = state_from_row(prev_row) if prev_row else None
+        for key in self._pending_rows.get(pid, []):
+            row = self._rows[key]
+            if row[3] is not None:
+                continue
+            if key[1] >= day:
+                row[3] = ts
+            elif state is None or (state.valid_from is not None and key[1] > state.valid_from):
+                state = self._row_states[key]
+        events: list[tuple[date, int, Any]] = []
+        for r in stored:
+            stored_event = StoredEvent(UUID(pid), int(r["version"]), r["topic"], bytes(r["state"]))
+            row_day = as_date(r["sort_date"])
+            assert row_day is not None
+            events.append((row_day, int(r["version"]), self.mapper.to_domain_event(stored_event)))
+        events += [e for e in self._pending_events.get(pid, []) if e[0] >= day]
+        events.sort(key=lambda e: (e[0], e[1]))
         current: date | None = None
-        for row in stored:
-            row_day = as_date(row["sort_date"])
+        for row_day, _, event in events:
             if current is not None and row_day != current and state is not None:
                 self._add_row(state, ts)
-            event = self.mapper.to_domain_event(
-                StoredEvent(UUID(pid), int(row["version"]), row["topic"], bytes(row["state"]))
-            )
             state = evolve(state, event)
             state.valid_from = current = row_day
         assert state is not None
@@ -191,7 +220,11 @@ class ProjectStatesProjector:
     # -- buffers -----------------------------------------------------------------------------
     def _add_row(self, state: ProjectState, ts: datetime) -> None:
         assert state.valid_from is not None
-        self._rows[(state.project_id, state.valid_from, ts)] = state_row(state, ts)
+        key = (state.project_id, state.valid_from, ts)
+        if key not in self._rows:
+            self._pending_rows.setdefault(state.project_id, []).append(key)
+        self._rows[key] = state_row(state, ts)
+        self._row_states[key] = state
 
     def _retire_row(
         self, pid: str, valid_from: date, recorded_from: datetime, ts: datetime
@@ -203,6 +236,7 @@ class ProjectStatesProjector:
             self._retire.append((ts, pid, valid_from, recorded_from))
 
     def _add_event_row(self, n: Notification, event: Any, pid: str, day: date) -> None:
+        self._pending_events.setdefault(pid, []).append((day, event.originator_version, event))
         self._events.append(
             [
                 pid,
@@ -221,16 +255,20 @@ class ProjectStatesProjector:
             ]
         )
 
-    def flush(self, tx: Tx) -> None:
-        """Write what the buffers hold, in this transaction."""
-        t = self.tables
+    def _flush_retirements(self, tx: Tx) -> None:
         tx.executemany(
             sql.SQL(
                 "UPDATE {tbl} SET recorded_to = %s WHERE project_id = %s AND valid_from = %s "
                 "AND recorded_from = %s AND recorded_to IS NULL"
-            ).format(tbl=t.states),
+            ).format(tbl=self.tables.states),
             self._retire,
         )
+        self._retire = []
+
+    def flush(self, tx: Tx) -> None:
+        """Write what the buffers hold, in this transaction."""
+        t = self.tables
+        self._flush_retirements(tx)
         tx.copy_rows(t.states, STATE_COLUMNS, list(self._rows.values()))
         tx.copy_rows(t.events, EVENT_COLUMNS, self._events)
         tx.executemany(
@@ -245,6 +283,7 @@ class ProjectStatesProjector:
             ],
         )
         self._rows, self._events, self._retire, self._touched = {}, [], [], set()
+        self._row_states, self._pending_rows, self._pending_events = {}, {}, {}
 
     def _prefetch(self, tx: Tx, pids: set[str]) -> None:
         """Load the tails of projects not yet in memory, a chunk at a time."""

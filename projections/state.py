@@ -98,4 +98,5 @@ def fold(
         if as_of is not None and sort_date(event, registered_on) > as_of:
             break
         state = evolve(state, event)
+        state.valid_from = sort_date(event, registered_on)
     return state

@@ -16,6 +16,7 @@ from service.commands import current_services, projects
 from service.config import Settings
 from service.errors import Problem, ProblemApi, register_error_handlers
 from service.programmes import programmes
+from service.queries import reads
 from service.schemas import StatusSchema
 
 DOCS_STATIC = "/api/docs/static/"
@@ -45,7 +46,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     store = idempotency.IdempotencyStore(services.db)
     store.create_table()
     idempotency.init_app(app, store)
-    for blueprint in (ops, projects, programmes):
+    for blueprint in (ops, projects, programmes, reads):
         api.register_blueprint(blueprint)
     app.add_url_rule(f"{DOCS_STATIC}<path:filename>", "swagger_ui_static", swagger_ui_static)
     return app

@@ -41,7 +41,7 @@ class UtcDateTime(fields.DateTime):
 class TimeArgs(Strict):
     """The two time axes, read-your-writes, and the output format."""
 
-    as_of = IsoDate(metadata={"description": "valid time: the date the answer is true on"})
+    as_of = IsoDate()  # valid time: the date the answer is true on
     known_at = UtcDateTime(
         metadata={"description": "transaction time: only what was recorded by then"}
     )

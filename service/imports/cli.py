@@ -24,8 +24,13 @@ DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 def _services(ctx: click.Context) -> Any:
     """The Services from the context object (or the callable that builds them)."""
-    obj = ctx.obj or {}
-    services = obj.get("services") if isinstance(obj, dict) else None
+    obj = ctx.obj if isinstance(ctx.obj, dict) else {}
+    try:
+        # `obj["services"]`, not `.get()`: the console script's LazyServices builds them in
+        # `__missing__`, which `dict.get` never calls.
+        services = obj["services"]
+    except KeyError:
+        services = None
     if services is None:
         raise click.ClickException("no services configured for the import commands")
     if callable(services) and not hasattr(services, "portfolio"):
