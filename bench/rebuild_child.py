@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -15,7 +16,14 @@ def main() -> None:
     settings = Settings.from_env()
     services = bootstrap(settings, in_worker=True)
     t0 = time.perf_counter()
-    count = rebuild(services.db, services.portfolio, batch_size=settings.projection_batch_size)
+    processes = int(os.environ.get("REBUILD_PROCESSES", "2"))
+    count = rebuild(
+        services.db,
+        services.portfolio,
+        batch_size=settings.projection_batch_size,
+        processes=processes,
+        settings=settings,
+    )
     seconds = time.perf_counter() - t0
     services.close()
     json.dump({"events": count, "seconds": seconds}, sys.stdout)

@@ -97,6 +97,11 @@ def state_from_row(row: Row) -> ProjectState:
     return state
 
 
+def partition_of(project_id: str, count: int) -> int:
+    """A stable partition of a project id, for parallel rebuilds."""
+    return int(project_id.replace("-", "")[:8], 16) % count
+
+
 class Tail:
     """A project's latest live row, kept in memory while a consumer holds the lock."""
 
@@ -111,9 +116,12 @@ class Tail:
 class ProjectStatesProjector:
     """Applies notifications to one set of tables; one instance per catch-up run."""
 
-    def __init__(self, mapper: Mapper[UUID], tables: Tables) -> None:
+    def __init__(
+        self, mapper: Mapper[UUID], tables: Tables, partition: tuple[int, int] | None = None
+    ) -> None:
         self.mapper = mapper
         self.tables = tables
+        self.partition = partition
         self.tails: dict[str, Tail] = {}
         self._rows: dict[tuple[str, date, datetime], list[Any]] = {}
         self._events: list[list[Any]] = []
@@ -126,6 +134,9 @@ class ProjectStatesProjector:
     def process(self, tx: Tx, notifications: Sequence[Notification]) -> int:
         """Apply a batch of notifications in order; return how many were project events."""
         mine = [n for n in notifications if n.topic.startswith(PROJECT_TOPIC_PREFIX)]
+        if self.partition is not None:
+            k, count = self.partition
+            mine = [n for n in mine if partition_of(str(n.originator_id), count) == k]
         self._prefetch(tx, {str(n.originator_id) for n in mine} - set(self.tails))
         for notification in mine:
             self._apply(tx, notification)

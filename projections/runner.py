@@ -103,18 +103,24 @@ def catch_up(
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
     stop_after: int | None = None,
+    until: int | None = None,
+    partition: tuple[int, int] | None = None,
 ) -> int:
-    """Apply every notification past the projection's position; return how many."""
-    name = tables.tracking_name
+    """Apply every notification past the projection's position; return how many.
+
+    `until` stops at a notification id; `partition=(k, n)` applies only the projects
+    whose id hashes to k of n (a parallel rebuild), under its own tracking row.
+    """
+    name = tables.tracking_name + (f"#{partition[0]}" if partition else "")
     applied = 0
     with consumer_lock(db, name):
-        projector = ProjectStatesProjector(portfolio.mapper, tables)
+        projector = ProjectStatesProjector(portfolio.mapper, tables, partition=partition)
         with db.transaction(write=False) as tx:
             start = position(tx, name)
         while stop_after is None or applied < stop_after:
             limit = batch_size if stop_after is None else min(batch_size, stop_after - applied)
             batch = portfolio.recorder.select_notifications(
-                start=start, limit=limit, inclusive_of_start=False
+                start=start, limit=limit, stop=until, inclusive_of_start=False
             )
             if not batch:
                 break
@@ -131,7 +137,7 @@ def catch_up(
                     projector.process(tx, batch)
             except PositionMoved:
                 log.info("projection %s was advanced by another consumer", name)
-                projector = ProjectStatesProjector(portfolio.mapper, tables)
+                projector = ProjectStatesProjector(portfolio.mapper, tables, partition=partition)
                 with db.transaction(write=False) as tx:
                     start = position(tx, name)
                 continue
@@ -182,6 +188,8 @@ def rebuild(
     *,
     progress: Callable[[int, int], None] | None = None,
     batch_size: int = BATCH_SIZE,
+    processes: int = 1,
+    settings: Any = None,
 ) -> int:
     """Replay everything into fresh tables, then swap them in atomically.
 
@@ -202,13 +210,86 @@ def rebuild(
             if progress is not None:
                 progress(done, max(total, done))
 
-        catch_up(db, portfolio, REBUILD, batch_size=batch_size, progress=tick)
+        if processes > 1 and db.dialect == "postgres" and settings is not None:
+            _parallel_replay(db, settings, total, processes, batch_size, progress)
+            done = total
+        else:
+            catch_up(db, portfolio, REBUILD, batch_size=batch_size, progress=tick)
         with consumer_lock(db, LIVE.tracking_name):
             # The fresh tables have their own lock name, so this nests without deadlock.
             catch_up(db, portfolio, REBUILD, batch_size=batch_size, progress=tick)
             with db.transaction() as tx:
                 _swap(tx)
     return done
+
+
+def _replay_partition(settings: Any, until: int, k: int, n: int, batch_size: int) -> None:
+    """One process of a parallel rebuild: the projects of partition k of n, up to `until`."""
+    from service.bootstrap import bootstrap
+
+    services = bootstrap(settings, in_worker=True)
+    try:
+        catch_up(
+            services.db,
+            services.portfolio,
+            REBUILD,
+            batch_size=batch_size,
+            until=until,
+            partition=(k, n),
+        )
+    finally:
+        services.close()
+
+
+def _parallel_replay(
+    db: Database,
+    settings: Any,
+    until: int,
+    n: int,
+    batch_size: int,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Replay (0, until] into the fresh tables with n processes, one partition each."""
+    import multiprocessing
+
+    names = [f"{REBUILD.tracking_name}#{k}" for k in range(n)]
+    with db.transaction() as tx:
+        for name in names:
+            tx.execute(
+                "INSERT INTO pr_tracking (name, position) VALUES (%s, 0) "
+                "ON CONFLICT (name) DO UPDATE SET position = 0",
+                (name,),
+            )
+    context = multiprocessing.get_context("spawn")
+    procs = [
+        context.Process(target=_replay_partition, args=(settings, until, k, n, batch_size))
+        for k in range(n)
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        while any(p.is_alive() for p in procs):
+            time.sleep(0.5)
+            if progress is not None:
+                with db.transaction(write=False) as tx:
+                    slowest = min(position(tx, name) for name in names)
+                progress(slowest, max(until, slowest))
+    finally:
+        for proc in procs:
+            proc.join()
+    failed = [p.exitcode for p in procs if p.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"a rebuild process failed (exit codes {failed})")
+    with db.transaction() as tx:
+        reached = [position(tx, name) for name in names]
+        if min(reached) < until:
+            raise RuntimeError(f"rebuild partitions stopped early at {reached}, not {until}")
+        tx.execute(
+            "UPDATE pr_tracking SET position = %s WHERE name = %s", (until, REBUILD.tracking_name)
+        )
+        tx.execute("DELETE FROM pr_tracking WHERE name LIKE %s", (REBUILD.tracking_name + "#%",))
+    if progress is not None:
+        progress(until, until)
 
 
 def _swap(tx: Tx) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import UTC, date, datetime
 from typing import Any
@@ -110,8 +111,14 @@ def projections_status(ctx: click.Context, as_json: bool) -> None:
 
 @projections.command("rebuild")
 @click.option("--batch-size", type=int, default=2000, show_default=True)
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 16),
+    default=None,
+    help="parallel replay processes (PostgreSQL only; default: one per core)",
+)
 @click.pass_context
-def projections_rebuild(ctx: click.Context, batch_size: int) -> None:
+def projections_rebuild(ctx: click.Context, batch_size: int, processes: int | None) -> None:
     """Replay every event into fresh tables, then swap them in atomically."""
     from tqdm import tqdm
 
@@ -125,7 +132,14 @@ def projections_rebuild(ctx: click.Context, batch_size: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
-        count = rebuild(services.db, services.portfolio, progress=progress, batch_size=batch_size)
+        count = rebuild(
+            services.db,
+            services.portfolio,
+            progress=progress,
+            batch_size=batch_size,
+            processes=processes or os.cpu_count() or 1,
+            settings=services.settings,
+        )
     seconds = (datetime.now(UTC) - started).total_seconds()
     click.echo(f"rebuilt project_states from {count} notifications in {seconds:.1f}s")
 

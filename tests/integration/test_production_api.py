@@ -49,7 +49,7 @@ def test_commands_are_projected_by_the_worker_and_read_back_through_the_api(
         response = client.post("/api/projects", json=body)
         assert response.status_code == 201, response.get_json()
         ids.append(response.get_json()["id"])
-    for n in range(40):
+    for _ in range(40):
         pid = rng.choice(ids)
         day = date(2022, 1, 10) + timedelta(days=rng.randrange(0, 900))
         if rng.random() < 0.6:

@@ -139,3 +139,33 @@ def test_read_model_equals_fold_of_events_on_postgres(
         services.close()
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def test_a_parallel_rebuild_on_postgres_equals_the_fold(pg_url: str, pg_schema: str) -> None:
+    from tests.histories import Step
+
+    settings = Settings(database_url=pg_url, database_schema=pg_schema)
+    services = bootstrap(settings, today=lambda: TODAY)
+    services.after_commit = lambda position: None
+    try:
+        portfolio = services.portfolio
+        ids = register_projects(portfolio) + register_projects(portfolio)
+        programme = portfolio.create_programme(
+            Provenance(BASE, "tester", "test"), name="FTAP", envelope=Decimal("1e9")
+        ).id
+        for n in range(120):
+            kind = ["cost", "schedule", "phase", "withhold", "disclose", "cost", "award"][n % 7]
+            day = (n * 37) % 1400 if n % 5 else (n * 3) % 200
+            step = Step(0, kind, day, (Decimal(1000 + n), "Déploiement", "Amber", True), 1)
+            apply_step(portfolio, [ids[n % len(ids)]] * 4, programme, step)
+        catch_up(services.db, portfolio)
+        rebuild(services.db, portfolio, processes=2, settings=settings)
+        with services.db.transaction(write=False) as tx:
+            head = portfolio.recorder.max_notification_id()
+            assert (
+                tx.scalar("SELECT position FROM pr_tracking WHERE name = %s", ("project_states",))
+                == head
+            )
+        check_against_oracle(services, ids, [0, 100, 500, 900, 1400], 5)
+    finally:
+        services.close()
