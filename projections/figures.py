@@ -126,8 +126,10 @@ class Totals:
             self.total_cost += cost
             if state.phase != CADRAGE:
                 self.total_cost_engaged += cost
+        # The panorama publishes no duration for a project in Cadrage ("En cadrage").
+        duration = duration_years(state) if state.phase != CADRAGE else None
         for values, value in (
-            (self.durations, duration_years(state)),
+            (self.durations, duration),
             (self.schedule_drifts, schedule_drift(state)),
             (self.budget_drifts, budget_drift(state)),
         ):

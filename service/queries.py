@@ -33,6 +33,21 @@ reads = Blueprint(
 )
 
 
+def csv_doc(schema: type) -> dict[str, Any]:
+    """Document a 200 answer that is JSON by default and CSV on request."""
+    return {
+        "responses": {
+            "200": {
+                "description": "OK: JSON by default, CSV with Accept: text/csv or format=csv",
+                "content": {
+                    "application/json": {"schema": schema},
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+            }
+        }
+    }
+
+
 def _services() -> Services:
     services: Services = current_app.extensions["panorama"]
     return services
@@ -44,6 +59,13 @@ def _wait(args: dict[str, Any]) -> None:
     if wanted is None:
         return
     services = _services()
+    head = services.portfolio.recorder.max_notification_id() or 0
+    if wanted > head:
+        raise Problem(
+            422,
+            f"min_position {wanted} is beyond the last recorded position {head}",
+            field="min_position",
+        )
     reached = wait_for(services.db, wanted, services.settings.min_position_wait_s)
     if reached < wanted:
         raise Problem(
@@ -83,6 +105,7 @@ def _project_id(project_id: str) -> str:
 class ProjectList(MethodView):
     @reads.arguments(ListArgs, location="query")
     @reads.response(200, ProjectListSchema)
+    @reads.doc(**csv_doc(ProjectListSchema))
     def get(self, args: dict[str, Any]) -> dict[str, Any] | Response:
         """Projects followed on a date, filtered, sorted and paginated."""
         _wait(args)
@@ -149,6 +172,7 @@ class ProjectHistory(MethodView):
 class PortfolioSummary(MethodView):
     @reads.arguments(TimeArgs, location="query")
     @reads.response(200, SummarySchema)
+    @reads.doc(**csv_doc(SummarySchema))
     def get(self, args: dict[str, Any]) -> dict[str, Any] | Response:
         """The panorama's portfolio figures, overall, by ministry and by phase."""
         _wait(args)
@@ -164,6 +188,7 @@ class PortfolioSummary(MethodView):
 class PortfolioChanges(MethodView):
     @reads.arguments(ChangesArgs, location="query")
     @reads.response(200, ChangesSchema)
+    @reads.doc(**csv_doc(ChangesSchema))
     def get(self, args: dict[str, Any]) -> dict[str, Any] | Response:
         """Projects that entered and left, phase, cost and schedule moves between two dates."""
         _wait(args)
