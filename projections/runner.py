@@ -13,12 +13,13 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
+from eventsourcing.persistence import Notification
 from psycopg import sql
 
 from domain.application import Portfolio
@@ -95,6 +96,12 @@ def consumer_lock(db: Database, name: str, timeout_s: float = 30.0) -> Iterator[
         local.release()
 
 
+class Projector(Protocol):
+    """Folds one batch of notifications into its tables, inside the batch's transaction."""
+
+    def process(self, tx: Tx, batch: Sequence[Notification], /) -> object: ...
+
+
 def catch_up(
     db: Database,
     portfolio: Portfolio,
@@ -106,15 +113,45 @@ def catch_up(
     until: int | None = None,
     partition: tuple[int, int] | None = None,
 ) -> int:
-    """Apply every notification past the projection's position; return how many.
+    """Apply every notification past the project-states position; return how many.
 
     `until` stops at a notification id; `partition=(k, n)` applies only the projects
     whose id hashes to k of n (a parallel rebuild), under its own tracking row.
     """
     name = tables.tracking_name + (f"#{partition[0]}" if partition else "")
+    return run_projection(
+        db,
+        portfolio,
+        name,
+        lambda: ProjectStatesProjector(portfolio.mapper, tables, partition=partition),
+        batch_size=batch_size,
+        progress=progress,
+        stop_after=stop_after,
+        until=until,
+    )
+
+
+def run_projection(
+    db: Database,
+    portfolio: Portfolio,
+    name: str,
+    make_projector: Callable[[], Projector],
+    *,
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
+    stop_after: int | None = None,
+    until: int | None = None,
+) -> int:
+    """Catch the projection tracked as `name` up with the notification log; return how many.
+
+    The one loop every projection shares: under `consumer_lock`, batches from the
+    tracking position, each applied with a compare-and-set of that position in the same
+    transaction. A fresh projector is made whenever another consumer moved the position
+    (projectors may cache what they read under the lock).
+    """
     applied = 0
     with consumer_lock(db, name):
-        projector = ProjectStatesProjector(portfolio.mapper, tables, partition=partition)
+        projector = make_projector()
         with db.transaction(write=False) as tx:
             start = position(tx, name)
         while stop_after is None or applied < stop_after:
@@ -137,7 +174,7 @@ def catch_up(
                     projector.process(tx, batch)
             except PositionMoved:
                 log.info("projection %s was advanced by another consumer", name)
-                projector = ProjectStatesProjector(portfolio.mapper, tables, partition=partition)
+                projector = make_projector()
                 with db.transaction(write=False) as tx:
                     start = position(tx, name)
                 continue
@@ -328,8 +365,12 @@ def install_trigger(services: Any, *, in_worker: bool = False) -> None:
 
     With REDIS_URL set, a Celery task is enqueued (the workers catch up); otherwise
     the catch-up runs in-process right after the command (the embedded default).
+    Both cover every projection: project_states and the hash chain.
     """
+    from projections import hashchain
+
     setup(services.db)
+    hashchain.setup(services.db)
     if in_worker:
         return
     if services.settings.redis_url:
@@ -341,8 +382,10 @@ def install_trigger(services: Any, *, in_worker: bool = False) -> None:
     else:
 
         def catch_up_now(_position: int) -> None:
-            catch_up(
-                services.db, services.portfolio, batch_size=services.settings.projection_batch_size
-            )
+            size = services.settings.projection_batch_size
+            try:
+                catch_up(services.db, services.portfolio, batch_size=size)
+            finally:
+                hashchain.catch_up(services.db, services.portfolio, batch_size=size)
 
         services.after_commit = catch_up_now

@@ -11,6 +11,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from service import idempotency
+from service.audit import audit
+from service.auth import SCHEME, authorize_request
 from service.bootstrap import Services, bootstrap
 from service.commands import current_services, projects
 from service.config import Settings
@@ -18,6 +20,7 @@ from service.errors import Problem, ProblemApi, register_error_handlers
 from service.programmes import programmes
 from service.queries import reads
 from service.schemas import StatusSchema
+from service.tokens import TokenStore
 
 DOCS_STATIC = "/api/docs/static/"
 
@@ -41,12 +44,17 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     )
     app.extensions["panorama"] = services
     api = ProblemApi(app)
+    api.spec.components.security_scheme(SCHEME, {"type": "http", "scheme": "bearer"})
     register_error_handlers(app)
+    tokens = TokenStore(services.db)
+    tokens.create_table()
+    app.extensions["panorama_tokens"] = tokens
+    app.before_request(authorize_request)  # first: a refusal precedes body checks and claims
     app.before_request(require_json_body)
     store = idempotency.IdempotencyStore(services.db)
     store.create_table()
     idempotency.init_app(app, store)
-    for blueprint in (ops, projects, programmes, reads):
+    for blueprint in (ops, projects, programmes, reads, audit):
         api.register_blueprint(blueprint)
     app.add_url_rule(f"{DOCS_STATIC}<path:filename>", "swagger_ui_static", swagger_ui_static)
     return app

@@ -11,7 +11,9 @@ from typing import Any
 import click
 
 from service.bootstrap import Services, bootstrap
-from service.config import Settings
+from service.cli_audit import verify_command
+from service.cli_tokens import ensure_first_admin, tokens
+from service.config import DEFAULT_DATABASE_URL, Settings
 
 
 def _services(ctx: click.Context) -> Services:
@@ -48,9 +50,16 @@ def main(ctx: click.Context) -> None:
 @click.option("--workers", type=int, default=None, help="default: WEB_CONCURRENCY")
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the HTTP API with gunicorn (settings from the environment)."""
+    from service.bootstrap import make_database
     from service.gunicorn_app import run
 
     settings = Settings.from_env()
+    if settings.database_url == DEFAULT_DATABASE_URL:  # the embedded default: `make run`
+        db = make_database(settings)
+        try:
+            ensure_first_admin(settings, db)
+        finally:
+            db.close()
     run(settings, host=host, port=port, workers=workers)
 
 
@@ -189,3 +198,5 @@ def _add_import_group() -> None:
 
 
 _add_import_group()
+main.add_command(tokens)
+main.add_command(verify_command)

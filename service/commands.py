@@ -15,7 +15,14 @@ from flask_smorest import Blueprint
 
 from domain.application import CommandResult, Provenance
 from domain.errors import VersionConflict
-from service.auth import ACTOR_HEADER, current_actor
+from service.auth import (
+    COMMAND_ROLES,
+    current_actor,
+    require_ministry,
+    require_project_scope,
+    require_read,
+    require_role,
+)
 from service.bootstrap import Services
 from service.errors import Problem
 from service.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -61,28 +68,24 @@ _HEADERS = {
         "description": "A key per intended change: a retry with it replays the first answer.",
         "schema": {"type": "string", "pattern": KEY_PATTERN, "maxLength": 255},
     },
-    ACTOR_HEADER: {
-        "in": "header",
-        "name": ACTOR_HEADER,
-        "description": "Who records the change (until bearer tokens arrive).",
-        "schema": {"type": "string", "maxLength": 200},
-    },
 }
 _SUCCESS_HEADERS = {
     "ETag": {"description": "The aggregate's new version", "schema": {"type": "string"}},
 }
 
 
-def command(blp: Blueprint, *, if_match: bool = True) -> Callable[[F], F]:
-    """Document a command's headers and its problem+json refusals."""
-    names = [IDEMPOTENCY_HEADER, ACTOR_HEADER] + (["If-Match"] if if_match else [])
+def command(
+    blp: Blueprint, *, if_match: bool = True, roles: tuple[str, ...] = COMMAND_ROLES
+) -> Callable[[F], F]:
+    """Only tokens of `roles` may send it; document its headers and problem+json refusals."""
+    names = [IDEMPOTENCY_HEADER] + (["If-Match"] if if_match else [])
     statuses = (400, 404, 409, 412, 413, 415, 422) if if_match else (400, 409, 413, 415, 422)
 
     def decorate(func: F) -> F:
         func = blp.doc(parameters=[_HEADERS[name] for name in names])(func)
         for status in statuses:
             func = blp.alt_response(status, response=HTTPStatus(status).name)(func)
-        return func
+        return require_role(*roles)(func)
 
     return decorate
 
@@ -142,7 +145,8 @@ def committed(result: CommandResult, *, location: str | None = None, **extra: An
 
 
 def change(project_id: UUID, method: str, body: dict[str, Any], **args: Any) -> Reply:
-    """Call one of the project's command methods and answer 201."""
+    """Call one of the project's command methods and answer 201 (in the token's scope)."""
+    require_project_scope(project_id)
     prov, rest = provenance(body)
     portfolio = current_services().portfolio
     result = attempt(
@@ -160,7 +164,8 @@ class Projects(MethodView):
     @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
     @command(projects, if_match=False)
     def post(self, body: dict[str, Any]) -> Reply:
-        """Register a project in the portfolio."""
+        """Register a project in the portfolio (a manager: for one of its ministries)."""
+        require_ministry(body["ministry_code"])
         prov, details = provenance(body)
         result = current_services().portfolio.register_project(prov, **details)
         return committed(result, location=f"/api/projects/{result.id}")
@@ -170,8 +175,9 @@ class Projects(MethodView):
 class ProjectEvents(MethodView):
     @projects.response(200, EventSchema(many=True), headers=_SUCCESS_HEADERS)
     @projects.alt_response(404, response="NOT_FOUND")
+    @require_read(auditor_only=True)
     def get(self, project_id: UUID) -> tuple[list[dict[str, Any]], dict[str, str]]:
-        """The project's full audit trail, straight from the event store."""
+        """The project's full audit trail, straight from the event store (admin, auditor)."""
         events = current_services().portfolio.project_events(project_id)
         return [event_record(e) for e in events], {"ETag": f'"{len(events)}"'}
 
@@ -242,7 +248,12 @@ class DetailsRevisions(MethodView):
     @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
     @command(projects)
     def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
-        """Revise identity details (name, ministry, description, links...)."""
+        """Revise identity details (name, ministry, description, links...).
+
+        A manager may move a project only to another of its ministries.
+        """
+        if "ministry_code" in body:
+            require_ministry(body["ministry_code"])
         prov_fields = {k: v for k, v in body.items() if k in PROVENANCE_FIELDS}
         changes = {k: v for k, v in body.items() if k not in PROVENANCE_FIELDS}
         return change(project_id, "revise_details", prov_fields, changes=changes)

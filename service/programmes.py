@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 
 from domain.application import CommandResult
 from domain.errors import ProjectNotFound
+from service.auth import require_read
 from service.commands import (
     _SUCCESS_HEADERS,
     Reply,
@@ -35,13 +36,14 @@ programmes = Blueprint(
     url_prefix="/api/funding-programmes",
     description="Funding programmes (e.g. FTAP): envelopes, calls and awards.",
 )
+ADMIN = ("admin",)  # programme commands, awards included, are the portfolio office's (admin)
 
 
 @programmes.route("")
 class Programmes(MethodView):
     @programmes.arguments(ProgrammeCreationSchema)
     @programmes.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
-    @command(programmes, if_match=False)
+    @command(programmes, if_match=False, roles=ADMIN)
     def post(self, body: dict[str, Any]) -> Reply:
         """Create a funding programme with its envelope."""
         prov, args = provenance(body)
@@ -53,6 +55,7 @@ class Programmes(MethodView):
 class Programme(MethodView):
     @programmes.response(200, ProgrammeSchema, headers=_SUCCESS_HEADERS)
     @programmes.alt_response(404, response="NOT_FOUND")
+    @require_read()
     def get(self, programme_id: UUID) -> tuple[dict[str, Any], dict[str, str]]:
         """The programme's current state: envelope, committed, available, calls, awards."""
         programme = current_services().portfolio.get_programme(programme_id)
@@ -74,7 +77,7 @@ class Programme(MethodView):
 class Calls(MethodView):
     @programmes.arguments(CallOpeningSchema)
     @programmes.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
-    @command(programmes)
+    @command(programmes, roles=ADMIN)
     def post(self, body: dict[str, Any], programme_id: UUID) -> Reply:
         """Open a call for projects on the programme."""
         prov, args = provenance(body)
@@ -91,7 +94,7 @@ class Calls(MethodView):
 class Awards(MethodView):
     @programmes.arguments(AwardSchema)
     @programmes.response(201, AwardResultSchema, headers=_SUCCESS_HEADERS)
-    @command(programmes)
+    @command(programmes, roles=ADMIN)
     def post(self, body: dict[str, Any], programme_id: UUID) -> Reply:
         """Award funding to a project: recorded on the programme and the project atomically.
 

@@ -1,4 +1,9 @@
-"""The query API: projects and portfolio figures as of a date, as known at a time."""
+"""The query API: projects and portfolio figures as of a date, as known at a time.
+
+CSV answers state what they reflect in X-Panorama-* headers, among them X-Panorama-Chain-Head:
+the hash-chain link of the last chained event at or before the read model's position, read
+in the same read transaction as the rows (the chain's own head when the chain is behind).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,10 @@ from flask_smorest import Blueprint
 from projections import queries
 from projections.db import Tx
 from projections.figures import project_figures
+from projections.hashchain import chain_head
 from projections.runner import position, wait_for
 from service import csv_export
+from service.auth import require_read
 from service.bootstrap import Services
 from service.errors import Problem
 from service.query_schemas import (
@@ -77,11 +84,15 @@ def _wait(args: dict[str, Any]) -> None:
 
 
 def _reflects(tx: Tx, args: dict[str, Any]) -> dict[str, Any]:
-    return {
+    at = position(tx)
+    reflects = {
         "as_of": args.get("as_of") or datetime.now(UTC).date(),
         "known_at": args.get("known_at") or datetime.now(UTC),
-        "position": position(tx),
+        "position": at,
     }
+    if _wants_csv(args):
+        reflects["chain_head"] = chain_head(tx, at)
+    return reflects
 
 
 def _wants_csv(args: dict[str, Any]) -> bool:
@@ -106,6 +117,7 @@ class ProjectList(MethodView):
     @reads.arguments(ListArgs, location="query")
     @reads.response(200, ProjectListSchema)
     @reads.doc(**csv_doc(ProjectListSchema))
+    @require_read()
     def get(self, args: dict[str, Any]) -> dict[str, Any] | Response:
         """Projects followed on a date, filtered, sorted and paginated."""
         _wait(args)
@@ -132,6 +144,7 @@ class ProjectList(MethodView):
 class ProjectState(MethodView):
     @reads.arguments(TimeArgs, location="query")
     @reads.response(200, ProjectAnswerSchema)
+    @require_read()
     def get(self, args: dict[str, Any], project_id: str) -> dict[str, Any]:
         """A project's state and derived figures on a date, as known at a time."""
         pid = _project_id(project_id)
@@ -155,6 +168,7 @@ class ProjectState(MethodView):
 class ProjectHistory(MethodView):
     @reads.arguments(TimeArgs, location="query")
     @reads.response(200, HistorySchema)
+    @require_read(auditor_only=True)
     def get(self, args: dict[str, Any], project_id: str) -> dict[str, Any]:
         """The state after each recorded change, with the event that caused it."""
         pid = _project_id(project_id)
@@ -173,6 +187,7 @@ class PortfolioSummary(MethodView):
     @reads.arguments(TimeArgs, location="query")
     @reads.response(200, SummarySchema)
     @reads.doc(**csv_doc(SummarySchema))
+    @require_read()
     def get(self, args: dict[str, Any]) -> dict[str, Any] | Response:
         """The panorama's portfolio figures, overall, by ministry and by phase."""
         _wait(args)
@@ -189,6 +204,7 @@ class PortfolioChanges(MethodView):
     @reads.arguments(ChangesArgs, location="query")
     @reads.response(200, ChangesSchema)
     @reads.doc(**csv_doc(ChangesSchema))
+    @require_read()
     def get(self, args: dict[str, Any]) -> dict[str, Any] | Response:
         """Projects that entered and left, phase, cost and schedule moves between two dates."""
         _wait(args)
@@ -197,6 +213,7 @@ class PortfolioChanges(MethodView):
         until: date = args["to"]
         with services.db.transaction(write=False) as tx:
             at = position(tx)
+            head = chain_head(tx, at) if _wants_csv(args) else None
             found = queries.changes(
                 tx, services.portfolio.mapper, after, until, args.get("known_at")
             )
@@ -207,6 +224,12 @@ class PortfolioChanges(MethodView):
             "position": at,
         }
         if _wants_csv(args):
-            meta = {"from": after, "to": until, "known_at": reflects["known_at"], "position": at}
+            meta = {
+                "from": after,
+                "to": until,
+                "known_at": reflects["known_at"],
+                "position": at,
+                "chain_head": head,
+            }
             return csv_export.csv_response(csv_export.changes_csv(found), "changes", meta)
         return {**found, **reflects}

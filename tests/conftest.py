@@ -22,6 +22,8 @@ if not PG_URL.startswith("postgres"):
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# Production (PostgreSQL) must be given AUDIT_SIGNING_KEY, so the PostgreSQL settings are.
+PG_AUDIT_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="  # bytes 0..31, tests only
 
 
 def _unavailable(what: str, error: Exception) -> None:
@@ -70,7 +72,7 @@ def sqlite_settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def pg_settings(pg_url: str, pg_schema: str) -> Settings:
-    return Settings(database_url=pg_url, database_schema=pg_schema)
+    return Settings(database_url=pg_url, database_schema=pg_schema, audit_signing_key=PG_AUDIT_KEY)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -80,7 +82,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
         return Settings(database_url=f"sqlite:///{tmp_path / 'panorama.sqlite3'}")
     url: str = request.getfixturevalue("pg_url")
     schema: str = request.getfixturevalue("pg_schema")
-    return Settings(database_url=url, database_schema=schema)
+    return Settings(database_url=url, database_schema=schema, audit_signing_key=PG_AUDIT_KEY)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from celery.signals import worker_process_init, worker_process_shutdown
 CATCH_UP_TASK = "panorama.catch_up"
 PENDING_KEY = "panorama:catch_up:pending:"  # + the queue name
 SAFETY_NET_SECONDS = 5.0
+PROJECTIONS = ("project_states", "hash_chain")  # what a catch-up task may name
 
 _services: Any = None
 
@@ -28,11 +29,12 @@ def make_celery(redis_url: str | None = None, queue: str | None = None) -> Celer
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 300},
         beat_schedule={
-            "catch-up-safety-net": {
+            f"catch-up-safety-net:{name}": {
                 "task": CATCH_UP_TASK,
                 "schedule": SAFETY_NET_SECONDS,
-                "args": ["project_states"],
+                "args": [name],
             }
+            for name in PROJECTIONS
         },
     )
     return app

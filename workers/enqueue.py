@@ -6,13 +6,13 @@ import logging
 
 import redis
 
-from workers.celery_app import CATCH_UP_TASK, PENDING_KEY, make_celery
+from workers.celery_app import CATCH_UP_TASK, PENDING_KEY, PROJECTIONS, make_celery
 
 log = logging.getLogger(__name__)
 
 
 class Enqueuer:
-    """Enqueue one catch-up task per burst of commits (a Redis flag coalesces them)."""
+    """Per burst of commits, one catch-up task per projection (a Redis flag coalesces them)."""
 
     def __init__(self, redis_url: str, queue: str) -> None:
         self.redis = redis.Redis.from_url(redis_url)
@@ -23,7 +23,8 @@ class Enqueuer:
         try:
             # The task clears the flag when it starts, so a commit after that enqueues again.
             if self.redis.set(self.key, position, nx=True, ex=60):
-                self.celery.send_task(CATCH_UP_TASK, args=["project_states"])
+                for name in PROJECTIONS:
+                    self.celery.send_task(CATCH_UP_TASK, args=[name])
         except redis.RedisError:
             # The save has committed; beat's periodic catch-up will pick it up.
             log.warning("could not enqueue the catch-up; the periodic task will run it")

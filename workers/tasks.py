@@ -6,8 +6,9 @@ import logging
 
 import redis
 
+from projections import hashchain
 from projections.runner import catch_up
-from workers.celery_app import CATCH_UP_TASK, PENDING_KEY, app, services
+from workers.celery_app import CATCH_UP_TASK, PENDING_KEY, PROJECTIONS, app, services
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +16,7 @@ log = logging.getLogger(__name__)
 @app.task(name=CATCH_UP_TASK, acks_late=True, reject_on_worker_lost=True)
 def catch_up_projection(projection: str) -> int:
     """Catch projection `projection` up with the notification log."""
-    if projection != "project_states":
+    if projection not in PROJECTIONS:
         raise ValueError(f"unknown projection {projection!r}")
     s = services()
     try:
@@ -24,7 +25,8 @@ def catch_up_projection(projection: str) -> int:
         )
     except redis.RedisError:
         log.warning("could not clear the pending flag")
-    applied = catch_up(s.db, s.portfolio, batch_size=s.settings.projection_batch_size)
+    run = hashchain.catch_up if projection == hashchain.NAME else catch_up
+    applied = run(s.db, s.portfolio, batch_size=s.settings.projection_batch_size)
     if applied:
         log.info("projection %s: applied %d notifications", projection, applied)
     return applied

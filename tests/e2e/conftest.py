@@ -14,9 +14,30 @@ from werkzeug.test import TestResponse
 from service.app import create_app
 from service.bootstrap import Services
 from service.config import Settings
+from service.tokens import TokenStore
 
 TODAY = date(2024, 6, 30)
 REGISTERED_ON = "2024-01-15"
+ADMIN = "e2e-admin"  # the name of the admin token every test client sends by default
+
+
+def make_token(
+    services: Services, role: str = "admin", *ministries: str, name: str | None = None
+) -> str:
+    """Create an API token with the store itself (what `panorama tokens create` does)."""
+    store = TokenStore(services.db)
+    store.create_table()
+    return store.create(role, ministries=ministries, name=name)[1]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def authorize(client: FlaskClient, token: str) -> FlaskClient:
+    """Make every request of this client carry the token (a request's own headers win)."""
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
 
 
 class Http:
@@ -32,15 +53,16 @@ class Http:
         *,
         if_match: str | None = None,
         key: str | None = None,
-        actor: str | None = None,
+        token: str | None = None,
     ) -> TestResponse:
+        """POST as the client's admin, or with `token`."""
         headers = {}
         if if_match is not None:
             headers["If-Match"] = if_match
         if key is not None:
             headers["Idempotency-Key"] = key
-        if actor is not None:
-            headers["X-Actor"] = actor
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
         return self.client.post(path, json=body, headers=headers)
 
     def register(self, **fields: Any) -> str:
@@ -79,8 +101,9 @@ def app(services: Services) -> Flask:
 
 
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def client(app: Flask, services: Services) -> FlaskClient:
+    """A client that sends an admin token (named ADMIN) with every request."""
+    return authorize(app.test_client(), make_token(services, "admin", name=ADMIN))
 
 
 @pytest.fixture

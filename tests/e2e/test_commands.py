@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from service.bootstrap import Services
-from tests.e2e.conftest import Http, assert_problem
+from tests.e2e.conftest import ADMIN, Http, assert_problem, make_token
 
 
 def test_registering_a_project_answers_201_with_location_and_version(http: Http) -> None:
@@ -170,11 +170,12 @@ def test_closed_project_accepts_only_a_reopening(http: Http) -> None:
     assert http.command(project, "cost-estimates", {"amount": "5.00"}).status_code == 201
 
 
-def test_actor_is_taken_from_the_x_actor_header(http: Http) -> None:
+def test_actor_is_the_name_of_the_bearer_token(http: Http, services: Services) -> None:
     project = http.register()
-    http.command(project, "status-reports", {"rating": "Green"}, actor="cheffe.projet@minarm")
+    token = make_token(services, "manager", "MINARM", name="cheffe.projet@minarm")
+    http.command(project, "status-reports", {"rating": "Green"}, token=token)
     events = http.events(project)
-    assert [e["actor"] for e in events] == ["anonymous", "cheffe.projet@minarm"]
+    assert [e["actor"] for e in events] == [f"token:{ADMIN}", "token:cheffe.projet@minarm"]
     assert events[-1]["recorded_at"].endswith("+00:00")
 
 

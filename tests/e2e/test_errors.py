@@ -11,7 +11,7 @@ import pytest
 from service.app import create_app
 from service.bootstrap import Services
 from service.config import Settings
-from tests.e2e.conftest import TODAY, Http, assert_problem
+from tests.e2e.conftest import TODAY, Http, assert_problem, authorize, make_token
 
 INVALID_BODIES: list[tuple[str, dict[str, Any], str]] = [
     ("cost-estimates", {"amount": "1.005"}, "amount"),
@@ -98,12 +98,6 @@ def test_a_wrong_method_is_a_problem_that_says_what_is_allowed(http: Http) -> No
     assert "POST" in response.headers["Allow"]
 
 
-def test_an_invalid_actor_header_is_a_bad_request(http: Http) -> None:
-    project = http.register()
-    response = http.command(project, "status-reports", {"rating": "Green"}, actor="x" * 201)
-    assert_problem(response, 400, "X-Actor")
-
-
 def test_a_domain_refusal_carries_its_rule_as_type_and_title(http: Http) -> None:
     project = http.register()
     response = http.command(project, "status-reports", {"rating": "Red"})
@@ -131,7 +125,8 @@ def test_a_body_over_the_size_limit_is_refused(
     settings: Settings, make_services: Callable[..., Services]
 ) -> None:
     small = dataclasses.replace(settings, max_body_bytes=2_000)
-    client = create_app(make_services(small, today=lambda: TODAY)).test_client()
+    services = make_services(small, today=lambda: TODAY)
+    client = authorize(create_app(services).test_client(), make_token(services))
     body = {"name": "x", "ministry_code": "PM", "effective_date": "2024-01-15"}
     response = client.post("/api/projects", json=body | {"description": "d" * 3_000})
     assert_problem(response, 413)

@@ -7,7 +7,7 @@ from flask import Flask
 
 from service.bootstrap import Services
 from service.idempotency import IdempotencyStore, fingerprint
-from tests.e2e.conftest import Http, assert_problem
+from tests.e2e.conftest import ADMIN, Http, assert_problem, make_token
 
 
 def test_a_replayed_key_returns_the_first_response_and_records_nothing(http: Http) -> None:
@@ -66,12 +66,13 @@ def test_a_validation_refusal_is_replayed_too(http: Http) -> None:
     assert_problem(http.command(project, "cost-estimates", bad, key="typo"), 422, "amount")
 
 
-def test_keys_are_scoped_per_actor(http: Http) -> None:
+def test_keys_are_scoped_per_actor(http: Http, services: Services) -> None:
     project = http.register()
     body = {"rating": "Green"}
-    assert http.command(project, "status-reports", body, key="k", actor="alice").status_code == 201
-    assert http.command(project, "status-reports", body, key="k", actor="bob").status_code == 201
-    assert [e["actor"] for e in http.events(project)][1:] == ["alice", "bob"]
+    alice, bob = (make_token(services, name=name) for name in ("alice", "bob"))
+    assert http.command(project, "status-reports", body, key="k", token=alice).status_code == 201
+    assert http.command(project, "status-reports", body, key="k", token=bob).status_code == 201
+    assert [e["actor"] for e in http.events(project)][1:] == ["token:alice", "token:bob"]
 
 
 @pytest.mark.parametrize("key", ["x" * 256, "tab\there", "é-accent", " "])
@@ -90,7 +91,7 @@ def test_a_key_whose_request_is_in_flight_gets_a_conflict(
     body = {"rating": "Green", "effective_date": "2024-03-01"}
     with app.test_request_context(path, method="POST", json=body):
         in_flight = fingerprint()
-    IdempotencyStore(services.db).claim("anonymous", "busy", in_flight)
+    IdempotencyStore(services.db).claim(f"token:{ADMIN}", "busy", in_flight)
     response = http.post(path, body, key="busy")
     assert_problem(response, 409, "Idempotency-Key")
     assert response.headers["Retry-After"] == "1"

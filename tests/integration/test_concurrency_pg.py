@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 
 from service.app import create_app
 from service.bootstrap import Services
 from service.config import Settings
+from tests.e2e.conftest import authorize, make_token
 
 pytestmark = pytest.mark.postgres
 
@@ -23,12 +25,20 @@ WRITERS = 20
 
 @pytest.fixture
 def app(pg_settings: Settings, make_services: Callable[..., Services]) -> Flask:
-    return create_app(make_services(pg_settings, today=lambda: date(2024, 6, 30)))
+    services = make_services(pg_settings, today=lambda: date(2024, 6, 30))
+    app = create_app(services)
+    app.config["ADMIN_TOKEN"] = make_token(services, "admin")
+    return app
+
+
+def _client(app: Flask) -> FlaskClient:
+    """A client of its own, sending the admin token."""
+    return authorize(app.test_client(), app.config["ADMIN_TOKEN"])
 
 
 def _register(app: Flask) -> str:
     body = {"name": "SI RH", "ministry_code": "MEF", "effective_date": "2024-01-15"}
-    response = app.test_client().post("/api/projects", json=body)
+    response = _client(app).post("/api/projects", json=body)
     assert response.status_code == 201
     project_id: str = response.get_json()["id"]
     return project_id
@@ -41,7 +51,7 @@ def _race(
     start = threading.Barrier(len(bodies))
 
     def send(i: int) -> Any:
-        client = app.test_client()
+        client = _client(app)
         start.wait()
         return client.post(path, json=bodies[i], headers=headers[i])
 
@@ -50,9 +60,7 @@ def _race(
 
 
 def _events(app: Flask, project_id: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = (
-        app.test_client().get(f"/api/projects/{project_id}/events").get_json()
-    )
+    events: list[dict[str, Any]] = _client(app).get(f"/api/projects/{project_id}/events").get_json()
     return events
 
 

@@ -14,6 +14,7 @@ from service.app import create_app
 from service.bootstrap import Services
 from service.config import Settings
 from service.query_schemas import ProjectStateSchema
+from tests.e2e.conftest import authorize, make_token
 from tests.integration.conftest import Workers
 from workers.enqueue import Enqueuer
 
@@ -34,7 +35,7 @@ def test_commands_are_projected_by_the_worker_and_read_back_through_the_api(
     services = make_services(settings, today=utc_today)
     assert isinstance(services.after_commit, Enqueuer)  # production: the worker catches up
     workers.start()
-    client = create_app(services).test_client()
+    client = authorize(create_app(services).test_client(), make_token(services, "admin"))
     rng = random.Random(11)
     ids, stamps, position = [], [], 0
     for n in range(4):
