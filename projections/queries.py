@@ -127,11 +127,19 @@ def summary(tx: Tx, as_of: date, known_at: datetime | None) -> dict[str, Any]:
 
 
 def describe_event(mapper: Mapper[UUID], row: Row) -> dict[str, Any]:
-    """An event row of the read model, decoded for display."""
-    event = mapper.to_domain_event(
-        StoredEvent(UUID(row["project_id"]), int(row["version"]), row["topic"], bytes(row["state"]))
-    )
-    payload = {k: v for k, v in vars(event).items() if k not in STANDARD_FIELDS}
+    """An event row of the read model for display (its payload when the row has its state)."""
+    described = _event_columns(row)
+    if "state" in row:
+        event = mapper.to_domain_event(
+            StoredEvent(
+                UUID(row["project_id"]), int(row["version"]), row["topic"], bytes(row["state"])
+            )
+        )
+        described["payload"] = {k: v for k, v in vars(event).items() if k not in STANDARD_FIELDS}
+    return described
+
+
+def _event_columns(row: Row) -> dict[str, Any]:
     return {
         "project_id": row["project_id"],
         "version": int(row["version"]),
@@ -143,17 +151,18 @@ def describe_event(mapper: Mapper[UUID], row: Row) -> dict[str, Any]:
         "source": row["source"],
         "narrative": row["narrative"],
         "correction": bool(row["correction"]),
-        "payload": payload,
     }
 
 
 def events_between(
     tx: Tx, mapper: Mapper[UUID], after: date, until: date, known_at: datetime | None
 ) -> list[dict[str, Any]]:
-    """Project events that apply in (after, until], recorded by `known_at`."""
-    query = sql.SQL("SELECT * FROM {e} WHERE sort_date > %s AND sort_date <= %s").format(
-        e=LIVE.events
-    )
+    """Project events that apply in (after, until], recorded by `known_at` (no payload:
+    listing a long window must not decode every event; `/events` has the payloads)."""
+    query = sql.SQL(
+        "SELECT project_id, version, position, type, effective_date, recorded_at, actor, "
+        "source, narrative, correction FROM {e} WHERE sort_date > %s AND sort_date <= %s"
+    ).format(e=LIVE.events)
     params: list[Any] = [after, until]
     if known_at is not None:
         query += sql.SQL(" AND recorded_at <= %s")

@@ -153,7 +153,7 @@ class ReadEventSchema(Schema):
     source = fields.String(allow_none=True)
     narrative = fields.String(allow_none=True)
     correction = fields.Boolean()
-    payload = fields.Function(lambda e: plain(e["payload"]))
+    payload = fields.Function(lambda e: plain(e.get("payload")))
 
 
 class ChangeSchema(Schema):
