@@ -16,6 +16,7 @@ from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Recor
 from domain.errors import ProgrammeNotFound, ProjectNotFound, VersionConflict
 from domain.programme import FundingProgramme
 from domain.project import Project
+from domain.subscription import Rule, Subscription, SubscriptionNotFound
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -178,6 +179,39 @@ class Portfolio(Application[UUID]):
     def get_programme(self, programme_id: UUID) -> FundingProgramme:
         """The programme's current state, or ProgrammeNotFound."""
         return self._get(programme_id, FundingProgramme, ProgrammeNotFound)
+
+    # -- subscriptions -----------------------------------------------------------------------
+    def create_subscription(
+        self, *, owner: str, rule: Rule, channel: dict[str, Any], actor: str
+    ) -> CommandResult:
+        """Subscribe `owner` (a token id) to a checked rule through a checked channel."""
+        return self._save(Subscription.create(owner=owner, rule=rule, channel=channel, actor=actor))
+
+    def change_subscription(
+        self,
+        subscription_id: UUID,
+        *,
+        actor: str,
+        rule: Rule | None = None,
+        channel: dict[str, Any] | None = None,
+    ) -> CommandResult:
+        """Change a subscription's rule and/or channel (both in one save)."""
+        subscription = self.get_subscription(subscription_id)
+        if rule is not None:
+            subscription.change_rule(rule, actor)
+        if channel is not None:
+            subscription.change_channel(channel, actor)
+        return self._save(subscription)
+
+    def delete_subscription(self, subscription_id: UUID, *, actor: str) -> CommandResult:
+        """Delete a subscription: no more alerts are raised for it."""
+        subscription = self.get_subscription(subscription_id)
+        subscription.delete(actor)
+        return self._save(subscription)
+
+    def get_subscription(self, subscription_id: UUID) -> Subscription:
+        """The subscription's current state, or SubscriptionNotFound."""
+        return self._get(subscription_id, Subscription, SubscriptionNotFound)
 
     # -- helpers -----------------------------------------------------------------------------
     def _get(self, aggregate_id: UUID, kind: type[A], not_found: type[Exception]) -> A:

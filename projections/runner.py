@@ -365,12 +365,13 @@ def install_trigger(services: Any, *, in_worker: bool = False) -> None:
 
     With REDIS_URL set, a Celery task is enqueued (the workers catch up); otherwise
     the catch-up runs in-process right after the command (the embedded default).
-    Both cover every projection: project_states and the hash chain.
+    Both cover every projection: project_states, the hash chain and alerts.
     """
-    from projections import hashchain
+    from projections import alerts, hashchain
 
     setup(services.db)
     hashchain.setup(services.db)
+    alerts.setup(services.db)
     if in_worker:
         return
     if services.settings.redis_url:
@@ -380,6 +381,7 @@ def install_trigger(services: Any, *, in_worker: bool = False) -> None:
             services.settings.redis_url, services.settings.celery_queue
         )
     else:
+        from workers.delivery import deliver_due
 
         def catch_up_now(_position: int) -> None:
             size = services.settings.projection_batch_size
@@ -387,5 +389,14 @@ def install_trigger(services: Any, *, in_worker: bool = False) -> None:
                 catch_up(services.db, services.portfolio, batch_size=size)
             finally:
                 hashchain.catch_up(services.db, services.portfolio, batch_size=size)
+                alerts.catch_up(services.db, services.portfolio, batch_size=size)
+                # Embedded: due alert deliveries go out here, bounded (docs/alerts.md).
+                deliver_due(
+                    services.db,
+                    allow_loopback=services.settings.allow_loopback_webhooks,
+                    limit=10,
+                    timeout_s=2.0,
+                    smtp_url=services.settings.smtp_url,
+                )
 
         services.after_commit = catch_up_now

@@ -20,6 +20,7 @@ from service.errors import Problem, ProblemApi, register_error_handlers
 from service.programmes import programmes
 from service.queries import reads
 from service.schemas import StatusSchema
+from service.subscriptions import alerting
 from service.tokens import TokenStore
 
 DOCS_STATIC = "/api/docs/static/"
@@ -54,7 +55,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     store = idempotency.IdempotencyStore(services.db)
     store.create_table()
     idempotency.init_app(app, store)
-    for blueprint in (ops, projects, programmes, reads, audit):
+    for blueprint in (ops, projects, programmes, reads, audit, alerting):
         api.register_blueprint(blueprint)
     app.add_url_rule(f"{DOCS_STATIC}<path:filename>", "swagger_ui_static", swagger_ui_static)
     return app

@@ -34,6 +34,8 @@ class Settings:
     log_level: str = "INFO"
     projection_batch_size: int = 2000
     celery_queue: str = "panorama"
+    allow_loopback_webhooks: bool = False
+    smtp_url: str | None = field(default=None, repr=False)
     # base64 of the 32-byte Ed25519 seed that signs hash-chain checkpoints; never printed.
     audit_signing_key: str | None = field(default=None, repr=False)
     extra: dict[str, str] = field(default_factory=dict)
@@ -59,6 +61,8 @@ class Settings:
             log_level=e.get("LOG_LEVEL", "INFO"),
             projection_batch_size=int(e.get("PROJECTION_BATCH_SIZE", "2000")),
             celery_queue=e.get("CELERY_QUEUE", "panorama"),
+            allow_loopback_webhooks=_flag(e.get("ALLOW_LOOPBACK_WEBHOOKS"), False),
+            smtp_url=e.get("SMTP_URL") or None,
             audit_signing_key=e.get("AUDIT_SIGNING_KEY") or None,
         )
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -103,3 +105,43 @@ def make_services() -> Iterator[Callable[..., Services]]:
 @pytest.fixture
 def services(settings: Settings, make_services: Callable[..., Services]) -> Services:
     return make_services(settings)
+
+
+# -- no secret in the logs, over the whole suite -------------------------------------------
+TOKEN_PATTERN = re.compile(r"pnr_[0-9a-f]{16}_[A-Za-z0-9_-]+")
+KNOWN_SECRETS = (PG_AUDIT_KEY,)
+
+
+class _LogCapture(logging.Handler):
+    """Keeps every log line emitted in this process, at every level."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # a record that cannot be formatted cannot leak either
+            self.lines.append(str(record.msg))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_is_ever_logged() -> Iterator[None]:
+    """Every log line of the suite is scanned for tokens and signing keys at the end."""
+    capture = _LogCapture()
+    capture.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(capture)
+    root.setLevel(logging.DEBUG)
+    yield
+    root.removeHandler(capture)
+    root.setLevel(previous)
+    leaks = [
+        line
+        for line in capture.lines
+        if TOKEN_PATTERN.search(line) or any(secret in line for secret in KNOWN_SECRETS)
+    ]
+    assert capture.lines, "the log capture saw nothing: the scan would prove nothing"
+    assert not leaks, f"{len(leaks)} log lines carry a secret, e.g. {leaks[0][:200]!r}"

@@ -11,7 +11,8 @@ from celery.signals import worker_process_init, worker_process_shutdown
 CATCH_UP_TASK = "panorama.catch_up"
 PENDING_KEY = "panorama:catch_up:pending:"  # + the queue name
 SAFETY_NET_SECONDS = 5.0
-PROJECTIONS = ("project_states", "hash_chain")  # what a catch-up task may name
+DELIVER_TASK = "panorama.deliver_due_alerts"
+PROJECTIONS = ("project_states", "hash_chain", "alerts")  # what a catch-up task may name
 
 _services: Any = None
 
@@ -35,7 +36,8 @@ def make_celery(redis_url: str | None = None, queue: str | None = None) -> Celer
                 "args": [name],
             }
             for name in PROJECTIONS
-        },
+        }
+        | {"deliver-due-alerts": {"task": DELIVER_TASK, "schedule": SAFETY_NET_SECONDS}},
     )
     return app
 

@@ -6,9 +6,17 @@ import logging
 
 import redis
 
-from projections import hashchain
+from projections import alerts, hashchain
 from projections.runner import catch_up
-from workers.celery_app import CATCH_UP_TASK, PENDING_KEY, PROJECTIONS, app, services
+from workers.celery_app import (
+    CATCH_UP_TASK,
+    DELIVER_TASK,
+    PENDING_KEY,
+    PROJECTIONS,
+    app,
+    services,
+)
+from workers.delivery import deliver_due
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +33,21 @@ def catch_up_projection(projection: str) -> int:
         )
     except redis.RedisError:
         log.warning("could not clear the pending flag")
-    run = hashchain.catch_up if projection == hashchain.NAME else catch_up
+    run = {hashchain.NAME: hashchain.catch_up, alerts.NAME: alerts.catch_up}.get(
+        projection, catch_up
+    )
     applied = run(s.db, s.portfolio, batch_size=s.settings.projection_batch_size)
     if applied:
         log.info("projection %s: applied %d notifications", projection, applied)
+    if projection == alerts.NAME and applied:
+        deliver_due_alerts.delay()
     return applied
+
+
+@app.task(name=DELIVER_TASK, acks_late=True, reject_on_worker_lost=True)
+def deliver_due_alerts() -> dict[str, int]:
+    """Attempt every due alert delivery once (safe to run twice: rows are claimed)."""
+    s = services()
+    return deliver_due(
+        s.db, allow_loopback=s.settings.allow_loopback_webhooks, smtp_url=s.settings.smtp_url
+    )

@@ -1,0 +1,296 @@
+"""The Subscription aggregate: who is alerted, on which rule, through which channel.
+
+A rule is a metric, a comparator and a threshold, an optional clear threshold (hysteresis)
+and a scope. Its condition is pure (`Rule.next_active`): the projection of alerts calls it
+with the previous condition state and the new value, and records an alert when it flips.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import re
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import InvalidValue, NotFound
+from domain.values import RATING_RANK, RATINGS
+
+PROJECT_METRICS = ("budget_drift_pct", "schedule_drift_pct", "current_cost", "rating_at_or_worse")
+PORTFOLIO_METRICS = ("portfolio_total_cost_engaged", "portfolio_mean_budget_drift_pct")
+METRICS = PROJECT_METRICS + PORTFOLIO_METRICS
+COMPARATORS = (">", ">=", "<", "<=")
+SCOPES = ("project", "ministry", "portfolio")
+CHANNELS = ("webhook", "email")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class SubscriptionNotFound(NotFound):
+    kind = "subscription"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A threshold rule; thresholds are Decimals (a rating is its rank, Green = 0)."""
+
+    metric: str
+    comparator: str
+    threshold: Decimal
+    clear: Decimal | None
+    scope: str
+    scope_value: str | None
+
+    def holds(self, value: Decimal, bound: Decimal) -> bool:
+        c = self.comparator
+        return (
+            value > bound
+            if c == ">"
+            else value >= bound
+            if c == ">="
+            else value < bound
+            if c == "<"
+            else value <= bound
+        )
+
+    def next_active(self, active: bool, value: Decimal | None) -> bool:
+        """The condition after `value`: raised past the threshold, cleared only past `clear`.
+
+        An unknown value (no baseline, figures withheld) keeps the previous state.
+        """
+        if value is None:
+            return active
+        if not active:
+            return self.holds(value, self.threshold)
+        return self.holds(value, self.threshold if self.clear is None else self.clear)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The rule as the API shows it (a rating threshold as its level)."""
+        return {
+            "metric": self.metric,
+            "comparator": self.comparator,
+            "threshold": show_threshold(self.metric, self.threshold),
+            "clear_threshold": None
+            if self.clear is None
+            else show_threshold(self.metric, self.clear),
+            "scope": self.scope,
+            "scope_value": self.scope_value,
+        }
+
+
+def show_threshold(metric: str, value: Decimal) -> str:
+    return RATINGS[int(value)] if metric == "rating_at_or_worse" else str(value)
+
+
+def _threshold(metric: str, raw: Any, field: str) -> Decimal:
+    if metric == "rating_at_or_worse":
+        if raw not in RATING_RANK:
+            raise InvalidValue(f"{field} must be one of {', '.join(RATINGS)}", field=field)
+        return Decimal(RATING_RANK[raw])
+    try:
+        value = Decimal(str(raw))
+    except (InvalidOperation, ValueError):
+        raise InvalidValue(f"{field} must be a decimal number", field=field) from None
+    if not value.is_finite() or abs(value) > Decimal("1e15"):
+        raise InvalidValue(f"{field} must be a finite number below 1e15", field=field)
+    return value
+
+
+def make_rule(
+    *,
+    metric: str,
+    comparator: str | None = None,
+    threshold: Any,
+    clear_threshold: Any = None,
+    scope: str,
+    scope_value: str | None = None,
+) -> Rule:
+    """Check a rule and return it; InvalidValue names the field that is wrong."""
+    if metric not in METRICS:
+        raise InvalidValue(f"metric must be one of {', '.join(METRICS)}", field="metric")
+    if metric == "rating_at_or_worse":
+        if comparator not in (None, ">="):
+            raise InvalidValue("a rating rule compares with >= (at or worse)", field="comparator")
+        comparator = ">="
+    if comparator not in COMPARATORS:
+        raise InvalidValue(f"comparator must be one of {' '.join(COMPARATORS)}", field="comparator")
+    value = _threshold(metric, threshold, "threshold")
+    clear = (
+        None if clear_threshold is None else _threshold(metric, clear_threshold, "clear_threshold")
+    )
+    upward = comparator in (">", ">=")
+    if clear is not None and (clear > value if upward else clear < value):
+        side = "at or below" if upward else "at or above"
+        raise InvalidValue(
+            f"with {comparator}, the clear threshold must be {side} the threshold",
+            field="clear_threshold",
+        )
+    if scope not in SCOPES:
+        raise InvalidValue(f"scope must be one of {', '.join(SCOPES)}", field="scope")
+    if metric in PORTFOLIO_METRICS and scope != "portfolio":
+        raise InvalidValue(f"{metric} is a portfolio metric: its scope is portfolio", field="scope")
+    if scope == "portfolio":
+        scope_value = None
+    elif scope == "project":
+        try:
+            scope_value = str(UUID(str(scope_value)))
+        except ValueError:
+            raise InvalidValue("a project scope names a project id", field="scope_value") from None
+    elif not (scope_value or "").strip() or len(str(scope_value)) > 64:
+        raise InvalidValue("a ministry scope names a ministry code", field="scope_value")
+    return Rule(metric, comparator, value, clear, scope, scope_value)
+
+
+def check_webhook_url(url: str, *, allow_loopback: bool) -> str:
+    """An http(s) URL without userinfo; loopback and private hosts only when allowed."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise InvalidValue("the webhook URL does not parse", field="url") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidValue("a webhook URL is http:// or https:// with a host", field="url")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise InvalidValue("a webhook URL must not carry user:password@", field="url")
+    if len(url) > 2000 or port == 0:
+        raise InvalidValue("the webhook URL is too long or names port 0", field="url")
+    host = parts.hostname
+    try:
+        address = ipaddress.ip_address(host)
+        local = address.is_loopback or address.is_link_local or address.is_unspecified
+    except ValueError:
+        local = host == "localhost" or host.endswith(".localhost")
+    if local and not allow_loopback:
+        raise InvalidValue(
+            "loopback webhooks are refused (ALLOW_LOOPBACK_WEBHOOKS=true allows them)", field="url"
+        )
+    return url
+
+
+def new_secret() -> str:
+    """A Standard Webhooks secret: whsec_ and 24 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def make_channel(
+    channel: str, *, url: str | None, email: str | None, secret: str | None, allow_loopback: bool
+) -> dict[str, str | None]:
+    """Check a channel; a webhook without a secret gets a generated one."""
+    if channel == "webhook":
+        if not url:
+            raise InvalidValue("a webhook channel needs a url", field="url")
+        check_webhook_url(url, allow_loopback=allow_loopback)
+        if secret is not None and not 16 <= len(secret) <= 200:
+            raise InvalidValue("a webhook secret has 16 to 200 characters", field="secret")
+        return {"channel": channel, "target": url, "secret": secret or new_secret()}
+    if channel == "email":
+        if not email or not _EMAIL.match(email) or len(email) > 254:
+            raise InvalidValue("an e-mail channel needs an address", field="email")
+        return {"channel": channel, "target": email, "secret": None}
+    raise InvalidValue(f"channel must be one of {', '.join(CHANNELS)}", field="channel")
+
+
+class Subscription(Aggregate):
+    """A subscriber's rule and channel; owner is the id of the subscriber's token."""
+
+    class Event(Aggregate.Event):
+        actor: str
+
+    class Created(Aggregate.Created):
+        actor: str
+        owner: str
+        rule: dict[str, Any]
+        channel: dict[str, Any]
+
+    class RuleChanged(Event):
+        rule: dict[str, Any]
+
+    class ChannelChanged(Event):
+        channel: dict[str, Any]
+
+    class Deleted(Event):
+        pass
+
+    def __init__(self, **_: Any) -> None:  # state is set by Created.apply
+        pass
+
+    owner: str
+    rule: dict[str, Any]
+    channel: dict[str, Any]
+    deleted: bool
+
+    @classmethod
+    def create(cls, *, owner: str, rule: Rule, channel: dict[str, Any], actor: str) -> Subscription:
+        return cls._create(
+            cls.Created,
+            id=cls.create_id(),
+            actor=actor,
+            owner=owner,
+            rule=rule_payload(rule),
+            channel=channel,
+        )
+
+    def change_rule(self, rule: Rule, actor: str) -> None:
+        self._check_live()
+        self.trigger_event(self.RuleChanged, actor=actor, rule=rule_payload(rule))
+
+    def change_channel(self, channel: dict[str, Any], actor: str) -> None:
+        self._check_live()
+        self.trigger_event(self.ChannelChanged, actor=actor, channel=channel)
+
+    def delete(self, actor: str) -> None:
+        self._check_live()
+        self.trigger_event(self.Deleted, actor=actor)
+
+    def _check_live(self) -> None:
+        if self.deleted:
+            raise InvalidValue("the subscription was deleted", field="id")
+
+
+def rule_payload(rule: Rule) -> dict[str, Any]:
+    """A rule as stored in events (Decimals as text)."""
+    return {
+        "metric": rule.metric,
+        "comparator": rule.comparator,
+        "threshold": str(rule.threshold),
+        "clear": None if rule.clear is None else str(rule.clear),
+        "scope": rule.scope,
+        "scope_value": rule.scope_value,
+    }
+
+
+def rule_from_payload(data: dict[str, Any]) -> Rule:
+    clear = data.get("clear")
+    return Rule(
+        data["metric"],
+        data["comparator"],
+        Decimal(data["threshold"]),
+        None if clear is None else Decimal(clear),
+        data["scope"],
+        data.get("scope_value"),
+    )
+
+
+def _created_apply(self: Subscription.Created, sub: Any) -> None:
+    sub.owner = self.owner
+    sub.rule = self.rule
+    sub.channel = self.channel
+    sub.deleted = False
+
+
+def _event_apply(self: Subscription.Event, sub: Any) -> None:
+    if isinstance(self, Subscription.RuleChanged):
+        sub.rule = self.rule
+    elif isinstance(self, Subscription.ChannelChanged):
+        sub.channel = self.channel
+    elif isinstance(self, Subscription.Deleted):
+        sub.deleted = True
+
+
+Subscription.Created.apply = _created_apply  # type: ignore[method-assign,assignment]
+Subscription.Event.apply = _event_apply  # type: ignore[method-assign,assignment]

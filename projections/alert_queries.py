@@ -1,0 +1,106 @@
+"""Read queries of the alerts projection: subscriptions, alerts and delivery attempts."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from psycopg import sql
+
+from domain.subscription import show_threshold
+from projections.db import Row, Tx, as_ts
+
+
+def subscription_rows(tx: Tx, owner: str | None) -> list[Row]:
+    """The live subscriptions (of `owner`, or all), oldest first."""
+    if owner is None:
+        return tx.fetch("SELECT * FROM pr_alert_subscriptions WHERE active ORDER BY created_at")
+    return tx.fetch(
+        "SELECT * FROM pr_alert_subscriptions WHERE active AND owner = %s ORDER BY created_at",
+        (owner,),
+    )
+
+
+def subscription_owner(tx: Tx, subscription_id: str) -> str | None:
+    """Who owns a subscription known to the projection (deleted ones too)."""
+    value = tx.scalar("SELECT owner FROM pr_alert_subscriptions WHERE id = %s", (subscription_id,))
+    return None if value is None else str(value)
+
+
+def shown(metric: str, value: str | None) -> str | None:
+    """A stored value as the API shows it (a rating rank as its level)."""
+    return None if value is None else show_threshold(metric, Decimal(value))
+
+
+def alert_record(row: Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "subscription_id": row["subscription_id"],
+        "subject": row["subject"],
+        "kind": row["kind"],
+        "metric": row["metric"],
+        "value_before": shown(row["metric"], row["value_before"]),
+        "value_after": shown(row["metric"], row["value_after"]),
+        "figures_before": json.loads(row["figures_before"] or "null"),
+        "figures_after": json.loads(row["figures_after"] or "null"),
+        "created_at": as_ts(row["created_at"]),
+        "cause": {
+            "position": int(row["cause_position"]),
+            "stream": row["cause_stream"],
+            "version": int(row["cause_version"]),
+            "type": row["cause_type"],
+        },
+        "delivery": row.get("delivery"),
+    }
+
+
+def alerts(
+    tx: Tx,
+    *,
+    owner: str | None,
+    subscription: str | None = None,
+    project: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """Alerts, oldest first, filtered; `owner` limits them to one subscriber's."""
+    where = ["1 = 1"]
+    params: list[Any] = []
+    for clause, value in (
+        ("s.owner = %s", owner),
+        ("a.subscription_id = %s", subscription),
+        ("a.subject = %s", project),
+        ("a.created_at >= %s", start),
+        ("a.created_at < %s", end),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    query = sql.SQL(
+        "SELECT a.*, o.status AS delivery FROM pr_alerts a"
+        " JOIN pr_alert_subscriptions s ON s.id = a.subscription_id"
+        " LEFT JOIN alert_outbox o ON o.alert_id = a.id"
+        " WHERE {} ORDER BY a.cause_position, a.id LIMIT %s"
+    ).format(sql.SQL(" AND ").join(sql.SQL(w) for w in where))
+    return [alert_record(r) for r in tx.fetch(query, [*params, limit])]
+
+
+def alert_subscription(tx: Tx, alert_id: str) -> str | None:
+    value = tx.scalar("SELECT subscription_id FROM pr_alerts WHERE id = %s", (alert_id,))
+    return None if value is None else str(value)
+
+
+def deliveries(tx: Tx, subscription_id: str) -> list[Row]:
+    """Every delivery attempt of a subscription's alerts, in order."""
+    rows = tx.fetch(
+        "SELECT d.* FROM alert_deliveries d JOIN pr_alerts a ON a.id = d.alert_id"
+        " WHERE a.subscription_id = %s ORDER BY a.cause_position, d.alert_id, d.attempt",
+        (subscription_id,),
+    )
+    for r in rows:
+        r["at"] = as_ts(r["at"])
+        r["next_attempt_at"] = as_ts(r["next_attempt_at"])
+    return rows

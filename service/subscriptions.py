@@ -1,0 +1,257 @@
+"""Alert subscriptions, alerts and their deliveries over HTTP.
+
+A subscriber's token manages its own subscriptions only (another's answers 404, as if it
+did not exist); an admin's manages all. The webhook secret is in the creation answer only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+from uuid import UUID
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import EXCLUDE, Schema
+
+from domain.application import CommandResult
+from domain.errors import InvalidValue
+from domain.subscription import (
+    Rule,
+    Subscription,
+    SubscriptionNotFound,
+    make_channel,
+    make_rule,
+    rule_from_payload,
+)
+from projections import alert_queries
+from service.auth import require_role, require_token
+from service.commands import command, committed, current_services
+from service.errors import Problem
+from service.schemas import CommandResultSchema
+from service.subscription_schemas import (
+    AlertArgs,
+    AlertSchema,
+    DeliverySchema,
+    RedeliveredSchema,
+    SubscriptionCreatedSchema,
+    SubscriptionCreateSchema,
+    SubscriptionPatchSchema,
+    SubscriptionSchema,
+)
+from workers.delivery import redeliver
+
+ROLES = ("admin", "subscriber")
+RULE_FIELDS = ("metric", "comparator", "threshold", "clear_threshold", "scope", "scope_value")
+CHANNEL_FIELDS = ("channel", "url", "email", "secret")
+T = TypeVar("T")
+
+alerting = Blueprint(
+    "alerting", __name__, url_prefix="/api", description="Alert subscriptions and alerts."
+)
+
+
+def _owner_filter() -> str | None:
+    """None for an admin (everything), else the token id whose subscriptions are shown."""
+    token = require_token(ROLES)
+    return None if token.role == "admin" else token.id
+
+
+def _checked(build: Callable[[], T]) -> T:
+    try:
+        return build()
+    except InvalidValue as error:
+        raise Problem(422, error.message, field=error.field) from None
+
+
+def _own(subscription_id: UUID) -> Subscription:
+    """The subscription if the token may see it, else 404."""
+    owner = _owner_filter()
+    subscription = current_services().portfolio.get_subscription(subscription_id)
+    if subscription.deleted or (owner is not None and subscription.owner != owner):
+        raise SubscriptionNotFound(subscription_id)
+    return subscription
+
+
+def _record(subscription: Subscription) -> dict[str, Any]:
+    return {
+        "id": subscription.id,
+        "owner": subscription.owner,
+        "version": subscription.version,
+        "rule": rule_from_payload(subscription.rule).as_dict(),
+        "channel": {
+            "kind": subscription.channel["channel"],
+            "target": subscription.channel["target"],
+        },
+    }
+
+
+def _answer(result: CommandResult, secret: str | None, status: int = 201) -> Any:
+    subscription = current_services().portfolio.get_subscription(result.id)
+    body, _, headers = committed(result, location=f"/api/subscriptions/{result.id}")
+    return {**body, **_record(subscription), "secret": secret}, status, headers
+
+
+def _rule(body: dict[str, Any], current: Rule | None = None) -> Rule:
+    given = {k: body[k] for k in RULE_FIELDS if k in body}
+    merged = (current.as_dict() if current else {}) | given
+    if current is not None and "comparator" not in given and "metric" in given:
+        merged.pop("comparator")
+    return _checked(lambda: make_rule(**merged))
+
+
+def _channel(body: dict[str, Any], current: dict[str, Any] | None = None) -> dict[str, Any]:
+    allow = current_services().settings.allow_loopback_webhooks
+    kind = body.get("channel") or (current or {}).get("channel")
+    same = current is not None and current["channel"] == kind
+    target = current["target"] if same and current is not None else None
+    url = body.get("url", target if kind == "webhook" else None)
+    email = body.get("email", target if kind == "email" else None)
+    secret = body.get("secret", current.get("secret") if same and current else None)
+    return _checked(
+        lambda: make_channel(str(kind), url=url, email=email, secret=secret, allow_loopback=allow)
+    )
+
+
+@alerting.route("/subscriptions")
+class Subscriptions(MethodView):
+    @alerting.arguments(SubscriptionCreateSchema)
+    @alerting.response(201, SubscriptionCreatedSchema)
+    @command(alerting, if_match=False, roles=ROLES)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Subscribe the token to a rule and a channel; the webhook secret is shown once."""
+        token = require_token(ROLES)
+        rule = _rule(body)
+        channel = _channel(body)
+        result = current_services().portfolio.create_subscription(
+            owner=token.id, rule=rule, channel=channel, actor=token.actor
+        )
+        return _answer(result, channel["secret"])
+
+    @alerting.response(200, SubscriptionSchema(many=True))
+    @require_role(*ROLES)
+    def get(self) -> list[dict[str, Any]]:
+        """The token's subscriptions (an admin's: everyone's), from the alerts read model."""
+        owner = _owner_filter()
+        with current_services().db.transaction(write=False) as tx:
+            rows = alert_queries.subscription_rows(tx, owner)
+        return [
+            {
+                "id": r["id"],
+                "owner": r["owner"],
+                "version": int(r["version"]),
+                "rule": rule_from_payload(json.loads(r["rule"])).as_dict(),
+                "channel": {"kind": r["channel"], "target": r["target"]},
+            }
+            for r in rows
+        ]
+
+
+@alerting.route("/subscriptions/<uuid:subscription_id>")
+class SubscriptionItem(MethodView):
+    @alerting.response(200, SubscriptionSchema)
+    @alerting.alt_response(404, response="NOT_FOUND")
+    @require_role(*ROLES)
+    def get(self, subscription_id: UUID) -> dict[str, Any]:
+        """One subscription (never its secret)."""
+        return _record(_own(subscription_id))
+
+    @alerting.arguments(SubscriptionPatchSchema)
+    @alerting.response(200, SubscriptionCreatedSchema)
+    @alerting.alt_response(404, response="NOT_FOUND")
+    @alerting.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @require_role(*ROLES)
+    def patch(self, body: dict[str, Any], subscription_id: UUID) -> Any:
+        """Change the rule and/or the channel; a newly generated secret is shown once."""
+        subscription = _own(subscription_id)
+        rule = None
+        if any(k in body for k in RULE_FIELDS):
+            rule = _rule(body, rule_from_payload(subscription.rule))
+        channel = None
+        if any(k in body for k in CHANNEL_FIELDS):
+            channel = _channel(body, subscription.channel)
+        if rule is None and channel is None:
+            raise Problem(422, "send a rule or a channel field to change", field="body")
+        old_secret = subscription.channel.get("secret")
+        result = current_services().portfolio.change_subscription(
+            subscription_id, actor=require_token(ROLES).actor, rule=rule, channel=channel
+        )
+        new = None if channel is None else channel["secret"]
+        shown = new if new and new != old_secret and "secret" not in body else None
+        return _answer(result, shown, 200)
+
+    @alerting.response(200, CommandResultSchema)
+    @alerting.alt_response(404, response="NOT_FOUND")
+    @require_role(*ROLES)
+    def delete(self, subscription_id: UUID) -> Any:
+        """Delete a subscription: no more alerts, pending deliveries are cancelled."""
+        _own(subscription_id)
+        result = current_services().portfolio.delete_subscription(
+            subscription_id, actor=require_token(ROLES).actor
+        )
+        body, _, headers = committed(result)
+        return body, 200, headers
+
+
+@alerting.route("/subscriptions/<uuid:subscription_id>/deliveries")
+class Deliveries(MethodView):
+    @alerting.response(200, DeliverySchema(many=True))
+    @alerting.alt_response(404, response="NOT_FOUND")
+    @require_role(*ROLES)
+    def get(self, subscription_id: UUID) -> list[dict[str, Any]]:
+        """Every delivery attempt of the subscription's alerts, in order."""
+        _own(subscription_id)
+        with current_services().db.transaction(write=False) as tx:
+            return alert_queries.deliveries(tx, str(subscription_id))
+
+
+@alerting.route("/alerts")
+class Alerts(MethodView):
+    @alerting.arguments(AlertArgs, location="query")
+    @alerting.response(200, AlertSchema(many=True))
+    @require_role(*ROLES)
+    def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        """Alerts raised and cleared (the token's own; an admin's: all), oldest first."""
+        owner = _owner_filter()
+        with current_services().db.transaction(write=False) as tx:
+            return alert_queries.alerts(
+                tx,
+                owner=owner,
+                subscription=_opt(args.get("subscription")),
+                project=_opt(args.get("project")),
+                start=args.get("from_"),
+                end=args.get("to"),
+            )
+
+
+def _opt(value: UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+class EmptySchema(Schema):
+    """No field is read: send {}."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+@alerting.route("/alerts/<uuid:alert_id>/redeliver")
+class Redeliver(MethodView):
+    @alerting.arguments(EmptySchema)
+    @alerting.response(202, RedeliveredSchema)
+    @alerting.alt_response(404, response="NOT_FOUND")
+    @command(alerting, if_match=False, roles=ROLES)
+    def post(self, _body: dict[str, Any], alert_id: UUID) -> dict[str, Any]:
+        """Deliver an alert again now (a fresh 24-hour window), e.g. after a dead letter."""
+        owner = _owner_filter()
+        services = current_services()
+        with services.db.transaction(write=False) as tx:
+            sid = alert_queries.alert_subscription(tx, str(alert_id))
+            sub_owner = None if sid is None else alert_queries.subscription_owner(tx, sid)
+        if sid is None or (owner is not None and sub_owner != owner):
+            raise Problem(404, f"alert {alert_id} not found")
+        if not redeliver(services.db, str(alert_id)):
+            raise Problem(404, f"alert {alert_id} has no delivery")
+        services.after_commit(0)
+        return {"alert_id": str(alert_id), "status": "pending"}

@@ -1,0 +1,262 @@
+"""Delivering alerts: signed webhooks, retried with backoff and full jitter, then dead.
+
+Every alert gets one outbox row (written by the alerts projection with the alert itself).
+`deliver_due` claims the due rows with a compare-and-set of their attempt counter (and
+`FOR UPDATE SKIP LOCKED` on PostgreSQL), so two workers or a beat tick that overlaps a
+task never send the same attempt twice; a claimed row is leased for LEASE: a worker
+killed during a delivery leaves it due again when the lease ends. Every attempt is a row
+of `alert_deliveries`. The clock and the random source are injected.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import random
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from psycopg import sql
+
+from domain.errors import InvalidValue
+from domain.subscription import check_webhook_url, rule_from_payload
+from projections.alert_queries import shown
+from projections.alerts import PORTFOLIO
+from projections.db import Database, Tx, as_ts
+from workers.mail import send_email
+
+log = logging.getLogger(__name__)
+RETRY_WINDOW = timedelta(hours=24)
+FIRST_DELAY = timedelta(seconds=30)
+MAX_DELAY = timedelta(hours=1)
+LEASE = timedelta(seconds=120)
+TIMEOUT_S = 5.0
+Clock = Callable[[], datetime]
+Rng = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt gave: an HTTP status (2xx is delivered) or an error."""
+
+    http_status: int | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        """Delivered: a 2xx answer, or (e-mail) no error."""
+        status = self.http_status
+        return self.error is None and (status is None or 200 <= status < 300)
+
+
+Sender = Callable[[str, bytes, dict[str, str], float], Outcome]
+
+
+def next_attempt_at(attempt: int, first_at: datetime, now: datetime, rng: Rng) -> datetime | None:
+    """When to retry after failed attempt `attempt` (1-based); None: give up (dead letter).
+
+    Exponential backoff with full jitter: a uniform delay in [0, min(MAX, FIRST * 2^(n-1))],
+    for as long as the retry stays within RETRY_WINDOW of the first attempt.
+    """
+    ceiling = min(MAX_DELAY, FIRST_DELAY * 2 ** min(attempt - 1, 30))
+    at = now + ceiling * min(max(rng(), 0.0), 1.0)
+    return None if at > first_at + RETRY_WINDOW else at
+
+
+def signing_key(secret: str) -> bytes:
+    """A Standard Webhooks secret (whsec_ + base64) is its decoded bytes; else its UTF-8."""
+    if secret.startswith("whsec_"):
+        try:
+            return base64.b64decode(secret[6:], validate=True)
+        except ValueError:
+            pass
+    return secret.encode()
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The webhook-signature header: v1, base64 HMAC-SHA256 over id.timestamp.body."""
+    content = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(signing_key(secret), content, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def post_webhook(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Outcome:
+    """POST the body; any answer is an outcome, never an exception."""
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return Outcome(int(response.status), None)
+    except urllib.error.HTTPError as error:
+        return Outcome(int(error.code), f"HTTP {error.code}")
+    except Exception as error:  # refused, timed out, DNS...: retried
+        return Outcome(None, f"{type(error).__name__}: {error}"[:500])
+
+
+def alert_body(alert: dict[str, Any], sub: dict[str, Any]) -> dict[str, Any]:
+    """The JSON body of an alert's webhook."""
+    subject = alert["subject"]
+    after = json.loads(alert["figures_after"] or "null")
+    project = None if subject == PORTFOLIO else {"id": subject, "name": (after or {}).get("name")}
+    links = {
+        "alert": f"/api/alerts/{alert['id']}",
+        "subscription": f"/api/subscriptions/{sub['id']}",
+    }
+    if project is not None:
+        links["project"] = f"/api/projects/{subject}"
+    return {
+        "id": alert["id"],
+        "type": f"alert.{alert['kind']}",
+        "created_at": as_ts(alert["created_at"]).isoformat(),  # type: ignore[union-attr]
+        "subscription_id": sub["id"],
+        "rule": rule_from_payload(json.loads(sub["rule"])).as_dict(),
+        "subject": subject,
+        "project": project,
+        "value_before": shown(alert["metric"], alert["value_before"]),
+        "value_after": shown(alert["metric"], alert["value_after"]),
+        "figures_before": json.loads(alert["figures_before"] or "null"),
+        "figures_after": after,
+        "cause": {
+            "position": alert["cause_position"],
+            "stream": alert["cause_stream"],
+            "version": alert["cause_version"],
+            "type": alert["cause_type"],
+        },
+        "links": links,
+    }
+
+
+def _claim(db: Database, now: datetime, limit: int) -> list[tuple[str, int, datetime]]:
+    lock = sql.SQL(" FOR UPDATE SKIP LOCKED" if db.dialect == "postgres" else "")
+    claimed: list[tuple[str, int, datetime]] = []
+    with db.transaction() as tx:
+        rows = tx.fetch(
+            sql.SQL(
+                "SELECT alert_id, attempts, first_at FROM alert_outbox WHERE status = 'pending'"
+                " AND next_attempt_at <= %s ORDER BY next_attempt_at LIMIT %s{}"
+            ).format(lock),
+            (now, limit),
+        )
+        for r in rows:
+            attempt = int(r["attempts"]) + 1
+            if tx.execute(
+                "UPDATE alert_outbox SET attempts = %s, next_attempt_at = %s"
+                " WHERE alert_id = %s AND attempts = %s AND status = 'pending'",
+                (attempt, now + LEASE, r["alert_id"], attempt - 1),
+            ):
+                # An attempt still "sending" was never reported: its worker died.
+                tx.execute(
+                    "UPDATE alert_deliveries SET status = 'lost', error = %s"
+                    " WHERE alert_id = %s AND status = 'sending'",
+                    ("no outcome was recorded within the lease (worker lost)", r["alert_id"]),
+                )
+                tx.execute(
+                    "INSERT INTO alert_deliveries (alert_id, attempt, at, status,"
+                    " next_attempt_at) VALUES (%s, %s, %s, 'sending', %s)",
+                    (r["alert_id"], attempt, now, now + LEASE),
+                )
+                claimed.append((r["alert_id"], attempt, as_ts(r["first_at"]) or now))
+    return claimed
+
+
+def _record(
+    tx: Tx, alert_id: str, attempt: int, now: datetime, outcome: Outcome, nxt: datetime | None
+) -> str:
+    status = "delivered" if outcome.ok else ("pending" if nxt is not None else "dead")
+    logged = "ok" if outcome.ok else ("failed" if nxt is not None else "dead")
+    tx.execute(
+        "UPDATE alert_deliveries SET status = %s, http_status = %s, error = %s,"
+        " next_attempt_at = %s WHERE alert_id = %s AND attempt = %s",
+        (logged, outcome.http_status, outcome.error, nxt, alert_id, attempt),
+    )
+    tx.execute(
+        "UPDATE alert_outbox SET status = %s, next_attempt_at = %s"
+        " WHERE alert_id = %s AND attempts = %s",
+        (status, nxt or now, alert_id, attempt),
+    )
+    return status
+
+
+def deliver_due(
+    db: Database,
+    *,
+    now: datetime | None = None,
+    rng: Rng = random.random,
+    send: Sender = post_webhook,
+    allow_loopback: bool = False,
+    limit: int = 50,
+    timeout_s: float = TIMEOUT_S,
+    smtp_url: str | None = None,
+) -> dict[str, int]:
+    """Attempt every due delivery once; return how many ended in each status."""
+    now = now or datetime.now(UTC)
+    counts: dict[str, int] = {}
+    for alert_id, attempt, first_at in _claim(db, now, limit):
+        with db.transaction(write=False) as tx:
+            alert = tx.fetchone("SELECT * FROM pr_alerts WHERE id = %s", (alert_id,))
+            sub = None
+            if alert is not None:
+                sub = tx.fetchone(
+                    "SELECT * FROM pr_alert_subscriptions WHERE id = %s",
+                    (alert["subscription_id"],),
+                )
+        outcome = _attempt(alert, sub, now, send, allow_loopback, timeout_s, smtp_url)
+        nxt = None if outcome.ok else next_attempt_at(attempt, first_at, now, rng)
+        if sub is not None and not sub["active"]:
+            nxt = None
+        with db.transaction() as tx:
+            status = _record(tx, alert_id, attempt, now, outcome, nxt)
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def _attempt(
+    alert: dict[str, Any] | None,
+    sub: dict[str, Any] | None,
+    now: datetime,
+    send: Sender,
+    allow_loopback: bool,
+    timeout_s: float,
+    smtp_url: str | None,
+) -> Outcome:
+    if alert is None or sub is None:
+        return Outcome(None, "the alert or its subscription is gone")
+    if not sub["active"]:
+        return Outcome(None, "the subscription was deleted")
+    if sub["channel"] == "email":
+        if not smtp_url:
+            return Outcome(None, "SMTP_URL is not set: e-mail alerts cannot be sent")
+        return Outcome(None, send_email(smtp_url, sub["target"], alert_body(alert, sub), timeout_s))
+    try:
+        check_webhook_url(sub["target"], allow_loopback=allow_loopback)
+    except InvalidValue as error:
+        return Outcome(None, error.message)
+    body = json.dumps(alert_body(alert, sub), separators=(",", ":")).encode()
+    timestamp = int(now.timestamp())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "panorama-alerts/1",
+        "webhook-id": alert["id"],
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(sub["secret"] or "", alert["id"], timestamp, body),
+    }
+    return send(sub["target"], body, headers, timeout_s)
+
+
+def redeliver(db: Database, alert_id: str, *, now: datetime | None = None) -> bool:
+    """Make an alert due again now, with a fresh 24-hour window; False if unknown."""
+    now = now or datetime.now(UTC)
+    with db.transaction() as tx:
+        return bool(
+            tx.execute(
+                "UPDATE alert_outbox SET status = 'pending', first_at = %s, next_attempt_at = %s"
+                " WHERE alert_id = %s",
+                (now, now, alert_id),
+            )
+        )
