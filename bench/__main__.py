@@ -1,16 +1,30 @@
-"""`python -m bench`: run every benchmark, write bench/results.md and the README table."""
+"""`python -m bench [suite ...]`: run benchmarks, keep each suite's last results, and write
+bench/results.md and the README table from every suite's latest full-scale run."""
 
 from __future__ import annotations
 
+import importlib
+import json
+import os
 import platform
 import sys
+from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.common import SCALE, Result
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+SUITES = ("http", "projections", "imports", "alerts")
+MODULES = {
+    "http": "bench.http_bench",
+    "projections": "bench.projections_bench",
+    "imports": "bench.import_bench",
+    "alerts": "bench.alerts_bench",
+}
 
 
 def table(results: list[Result]) -> str:
@@ -25,41 +39,61 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def _available() -> dict[str, Callable[[], list[Result]]]:
+    found = {}
+    for name in SUITES:
+        try:
+            module = importlib.import_module(MODULES[name])
+        except ImportError:
+            continue
+        found[name] = module.run
+    return found
+
+
+def _save(name: str, results: list[Result]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    record = {
+        "suite": name,
+        "measured": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores)",
+        "scale": SCALE,
+        "results": [asdict(r) for r in results],
+    }
+    suffix = "" if SCALE == 1 else f".scale-{SCALE}"
+    (RESULTS / f"{name}{suffix}.json").write_text(json.dumps(record, indent=1) + "\n")
+
+
+def _report() -> str:
+    parts = []
+    for name in SUITES:
+        path = RESULTS / f"{name}.json"
+        if not path.exists():
+            continue
+        record = json.loads(path.read_text())
+        rows = [Result(**r) for r in record["results"]]
+        parts.append(
+            f"**{name}**, measured {record['measured']} on {record['machine']}, "
+            f"scale {record['scale']}:\n\n{table(rows)}\n"
+        )
+    return "\n".join(parts) or "Not yet measured at full scale: run `make bench`.\n"
+
+
 def main() -> None:
-    from bench import projections_bench
-
-    suites = {"projections": projections_bench.run}
-    try:
-        from bench import http_bench
-
-        suites = {"http": http_bench.run, **suites}
-    except ImportError:
-        pass
-    try:
-        from bench import import_bench
-
-        suites["imports"] = import_bench.run
-    except ImportError:
-        pass
+    suites = _available()
     wanted = sys.argv[1:] or list(suites)
-    results: list[Result] = []
     for name in wanted:
-        print(f"== {name}", file=sys.stderr)
-        results += suites[name]()
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    header = (
-        f"Measured {stamp} on {platform.node()} ({platform.machine()}, "
-        f"{__import__('os').cpu_count()} cores), scale {SCALE}."
-    )
-    body = f"{header}\n\n{table(results)}\n"
-    (ROOT / "bench" / "results.md").write_text(f"# Benchmark results\n\n{body}")
+        print(f"== {name} (scale {SCALE})", file=sys.stderr)
+        results = suites[name]()
+        _save(name, results)
+        print(table(results))
+    body = _report()
+    (ROOT / "bench" / "results.md").write_text(f"# Benchmark results (full scale)\n\n{body}")
     readme = ROOT / "README.md"
-    if readme.exists() and BEGIN in readme.read_text() and SCALE == 1:
-        text = readme.read_text()
+    text = readme.read_text()
+    if BEGIN in text:
         head, rest = text.split(BEGIN, 1)
         _, tail = rest.split(END, 1)
         readme.write_text(f"{head}{BEGIN}\n{body}{END}{tail}")
-    print(body)
 
 
 if __name__ == "__main__":

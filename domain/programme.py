@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -11,18 +10,8 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain.errors import CallAlreadyOpen, EnvelopeOverCommitted, InvalidValue, UnknownCall
+from domain.values import EventProvenance as Provenance
 from domain.values import check_amount, check_effective_date
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """The fields every programme event carries besides its payload."""
-
-    effective_date: date
-    actor: str
-    source: str
-    narrative: str | None
-    correction: bool
 
 
 class FundingProgramme(Aggregate):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -30,6 +29,9 @@ from domain.values import (
     check_rating,
     require_narrative,
 )
+from domain.values import (
+    EventProvenance as Provenance,
+)
 
 DETAIL_FIELDS: tuple[str, ...] = (
     "name",
@@ -42,17 +44,6 @@ DETAIL_FIELDS: tuple[str, ...] = (
     "links",
     "start_date",
 )
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """The fields every event carries besides its payload."""
-
-    effective_date: date
-    actor: str
-    source: str
-    narrative: str | None
-    correction: bool
 
 
 class Project(Aggregate):

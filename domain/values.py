@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -23,6 +24,17 @@ RATING_RANK: dict[str, int] = {rating: rank for rank, rating in enumerate(RATING
 CLOSURE_OUTCOMES: tuple[str, ...] = ("completed", "abandoned")
 
 MAX_AMOUNT = Decimal("1e15")
+
+
+@dataclass(frozen=True)
+class EventProvenance:
+    """The fields every event carries besides its payload (a mixin of the event classes)."""
+
+    effective_date: date
+    actor: str
+    source: str
+    narrative: str | None
+    correction: bool
 
 
 def check_phase(phase: str) -> str:
