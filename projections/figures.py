@@ -117,24 +117,21 @@ class Totals:
     schedule_drifts: list[Decimal] = field(default_factory=list)
     budget_drifts: list[Decimal] = field(default_factory=list)
 
-    def add(self, state: ProjectState) -> None:
+    def add(self, facts: Facts) -> None:
+        interministerial, cost, engaged, duration, schedule, budget = facts
         self.projects += 1
-        self.interministerial_projects += bool(state.interministerial)
-        cost = published_cost(state)
+        self.interministerial_projects += interministerial
         if cost is not None:
             self.costed_projects += 1
             self.total_cost += cost
-            if state.phase != CADRAGE:
+            if engaged:
                 self.total_cost_engaged += cost
-        # The panorama publishes no duration for a project in Cadrage ("En cadrage").
-        duration = duration_years(state) if state.phase != CADRAGE else None
-        for values, value in (
-            (self.durations, duration),
-            (self.schedule_drifts, schedule_drift(state)),
-            (self.budget_drifts, budget_drift(state)),
-        ):
-            if value is not None:
-                values.append(value)
+        if duration is not None:
+            self.durations.append(duration)
+        if schedule is not None:
+            self.schedule_drifts.append(schedule)
+        if budget is not None:
+            self.budget_drifts.append(budget)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -149,6 +146,23 @@ class Totals:
         }
 
 
+Facts = tuple[bool, Decimal | None, bool, Decimal | None, Decimal | None, Decimal | None]
+
+
+def facts(state: ProjectState) -> Facts:
+    """What one project contributes to the portfolio figures, computed once."""
+    in_cadrage = state.phase == CADRAGE
+    return (
+        bool(state.interministerial),
+        published_cost(state),
+        not in_cadrage,
+        # The panorama publishes no duration for a project in Cadrage ("En cadrage").
+        None if in_cadrage else duration_years(state),
+        schedule_drift(state),
+        budget_drift(state),
+    )
+
+
 def _mean(values: list[Decimal]) -> Decimal | None:
     return q2(sum(values, Decimal(0)) / len(values)) if values else None
 
@@ -161,9 +175,10 @@ def portfolio_summary(states: Iterable[ProjectState]) -> dict[str, Any]:
     for state in states:
         if not state.in_portfolio:
             continue
-        overall.add(state)
-        by_ministry.setdefault(state.ministry_code, Totals()).add(state)
-        by_phase.setdefault(state.phase, Totals()).add(state)
+        contribution = facts(state)
+        overall.add(contribution)
+        by_ministry.setdefault(state.ministry_code, Totals()).add(contribution)
+        by_phase.setdefault(state.phase, Totals()).add(contribution)
     return {
         **overall.as_dict(),
         "by_ministry": {k: v.as_dict() for k, v in sorted(by_ministry.items())},

@@ -70,7 +70,7 @@ def state_row(state: ProjectState, recorded_from: datetime) -> list[Any]:
 def state_from_row(row: Row) -> ProjectState:
     """Rebuild a ProjectState from a row of either dialect."""
     state = ProjectState(row["project_id"])
-    extra = json.loads(row["extra"] or "{}")
+    extra = json.loads(row.get("extra") or "{}")
     state.version = int(row["version"])
     state.valid_from = as_date(row["valid_from"])
     state.name = row["name"]

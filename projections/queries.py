@@ -13,7 +13,7 @@ from psycopg import sql
 from projections.db import Row, Tx, as_date, as_ts
 from projections.figures import portfolio_summary, project_figures
 from projections.project_states import state_from_row
-from projections.schema import LIVE, Tables
+from projections.schema import LIVE, STATE_COLUMNS, Tables
 from projections.state import ProjectState
 
 STANDARD_FIELDS = frozenset(
@@ -59,24 +59,33 @@ def project_state(
     return state_from_row(row) if row else None
 
 
+FIGURE_COLUMNS = sql.SQL(", ").join(
+    sql.Identifier("s", c) for c in STATE_COLUMNS if c not in {"extra", "recorded_to"}
+)
+
+
 def states_at(
-    tx: Tx, as_of: date, known_at: datetime | None, tables: Tables = LIVE
+    tx: Tx, as_of: date, known_at: datetime | None, tables: Tables = LIVE, *, light: bool = False
 ) -> list[ProjectState]:
-    """Every registered project's state on `as_of`, as known at `known_at`."""
+    """Every registered project's state on `as_of`, as known at `known_at`.
+
+    `light` leaves out the description, programmes and links (the figures need none).
+    """
+    cols = FIGURE_COLUMNS if light else sql.SQL("s.*")
     if tx.dialect == "postgres":
         cond, params = _bitemporal("s", known_at)
         query = sql.SQL(
-            "SELECT s.* FROM {p} p CROSS JOIN LATERAL (SELECT * FROM {s} s "
+            "SELECT {cols} FROM {p} p CROSS JOIN LATERAL (SELECT * FROM {s} s "
             "WHERE s.project_id = p.project_id AND s.valid_from <= %s AND {cond} "
             "ORDER BY s.valid_from DESC LIMIT 1) s WHERE p.registered_on <= %s"
-        ).format(p=tables.projects, s=tables.states, cond=cond)
+        ).format(cols=cols, p=tables.projects, s=tables.states, cond=cond)
     else:
         cond, params = _bitemporal("s2", known_at)
         query = sql.SQL(
-            "SELECT s.* FROM {p} p JOIN {s} s ON s.rowid = (SELECT s2.rowid FROM {s} s2 "
+            "SELECT {cols} FROM {p} p JOIN {s} s ON s.rowid = (SELECT s2.rowid FROM {s} s2 "
             "WHERE s2.project_id = p.project_id AND s2.valid_from <= %s AND {cond} "
             "ORDER BY s2.valid_from DESC LIMIT 1) WHERE p.registered_on <= %s"
-        ).format(p=tables.projects, s=tables.states, cond=cond)
+        ).format(cols=cols, p=tables.projects, s=tables.states, cond=cond)
     rows = tx.fetch(query, [as_of, *params, as_of])
     return [state_from_row(r) for r in rows]
 
@@ -123,7 +132,7 @@ def list_projects(
 
 def summary(tx: Tx, as_of: date, known_at: datetime | None) -> dict[str, Any]:
     """The panorama's portfolio figures on `as_of`, as known at `known_at`."""
-    return portfolio_summary(states_at(tx, as_of, known_at))
+    return portfolio_summary(states_at(tx, as_of, known_at, light=True))
 
 
 def describe_event(mapper: Mapper[UUID], row: Row) -> dict[str, Any]:
@@ -175,8 +184,8 @@ def changes(
     tx: Tx, mapper: Mapper[UUID], after: date, until: date, known_at: datetime | None
 ) -> dict[str, Any]:
     """What changed in the portfolio between two dates, with the events responsible."""
-    before = {s.project_id: s for s in states_at(tx, after, known_at)}
-    now = {s.project_id: s for s in states_at(tx, until, known_at)}
+    before = {s.project_id: s for s in states_at(tx, after, known_at, light=True)}
+    now = {s.project_id: s for s in states_at(tx, until, known_at, light=True)}
     by_project: dict[str, list[dict[str, Any]]] = {}
     for event in events_between(tx, mapper, after, until, known_at):
         by_project.setdefault(event["project_id"], []).append(event)
