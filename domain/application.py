@@ -194,18 +194,26 @@ class Portfolio(Application[UUID]):
         actor: str,
         rule: Rule | None = None,
         channel: dict[str, Any] | None = None,
+        expected: int | None = None,
     ) -> CommandResult:
-        """Change a subscription's rule and/or channel (both in one save)."""
+        """Change a subscription's rule and/or channel (both in one save).
+
+        `expected`: the version the caller saw (If-Match); another is VersionConflict.
+        """
         subscription = self.get_subscription(subscription_id)
+        self._check_version(subscription, expected)
         if rule is not None:
             subscription.change_rule(rule, actor)
         if channel is not None:
             subscription.change_channel(channel, actor)
         return self._save(subscription)
 
-    def delete_subscription(self, subscription_id: UUID, *, actor: str) -> CommandResult:
+    def delete_subscription(
+        self, subscription_id: UUID, *, actor: str, expected: int | None = None
+    ) -> CommandResult:
         """Delete a subscription: no more alerts are raised for it."""
         subscription = self.get_subscription(subscription_id)
+        self._check_version(subscription, expected)
         subscription.delete(actor)
         return self._save(subscription)
 

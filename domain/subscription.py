@@ -8,9 +8,12 @@ with the previous condition state and the new value, and records an alert when i
 from __future__ import annotations
 
 import base64
+import dataclasses
 import ipaddress
 import re
 import secrets
+import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -146,8 +149,105 @@ def make_rule(
     return Rule(metric, comparator, value, clear, scope, scope_value)
 
 
-def check_webhook_url(url: str, *, allow_loopback: bool) -> str:
-    """An http(s) URL without userinfo; loopback and private hosts only when allowed."""
+Resolver = Callable[[str, int], list[str]]
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    """The addresses a host name resolves to (socket.getaddrinfo); [] if it does not."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    return sorted({str(info[4][0]) for info in infos})
+
+
+@dataclass(frozen=True)
+class WebhookPolicy:
+    """Where webhooks may go (docs/alerts.md, "Webhook URL policy").
+
+    `production` (PostgreSQL) also refuses private ranges; `allow_loopback` admits loopback
+    (ALLOW_LOOPBACK_WEBHOOKS, what the tests use); `allowlist` holds host names and CIDRs
+    (WEBHOOK_ALLOWLIST) that are admitted whatever their class. Host names are resolved.
+    """
+
+    production: bool = True
+    allow_loopback: bool = False
+    allowlist: tuple[str, ...] = ()
+    resolve: Resolver = dataclasses.field(default=resolve_host, compare=False)
+
+    def _networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        nets = []
+        for entry in self.allowlist:
+            try:
+                nets.append(ipaddress.ip_network(entry.strip(), strict=False))
+            except ValueError:
+                continue
+        return nets
+
+    def _names(self) -> set[str]:
+        return {e.strip().lower().rstrip(".") for e in self.allowlist if e.strip()}
+
+    def refusal(self, address: str) -> str | None:
+        """Why this address is refused (its class), or None if a webhook may go there."""
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if any(ip in net for net in self._networks()):
+            return None
+        kind = address_class(ip)
+        if kind is None:
+            return None
+        if kind == "loopback" and self.allow_loopback:
+            return None
+        if kind == "private" and not self.production:
+            return None
+        return kind
+
+    def check_host(self, host: str, port: int) -> None:
+        """Refuse (InvalidValue on `url`) a host that is, or resolves to, a refused address."""
+        name = host.lower().rstrip(".")
+        if name in self._names():
+            return
+        try:
+            addresses = [str(ipaddress.ip_address(name.strip("[]")))]
+        except ValueError:
+            addresses = self.resolve(name, port)
+            if not addresses:
+                raise InvalidValue(
+                    f"the webhook host {host} does not resolve", field="url"
+                ) from None
+        for address in addresses:
+            kind = self.refusal(address)
+            if kind is not None:
+                hint = (
+                    "ALLOW_LOOPBACK_WEBHOOKS=true allows them"
+                    if kind == "loopback"
+                    else "WEBHOOK_ALLOWLIST admits a host or network"
+                )
+                raise InvalidValue(
+                    f"refused: resolves to a {kind} address ({address}; {hint})", field="url"
+                )
+
+
+def address_class(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """loopback, link-local, unspecified, multicast, reserved, private, or None (public)."""
+    if ip.is_unspecified:
+        return "unspecified"
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_multicast:
+        return "multicast"
+    if ip.is_reserved:
+        return "reserved"
+    if ip.is_private or not ip.is_global:
+        return "private"
+    return None
+
+
+def check_webhook_url(url: str, policy: WebhookPolicy) -> str:
+    """An http(s) URL without userinfo whose host the policy admits (names are resolved)."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -159,16 +259,7 @@ def check_webhook_url(url: str, *, allow_loopback: bool) -> str:
         raise InvalidValue("a webhook URL must not carry user:password@", field="url")
     if len(url) > 2000 or port == 0:
         raise InvalidValue("the webhook URL is too long or names port 0", field="url")
-    host = parts.hostname
-    try:
-        address = ipaddress.ip_address(host)
-        local = address.is_loopback or address.is_link_local or address.is_unspecified
-    except ValueError:
-        local = host == "localhost" or host.endswith(".localhost")
-    if local and not allow_loopback:
-        raise InvalidValue(
-            "loopback webhooks are refused (ALLOW_LOOPBACK_WEBHOOKS=true allows them)", field="url"
-        )
+    policy.check_host(parts.hostname, port or (443 if parts.scheme == "https" else 80))
     return url
 
 
@@ -178,20 +269,34 @@ def new_secret() -> str:
 
 
 def make_channel(
-    channel: str, *, url: str | None, email: str | None, secret: str | None, allow_loopback: bool
-) -> dict[str, str | None]:
-    """Check a channel; a webhook without a secret gets a generated one."""
+    channel: str,
+    *,
+    url: str | None,
+    email: str | None,
+    secret: str | None,
+    policy: WebhookPolicy,
+    digest: bool = False,
+) -> dict[str, Any]:
+    """Check a channel; a webhook without a secret gets a generated one.
+
+    `digest`: the subscription's alerts are also summed up in its owner's daily digest.
+    """
     if channel == "webhook":
         if not url:
             raise InvalidValue("a webhook channel needs a url", field="url")
-        check_webhook_url(url, allow_loopback=allow_loopback)
+        check_webhook_url(url, policy)
         if secret is not None and not 16 <= len(secret) <= 200:
             raise InvalidValue("a webhook secret has 16 to 200 characters", field="secret")
-        return {"channel": channel, "target": url, "secret": secret or new_secret()}
+        return {
+            "channel": channel,
+            "target": url,
+            "secret": secret or new_secret(),
+            "digest": digest,
+        }
     if channel == "email":
         if not email or not _EMAIL.match(email) or len(email) > 254:
             raise InvalidValue("an e-mail channel needs an address", field="email")
-        return {"channel": channel, "target": email, "secret": None}
+        return {"channel": channel, "target": email, "secret": None, "digest": digest}
     raise InvalidValue(f"channel must be one of {', '.join(CHANNELS)}", field="channel")
 
 

@@ -40,7 +40,8 @@ LoadEvents = Callable[[UUID, int], list[Any]]
 _DDL = (
     "CREATE TABLE IF NOT EXISTS pr_alert_subscriptions (id text PRIMARY KEY, owner text NOT NULL,"
     " rule text NOT NULL, channel text NOT NULL, target text NOT NULL, secret text,"
-    " active {bool} NOT NULL, version {int} NOT NULL, created_at {ts}, updated_at {ts})",
+    " active {bool} NOT NULL, version {int} NOT NULL, created_at {ts}, updated_at {ts},"
+    " digest {bool} NOT NULL DEFAULT FALSE)",
     "CREATE TABLE IF NOT EXISTS pr_alert_projects (project_id text PRIMARY KEY,"
     " facts text NOT NULL)",
     "CREATE TABLE IF NOT EXISTS pr_alert_state (subscription_id text NOT NULL,"
@@ -60,6 +61,9 @@ _DDL = (
     "CREATE TABLE IF NOT EXISTS alert_deliveries (alert_id text NOT NULL, attempt {int} NOT NULL,"
     " at {ts} NOT NULL, status text NOT NULL, http_status {int}, error text,"
     " next_attempt_at {ts}, PRIMARY KEY (alert_id, attempt))",
+    "CREATE TABLE IF NOT EXISTS alert_digests (owner text NOT NULL, day text NOT NULL,"
+    " claimed_at {ts} NOT NULL, status text NOT NULL, messages {int} NOT NULL DEFAULT 0,"
+    " error text, PRIMARY KEY (owner, day))",
 )
 
 
@@ -70,10 +74,29 @@ def setup(db: Any) -> None:
         types = {k: sql.SQL(v) for k, v in _TYPES[tx.dialect].items()}
         for ddl in _DDL:
             tx.execute(sql.SQL(ddl).format(**types))
+        if not _has_column(tx, "pr_alert_subscriptions", "digest"):  # tables of an older version
+            tx.execute(
+                sql.SQL(
+                    "ALTER TABLE pr_alert_subscriptions ADD COLUMN digest {bool}"
+                    " NOT NULL DEFAULT FALSE"
+                ).format(**types)
+            )
         tx.execute(
             "INSERT INTO pr_tracking (name, position) VALUES (%s, 0) ON CONFLICT (name) DO NOTHING",
             (NAME,),
         )
+
+
+def _has_column(tx: Tx, table: str, column: str) -> bool:
+    if tx.dialect == "sqlite":
+        return any(r["name"] == column for r in tx.fetch(f"PRAGMA table_info({table})"))
+    return bool(
+        tx.scalar(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema ="
+            " current_schema() AND table_name = %s AND column_name = %s",
+            (table, column),
+        )
+    )
 
 
 class AlertsProjector:
@@ -85,22 +108,53 @@ class AlertsProjector:
         self.subs: dict[str, Rule] | None = None
         self.projects: dict[str, Facts] | None = None
         self.history: dict[str, list[Any]] = {}
+        # (subscription, subject) -> (active, value): read once, written once per batch
+        self.states: dict[tuple[str, str], tuple[bool, str | None]] | None = None
+        self.dirty: dict[tuple[str, str], tuple[bool, str | None]] = {}
+        self.new_alerts: list[tuple[Any, ...]] = []
+        self.new_outbox: list[tuple[Any, ...]] = []
 
     def _load(self, tx: Tx) -> tuple[dict[str, Rule], dict[str, Facts]]:
-        if self.subs is None or self.projects is None:
+        if self.subs is None or self.projects is None or self.states is None:
             rows = tx.fetch("SELECT id, rule FROM pr_alert_subscriptions WHERE active")
             self.subs = {r["id"]: rule_from_payload(json.loads(r["rule"])) for r in rows}
             rows = tx.fetch("SELECT project_id, facts FROM pr_alert_projects")
             self.projects = {r["project_id"]: json.loads(r["facts"]) for r in rows}
+            rows = tx.fetch("SELECT subscription_id, subject, active, value FROM pr_alert_state")
+            self.states = {
+                (r["subscription_id"], r["subject"]): (bool(r["active"]), r["value"]) for r in rows
+            }
         return self.subs, self.projects
 
     def process(self, tx: Tx, batch: Sequence[Notification]) -> None:
         subs, projects = self._load(tx)
+        self.dirty, self.new_alerts, self.new_outbox = {}, [], []
         for n in batch:
             if n.topic.startswith(SUBSCRIPTION_PREFIX):
                 self._subscription(tx, n, subs, projects)
             elif n.topic.startswith(PROJECT_PREFIX):
                 self._project(tx, n, subs, projects)
+        # The batch's alerts, their outbox rows and the changed condition states, written
+        # in the batch's transaction (with the tracking position): exactly once per event.
+        tx.executemany(
+            "INSERT INTO pr_alerts (id, subscription_id, subject, kind, metric, value_before,"
+            " value_after, figures_before, figures_after, cause_position, cause_stream,"
+            " cause_version, cause_type, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            self.new_alerts,
+        )
+        tx.executemany(
+            "INSERT INTO alert_outbox (alert_id, subscription_id, status, attempts, first_at,"
+            " next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s)",
+            self.new_outbox,
+        )
+        if self.dirty:
+            tx.executemany(
+                "INSERT INTO pr_alert_state (subscription_id, subject, active, value)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (subscription_id, subject)"
+                " DO UPDATE SET active = excluded.active, value = excluded.value",
+                [(sid, subject, a, v) for (sid, subject), (a, v) in sorted(self.dirty.items())],
+            )
 
     # -- subscription events -----------------------------------------------------------------
     def _subscription(
@@ -112,8 +166,8 @@ class AlertsProjector:
             ch = event.channel
             tx.execute(
                 "INSERT INTO pr_alert_subscriptions (id, owner, rule, channel, target, secret,"
-                " active, version, created_at, updated_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                " active, version, created_at, updated_at, digest)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     sid,
                     event.owner,
@@ -125,6 +179,7 @@ class AlertsProjector:
                     n.originator_version,
                     event.timestamp,
                     event.timestamp,
+                    bool(ch.get("digest", False)),
                 ),
             )
             subs[sid] = rule_from_payload(event.rule)
@@ -139,11 +194,12 @@ class AlertsProjector:
             ch = event.channel
             tx.execute(
                 "UPDATE pr_alert_subscriptions SET channel = %s, target = %s, secret = %s,"
-                " version = %s, updated_at = %s WHERE id = %s",
+                " digest = %s, version = %s, updated_at = %s WHERE id = %s",
                 (
                     ch["channel"],
                     ch["target"],
                     ch.get("secret"),
+                    bool(ch.get("digest", False)),
                     n.originator_version,
                     event.timestamp,
                     sid,
@@ -157,6 +213,9 @@ class AlertsProjector:
                 (False, n.originator_version, event.timestamp, sid),
             )
             tx.execute("DELETE FROM pr_alert_state WHERE subscription_id = %s", (sid,))
+            for cache in (self.states or {}, self.dirty):
+                for key in [k for k in cache if k[0] == sid]:
+                    del cache[key]
             subs.pop(sid, None)
             return
         else:
@@ -219,35 +278,19 @@ class AlertsProjector:
         before: Facts | None,
         after: Facts | None,
     ) -> None:
-        row = tx.fetchone(
-            "SELECT active, value FROM pr_alert_state WHERE subscription_id = %s AND subject = %s",
-            (sid, subject),
-        )
-        active = bool(row["active"]) if row else False
-        previous = row["value"] if row else None
+        assert self.states is not None
+        key = (sid, subject)
+        known = self.states.get(key)
+        active, previous = known if known is not None else (False, None)
         new_active = rule.next_active(active, value)
         stored = previous if value is None else str(value)
-        if row is None:
-            tx.execute(
-                "INSERT INTO pr_alert_state (subscription_id, subject, active, value)"
-                " VALUES (%s, %s, %s, %s)",
-                (sid, subject, new_active, stored),
-            )
-        elif new_active != active or stored != previous:
-            tx.execute(
-                "UPDATE pr_alert_state SET active = %s, value = %s"
-                " WHERE subscription_id = %s AND subject = %s",
-                (new_active, stored, sid, subject),
-            )
+        if known is None or new_active != active or stored != previous:
+            self.states[key] = self.dirty[key] = (new_active, stored)
         if new_active == active:
             return
         alert_id = str(uuid.uuid5(ALERT_NS, f"{sid}:{subject}:{n.id}"))
         now = datetime.now(UTC)
-        tx.execute(
-            "INSERT INTO pr_alerts (id, subscription_id, subject, kind, metric, value_before,"
-            " value_after, figures_before, figures_after, cause_position, cause_stream,"
-            " cause_version, cause_type, created_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        self.new_alerts.append(
             (
                 alert_id,
                 sid,
@@ -263,13 +306,9 @@ class AlertsProjector:
                 n.originator_version,
                 n.topic.rsplit(".", 1)[-1],
                 now,
-            ),
+            )
         )
-        tx.execute(
-            "INSERT INTO alert_outbox (alert_id, subscription_id, status, attempts, first_at,"
-            " next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s)",
-            (alert_id, sid, "pending", 0, now, now),
-        )
+        self.new_outbox.append((alert_id, sid, "pending", 0, now, now))
 
 
 def catch_up(

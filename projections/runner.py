@@ -393,7 +393,7 @@ def install_trigger(services: Any, *, in_worker: bool = False) -> None:
                 # Embedded: due alert deliveries go out here, bounded (docs/alerts.md).
                 deliver_due(
                     services.db,
-                    allow_loopback=services.settings.allow_loopback_webhooks,
+                    policy=services.settings.webhook_policy(),
                     limit=10,
                     timeout_s=2.0,
                     smtp_url=services.settings.smtp_url,

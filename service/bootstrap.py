@@ -59,8 +59,30 @@ def bootstrap(
         portfolio = Portfolio(env=settings.eventsourcing_env(), today=today)
         db = make_database(settings)
         services = Services(settings=settings, portfolio=portfolio, db=db)
-        install_trigger(services, in_worker=in_worker)
+        _with_retries(lambda: install_trigger(services, in_worker=in_worker))
     return services
+
+
+def _with_retries(setup: Callable[[], None], attempts: int = 6) -> None:
+    """Run the start-up DDL, retrying when it collides with a running catch-up.
+
+    `CREATE ... IF NOT EXISTS` still takes table locks, so a process that boots while
+    another one catches a projection up can be chosen as a deadlock victim; the DDL is
+    idempotent, so trying again is safe.
+    """
+    import time
+
+    from psycopg import errors
+
+    for attempt in range(attempts):
+        try:
+            setup()
+            return
+        except (errors.DeadlockDetected, errors.LockNotAvailable, errors.SerializationFailure):
+            if attempt == attempts - 1:
+                raise
+            log.warning("start-up DDL collided with a running catch-up; retrying")
+            time.sleep(0.05 * 2**attempt)
 
 
 @contextmanager

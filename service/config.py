@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
+from domain.subscription import WebhookPolicy
+
 DEFAULT_DATABASE_URL = "sqlite:///var/panorama.sqlite3"
 
 
@@ -35,6 +37,9 @@ class Settings:
     projection_batch_size: int = 2000
     celery_queue: str = "panorama"
     allow_loopback_webhooks: bool = False
+    # host names and CIDRs webhooks may target even when private (docs/alerts.md)
+    webhook_allowlist: tuple[str, ...] = ()
+    digest_hour_utc: int = 7
     smtp_url: str | None = field(default=None, repr=False)
     # base64 of the 32-byte Ed25519 seed that signs hash-chain checkpoints; never printed.
     audit_signing_key: str | None = field(default=None, repr=False)
@@ -62,6 +67,10 @@ class Settings:
             projection_batch_size=int(e.get("PROJECTION_BATCH_SIZE", "2000")),
             celery_queue=e.get("CELERY_QUEUE", "panorama"),
             allow_loopback_webhooks=_flag(e.get("ALLOW_LOOPBACK_WEBHOOKS"), False),
+            webhook_allowlist=tuple(
+                x.strip() for x in e.get("WEBHOOK_ALLOWLIST", "").split(",") if x.strip()
+            ),
+            digest_hour_utc=_hour(e.get("DIGEST_HOUR_UTC")),
             smtp_url=e.get("SMTP_URL") or None,
             audit_signing_key=e.get("AUDIT_SIGNING_KEY") or None,
         )
@@ -69,6 +78,14 @@ class Settings:
     @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith(("postgres://", "postgresql://"))
+
+    def webhook_policy(self) -> WebhookPolicy:
+        """Where webhooks may go: private ranges only in the embedded default or allow-listed."""
+        return WebhookPolicy(
+            production=self.is_postgres,
+            allow_loopback=self.allow_loopback_webhooks,
+            allowlist=self.webhook_allowlist,
+        )
 
     @property
     def is_memory(self) -> bool:
@@ -112,6 +129,13 @@ class Settings:
         path = self.sqlite_path
         path.parent.mkdir(parents=True, exist_ok=True)
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+
+
+def _hour(value: str | None) -> int:
+    hour = int(value) if value and value.strip() else 7
+    if not 0 <= hour <= 23:
+        raise ValueError("DIGEST_HOUR_UTC is an hour from 0 to 23")
+    return hour
 
 
 def _url_schema(url: str) -> str | None:

@@ -29,6 +29,9 @@ class RuleFields(Strict):
     url = _text(2000, allow_none=True, metadata={"description": "the webhook URL"})
     email = _text(254, allow_none=True, metadata={"description": "the e-mail address"})
     secret = _text(200, allow_none=True, load_only=True, metadata={"description": "webhook"})
+    digest = fields.Boolean(
+        metadata={"description": "also sum its alerts up in the owner's daily digest"}
+    )
 
 
 class SubscriptionCreateSchema(RuleFields):
@@ -62,6 +65,7 @@ class SubscriptionSchema(Schema):
     version = fields.Integer(required=True)
     rule = fields.Nested(RuleSchema, required=True)
     channel = fields.Nested(ChannelSchema, required=True)
+    digest = fields.Boolean(required=True)
 
 
 class SubscriptionCreatedSchema(SubscriptionSchema):

@@ -27,7 +27,7 @@ from domain.subscription import (
 )
 from projections import alert_queries
 from service.auth import require_role, require_token
-from service.commands import command, committed, current_services
+from service.commands import _HEADERS, command, committed, current_services, expected_version
 from service.errors import Problem
 from service.schemas import CommandResultSchema
 from service.subscription_schemas import (
@@ -44,8 +44,18 @@ from workers.delivery import redeliver
 
 ROLES = ("admin", "subscriber")
 RULE_FIELDS = ("metric", "comparator", "threshold", "clear_threshold", "scope", "scope_value")
-CHANNEL_FIELDS = ("channel", "url", "email", "secret")
+CHANNEL_FIELDS = ("channel", "url", "email", "secret", "digest")
 T = TypeVar("T")
+
+_ETAG = {"ETag": {"description": "The subscription's version", "schema": {"type": "string"}}}
+
+
+def _if_match(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Document the optional If-Match header and its 400/412 answers."""
+    func = alerting.doc(parameters=[_HEADERS["If-Match"]])(func)
+    func = alerting.alt_response(400, response="BAD_REQUEST")(func)
+    return alerting.alt_response(412, response="PRECONDITION_FAILED")(func)
+
 
 alerting = Blueprint(
     "alerting", __name__, url_prefix="/api", description="Alert subscriptions and alerts."
@@ -84,6 +94,7 @@ def _record(subscription: Subscription) -> dict[str, Any]:
             "kind": subscription.channel["channel"],
             "target": subscription.channel["target"],
         },
+        "digest": bool(subscription.channel.get("digest", False)),
     }
 
 
@@ -102,15 +113,18 @@ def _rule(body: dict[str, Any], current: Rule | None = None) -> Rule:
 
 
 def _channel(body: dict[str, Any], current: dict[str, Any] | None = None) -> dict[str, Any]:
-    allow = current_services().settings.allow_loopback_webhooks
+    policy = current_services().settings.webhook_policy()
     kind = body.get("channel") or (current or {}).get("channel")
     same = current is not None and current["channel"] == kind
     target = current["target"] if same and current is not None else None
     url = body.get("url", target if kind == "webhook" else None)
     email = body.get("email", target if kind == "email" else None)
     secret = body.get("secret", current.get("secret") if same and current else None)
+    digest = bool(body.get("digest", (current or {}).get("digest", False)))
     return _checked(
-        lambda: make_channel(str(kind), url=url, email=email, secret=secret, allow_loopback=allow)
+        lambda: make_channel(
+            str(kind), url=url, email=email, secret=secret, policy=policy, digest=digest
+        )
     )
 
 
@@ -143,6 +157,7 @@ class Subscriptions(MethodView):
                 "version": int(r["version"]),
                 "rule": rule_from_payload(json.loads(r["rule"])).as_dict(),
                 "channel": {"kind": r["channel"], "target": r["target"]},
+                "digest": bool(r["digest"]),
             }
             for r in rows
         ]
@@ -150,20 +165,26 @@ class Subscriptions(MethodView):
 
 @alerting.route("/subscriptions/<uuid:subscription_id>")
 class SubscriptionItem(MethodView):
-    @alerting.response(200, SubscriptionSchema)
+    @alerting.response(200, SubscriptionSchema, headers=_ETAG)
     @alerting.alt_response(404, response="NOT_FOUND")
     @require_role(*ROLES)
-    def get(self, subscription_id: UUID) -> dict[str, Any]:
-        """One subscription (never its secret)."""
-        return _record(_own(subscription_id))
+    def get(self, subscription_id: UUID) -> Any:
+        """One subscription (never its secret); its version is the ETag."""
+        subscription = _own(subscription_id)
+        return _record(subscription), {"ETag": f'"{subscription.version}"'}
 
     @alerting.arguments(SubscriptionPatchSchema)
     @alerting.response(200, SubscriptionCreatedSchema)
     @alerting.alt_response(404, response="NOT_FOUND")
     @alerting.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @_if_match
     @require_role(*ROLES)
     def patch(self, body: dict[str, Any], subscription_id: UUID) -> Any:
-        """Change the rule and/or the channel; a newly generated secret is shown once."""
+        """Change the rule and/or the channel; a newly generated secret is shown once.
+
+        If-Match (the ETag of a GET) makes it conditional: another version is 412.
+        """
+        expected = expected_version()
         subscription = _own(subscription_id)
         rule = None
         if any(k in body for k in RULE_FIELDS):
@@ -175,7 +196,11 @@ class SubscriptionItem(MethodView):
             raise Problem(422, "send a rule or a channel field to change", field="body")
         old_secret = subscription.channel.get("secret")
         result = current_services().portfolio.change_subscription(
-            subscription_id, actor=require_token(ROLES).actor, rule=rule, channel=channel
+            subscription_id,
+            actor=require_token(ROLES).actor,
+            rule=rule,
+            channel=channel,
+            expected=expected,
         )
         new = None if channel is None else channel["secret"]
         shown = new if new and new != old_secret and "secret" not in body else None
@@ -183,12 +208,17 @@ class SubscriptionItem(MethodView):
 
     @alerting.response(200, CommandResultSchema)
     @alerting.alt_response(404, response="NOT_FOUND")
+    @_if_match
     @require_role(*ROLES)
     def delete(self, subscription_id: UUID) -> Any:
-        """Delete a subscription: no more alerts, pending deliveries are cancelled."""
+        """Delete a subscription: no more alerts, pending deliveries are cancelled.
+
+        If-Match (the ETag of a GET) makes it conditional: another version is 412.
+        """
+        expected = expected_version()
         _own(subscription_id)
         result = current_services().portfolio.delete_subscription(
-            subscription_id, actor=require_token(ROLES).actor
+            subscription_id, actor=require_token(ROLES).actor, expected=expected
         )
         body, _, headers = committed(result)
         return body, 200, headers

@@ -6,12 +6,14 @@ import os
 from typing import Any
 
 from celery import Celery
+from celery.schedules import crontab
 from celery.signals import worker_process_init, worker_process_shutdown
 
 CATCH_UP_TASK = "panorama.catch_up"
 PENDING_KEY = "panorama:catch_up:pending:"  # + the queue name
 SAFETY_NET_SECONDS = 5.0
 DELIVER_TASK = "panorama.deliver_due_alerts"
+DIGEST_TASK = "panorama.send_alert_digests"
 PROJECTIONS = ("project_states", "hash_chain", "alerts")  # what a catch-up task may name
 
 _services: Any = None
@@ -19,7 +21,10 @@ _services: Any = None
 
 def make_celery(redis_url: str | None = None, queue: str | None = None) -> Celery:
     """A Celery app configured for at-least-once delivery of idempotent tasks."""
+    from service.config import Settings
+
     url = redis_url or os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    digest_hour = Settings.from_env().digest_hour_utc
     app = Celery("panorama", broker=url, include=["workers.tasks"])
     app.conf.update(
         task_default_queue=queue or os.environ.get("CELERY_QUEUE", "panorama"),
@@ -29,6 +34,8 @@ def make_celery(redis_url: str | None = None, queue: str | None = None) -> Celer
         task_ignore_result=True,
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 300},
+        timezone="UTC",
+        enable_utc=True,
         beat_schedule={
             f"catch-up-safety-net:{name}": {
                 "task": CATCH_UP_TASK,
@@ -37,7 +44,13 @@ def make_celery(redis_url: str | None = None, queue: str | None = None) -> Celer
             }
             for name in PROJECTIONS
         }
-        | {"deliver-due-alerts": {"task": DELIVER_TASK, "schedule": SAFETY_NET_SECONDS}},
+        | {"deliver-due-alerts": {"task": DELIVER_TASK, "schedule": SAFETY_NET_SECONDS}}
+        | {
+            "alert-digests": {
+                "task": DIGEST_TASK,
+                "schedule": crontab(minute=0, hour=digest_hour),
+            }
+        },
     )
     return app
 

@@ -26,7 +26,7 @@ from typing import Any
 from psycopg import sql
 
 from domain.errors import InvalidValue
-from domain.subscription import check_webhook_url, rule_from_payload
+from domain.subscription import WebhookPolicy, check_webhook_url, rule_from_payload
 from projections.alert_queries import shown
 from projections.alerts import PORTFOLIO
 from projections.db import Database, Tx, as_ts
@@ -190,12 +190,18 @@ def deliver_due(
     rng: Rng = random.random,
     send: Sender = post_webhook,
     allow_loopback: bool = False,
+    policy: WebhookPolicy | None = None,
     limit: int = 50,
     timeout_s: float = TIMEOUT_S,
     smtp_url: str | None = None,
 ) -> dict[str, int]:
-    """Attempt every due delivery once; return how many ended in each status."""
+    """Attempt every due delivery once; return how many ended in each status.
+
+    `policy` says where webhooks may go (default: production's, loopback if `allow_loopback`);
+    the host is resolved again now, so a name rebound to a private address is refused.
+    """
     now = now or datetime.now(UTC)
+    policy = policy or WebhookPolicy(allow_loopback=allow_loopback)
     counts: dict[str, int] = {}
     for alert_id, attempt, first_at in _claim(db, now, limit):
         with db.transaction(write=False) as tx:
@@ -206,7 +212,7 @@ def deliver_due(
                     "SELECT * FROM pr_alert_subscriptions WHERE id = %s",
                     (alert["subscription_id"],),
                 )
-        outcome = _attempt(alert, sub, now, send, allow_loopback, timeout_s, smtp_url)
+        outcome = _attempt(alert, sub, now, send, policy, timeout_s, smtp_url)
         nxt = None if outcome.ok else next_attempt_at(attempt, first_at, now, rng)
         if sub is not None and not sub["active"]:
             nxt = None
@@ -221,7 +227,7 @@ def _attempt(
     sub: dict[str, Any] | None,
     now: datetime,
     send: Sender,
-    allow_loopback: bool,
+    policy: WebhookPolicy,
     timeout_s: float,
     smtp_url: str | None,
 ) -> Outcome:
@@ -234,8 +240,9 @@ def _attempt(
             return Outcome(None, "SMTP_URL is not set: e-mail alerts cannot be sent")
         return Outcome(None, send_email(smtp_url, sub["target"], alert_body(alert, sub), timeout_s))
     try:
-        check_webhook_url(sub["target"], allow_loopback=allow_loopback)
+        check_webhook_url(sub["target"], policy)
     except InvalidValue as error:
+        log.warning("webhook delivery of alert %s refused by the URL policy", alert["id"])
         return Outcome(None, error.message)
     body = json.dumps(alert_body(alert, sub), separators=(",", ":")).encode()
     timestamp = int(now.timestamp())

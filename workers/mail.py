@@ -35,15 +35,22 @@ def alert_text(payload: dict[str, Any]) -> tuple[str, str, str]:
 
 def send_email(smtp_url: str, to: str, payload: dict[str, Any], timeout: float) -> str | None:
     """Send the alert's e-mail; None when the server accepted it, else the error."""
+    subject, text, body = alert_text(payload)
+    return send_message(smtp_url, to, subject, text, body, f"<{payload['id']}@panorama>", timeout)
+
+
+def send_message(
+    smtp_url: str, to: str, subject: str, text: str, body: str, message_id: str, timeout: float
+) -> str | None:
+    """Send one message (plain text and HTML); None when the server accepted it, else the error."""
     parts = urlsplit(smtp_url)
     query = parse_qs(parts.query)
     sender = query.get("from", [DEFAULT_SENDER])[0]
-    subject, text, body = alert_text(payload)
     message = EmailMessage()
     message["Subject"] = subject
     message["From"] = sender
     message["To"] = to
-    message["Message-ID"] = f"<{payload['id']}@panorama>"
+    message["Message-ID"] = message_id
     message.set_content(text)
     message.add_alternative(body, subtype="html")
     secure = parts.scheme == "smtps"

@@ -11,12 +11,14 @@ from projections.runner import catch_up
 from workers.celery_app import (
     CATCH_UP_TASK,
     DELIVER_TASK,
+    DIGEST_TASK,
     PENDING_KEY,
     PROJECTIONS,
     app,
     services,
 )
 from workers.delivery import deliver_due
+from workers.digest import send_digests
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,11 @@ def catch_up_projection(projection: str) -> int:
 def deliver_due_alerts() -> dict[str, int]:
     """Attempt every due alert delivery once (safe to run twice: rows are claimed)."""
     s = services()
-    return deliver_due(
-        s.db, allow_loopback=s.settings.allow_loopback_webhooks, smtp_url=s.settings.smtp_url
-    )
+    return deliver_due(s.db, policy=s.settings.webhook_policy(), smtp_url=s.settings.smtp_url)
+
+
+@app.task(name=DIGEST_TASK, acks_late=True, reject_on_worker_lost=True)
+def send_alert_digests() -> dict[str, int]:
+    """Send the previous UTC day's digests (at most once per subscriber and day: claimed)."""
+    s = services()
+    return send_digests(s.db, policy=s.settings.webhook_policy(), smtp_url=s.settings.smtp_url)

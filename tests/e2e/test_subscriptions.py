@@ -181,3 +181,25 @@ def test_a_rating_rule_raises_at_or_worse_than_its_level(http: Http, client: Fla
         assert http.command(pid, "status-reports", report).status_code == 201
     found = [(a["kind"], a["value_after"]) for a in alerts(client)]
     assert found == [("raised", "Amber/Red"), ("cleared", "Amber/Green")]
+
+
+def test_if_match_makes_patch_and_delete_conditional_on_the_etag(client: FlaskClient) -> None:
+    created = client.post("/api/subscriptions", json=rule())
+    sid = created.get_json()["id"]
+    got = client.get(f"/api/subscriptions/{sid}")
+    etag = got.headers["ETag"]
+    assert etag == f'"{got.get_json()["version"]}"'
+    stale = {"If-Match": f'"{got.get_json()["version"] + 5}"'}
+    path = f"/api/subscriptions/{sid}"
+    assert_problem(client.patch(path, json={"threshold": "30"}, headers=stale), 412, "If-Match")
+    assert_problem(client.delete(path, headers=stale), 412, "If-Match")
+    bad = {"If-Match": "W/soon"}
+    assert_problem(client.patch(path, json={"threshold": "30"}, headers=bad), 400, "If-Match")
+    assert client.get(path).get_json()["rule"]["threshold"] == "20"  # nothing recorded
+    changed = client.patch(path, json={"threshold": "30"}, headers={"If-Match": etag})
+    assert changed.status_code == 200, changed.get_json()
+    assert_problem(client.patch(path, json={"threshold": "35"}, headers={"If-Match": etag}), 412)
+    fresh = client.get(path).headers["ETag"]
+    assert fresh != etag
+    assert client.delete(path, headers={"If-Match": fresh}).status_code == 200
+    assert_problem(client.get(path), 404)
