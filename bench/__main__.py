@@ -67,13 +67,18 @@ def _report() -> str:
     parts = []
     for name in SUITES:
         path = RESULTS / f"{name}.json"
-        if not path.exists():
-            continue
+        if not path.exists():  # no full-scale run: show the largest scaled-down one, labelled
+            scaled = sorted(RESULTS.glob(f"{name}.scale-*.json"))
+            if not scaled:
+                continue
+            path = scaled[-1]
         record = json.loads(path.read_text())
         rows = [Result(**r) for r in record["results"]]
         parts.append(
             f"**{name}**, measured {record['measured']} on {record['machine']}, "
-            f"scale {record['scale']}:\n\n{table(rows)}\n"
+            f"scale {record['scale']}"
+            + ("" if record["scale"] == 1 else " (scaled down: not the issue's full size)")
+            + f":\n\n{table(rows)}\n"
         )
     return "\n".join(parts) or "Not yet measured at full scale: run `make bench`.\n"
 
