@@ -26,7 +26,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench.common import PG_URL, REDIS_URL, SCALE, Result, fresh_schema, ms, pct
+from bench.common import PG_URL, REDIS_URL, SCALE, Result, fresh_schema, ms, pct, raw_decode_rate
 from bench.synthetic import MINISTRIES, generate
 from domain.subscription import PROJECT_METRICS, WebhookPolicy, make_channel, make_rule
 from projections import alerts
@@ -94,16 +94,7 @@ def _throughput() -> list[Result]:
                 generate(portfolio, projects=projects, events_per_project=100, progress=bar.update)
             total = portfolio.recorder.max_notification_id() or 0
 
-            t0 = time.perf_counter()
-            start, decoded = 0, 0
-            while batch := portfolio.recorder.select_notifications(
-                start=start, limit=2000, inclusive_of_start=False
-            ):
-                for notification in batch:
-                    portfolio.mapper.to_domain_event(notification)
-                decoded += len(batch)
-                start = batch[-1].id
-            raw_rate = decoded / (time.perf_counter() - t0)
+            raw_rate = raw_decode_rate(portfolio)
 
             with tqdm(total=total, desc="evaluate", unit="ev", file=sys.stderr) as bar:
                 t0 = time.perf_counter()

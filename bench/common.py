@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -65,3 +66,17 @@ def ms(seconds: float) -> str:
 
 def median(samples: list[float]) -> float:
     return statistics.median(samples)
+
+
+def raw_decode_rate(portfolio: Any) -> float:
+    """The baseline of every replay: reading the notification log and decoding it, events/s."""
+    t0 = time.perf_counter()
+    start, decoded = 0, 0
+    while batch := portfolio.recorder.select_notifications(
+        start=start, limit=2000, inclusive_of_start=False
+    ):
+        for notification in batch:
+            portfolio.mapper.to_domain_event(notification)
+        decoded += len(batch)
+        start = batch[-1].id
+    return decoded / (time.perf_counter() - t0)

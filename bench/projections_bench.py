@@ -8,13 +8,12 @@ import random
 import resource
 import subprocess
 import sys
-import time
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from tqdm import tqdm
 
-from bench.common import PG_URL, SCALE, Result, fresh_schema, ms, pct, timed
+from bench.common import PG_URL, SCALE, Result, fresh_schema, ms, pct, raw_decode_rate, timed
 from bench.synthetic import START, TODAY, generate
 from projections import queries
 from projections.figures import portfolio_summary
@@ -40,16 +39,7 @@ def run() -> list[Result]:
         total = portfolio.recorder.max_notification_id() or 0
 
         # Baseline: the raw notification-log read-and-decode rate.
-        t0 = time.perf_counter()
-        start, decoded = 0, 0
-        while batch := portfolio.recorder.select_notifications(
-            start=start, limit=2000, inclusive_of_start=False
-        ):
-            for notification in batch:
-                portfolio.mapper.to_domain_event(notification)
-            decoded += len(batch)
-            start = batch[-1].id
-        raw_rate = decoded / (time.perf_counter() - t0)
+        raw_rate = raw_decode_rate(portfolio)
 
         env = dict(
             os.environ,
@@ -94,19 +84,19 @@ def run() -> list[Result]:
         ids = [str(p.id) for p in made]
         span = (TODAY - START).days
 
-        def day() -> object:
+        def day() -> date:
             return START + timedelta(days=rng.randrange(0, span))
 
         def one_project() -> None:
             with services.db.transaction(write=False) as tx:
-                queries.project_state(tx, rng.choice(ids), day(), None)  # type: ignore[arg-type]
+                queries.project_state(tx, rng.choice(ids), day(), None)
 
         def naive_project() -> None:
             fold(portfolio.project_events(made[rng.randrange(len(made))].id), as_of=day())
 
         def summary() -> None:
             with services.db.transaction(write=False) as tx:
-                queries.summary(tx, day(), None)  # type: ignore[arg-type]
+                queries.summary(tx, day(), None)
 
         def naive_summary() -> None:
             as_of = day()
@@ -115,9 +105,9 @@ def run() -> list[Result]:
             )
 
         def changes() -> None:
-            a, b = sorted([day(), day()])  # type: ignore[type-var]
+            a, b = sorted([day(), day()])
             with services.db.transaction(write=False) as tx:
-                queries.changes(tx, portfolio.mapper, a, b, None)  # type: ignore[arg-type]
+                queries.changes(tx, portfolio.mapper, a, b, None)
 
         one = timed(one_project, 500)
         naive_one = timed(naive_project, 100)

@@ -360,6 +360,29 @@ def wait_for(db: Database, min_position: int, timeout_s: float) -> int:
         delay = min(delay * 2, 0.1)
 
 
+def catch_ups() -> dict[str, Callable[..., int]]:
+    """Every projection's catch-up, in the order a commit reaches them."""
+    from projections import alerts, hashchain
+
+    return {PROJECTION: catch_up, hashchain.NAME: hashchain.catch_up, alerts.NAME: alerts.catch_up}
+
+
+def catch_up_all(
+    db: Database, portfolio: Portfolio, *, batch_size: int = BATCH_SIZE
+) -> dict[str, int]:
+    """Catch every projection up, each on its own; a failure of one does not stop the others."""
+    applied: dict[str, int] = {}
+    first_error: Exception | None = None
+    for name, run in catch_ups().items():
+        try:
+            applied[name] = run(db, portfolio, batch_size=batch_size)
+        except Exception as error:  # recorded in pr_tracking by the runner; raised below
+            first_error = first_error or error
+    if first_error is not None:
+        raise first_error
+    return applied
+
+
 def install_trigger(services: Any, *, in_worker: bool = False) -> None:
     """Create the read models, and decide how a committed command reaches them.
 
@@ -384,12 +407,13 @@ def install_trigger(services: Any, *, in_worker: bool = False) -> None:
         from workers.delivery import deliver_due
 
         def catch_up_now(_position: int) -> None:
-            size = services.settings.projection_batch_size
             try:
-                catch_up(services.db, services.portfolio, batch_size=size)
+                catch_up_all(
+                    services.db,
+                    services.portfolio,
+                    batch_size=services.settings.projection_batch_size,
+                )
             finally:
-                hashchain.catch_up(services.db, services.portfolio, batch_size=size)
-                alerts.catch_up(services.db, services.portfolio, batch_size=size)
                 # Embedded: due alert deliveries go out here, bounded (docs/alerts.md).
                 deliver_due(
                     services.db,

@@ -15,6 +15,7 @@ SAFETY_NET_SECONDS = 5.0
 DELIVER_TASK = "panorama.deliver_due_alerts"
 DIGEST_TASK = "panorama.send_alert_digests"
 PROJECTIONS = ("project_states", "hash_chain", "alerts")  # what a catch-up task may name
+ALL = "all"  # a catch-up task naming every projection, in order: what a commit enqueues
 
 _services: Any = None
 

@@ -6,13 +6,14 @@ import logging
 
 import redis
 
-from workers.celery_app import CATCH_UP_TASK, PENDING_KEY, PROJECTIONS, make_celery
+from workers.celery_app import ALL, CATCH_UP_TASK, PENDING_KEY, make_celery
 
 log = logging.getLogger(__name__)
 
 
 class Enqueuer:
-    """Per burst of commits, one catch-up task per projection (a Redis flag coalesces them)."""
+    """Per burst of commits, one task that catches every projection up (a Redis flag
+    coalesces the burst)."""
 
     def __init__(self, redis_url: str, queue: str) -> None:
         self.redis = redis.Redis.from_url(redis_url)
@@ -23,8 +24,7 @@ class Enqueuer:
         try:
             # The task clears the flag when it starts, so a commit after that enqueues again.
             if self.redis.set(self.key, position, nx=True, ex=60):
-                for name in PROJECTIONS:
-                    self.celery.send_task(CATCH_UP_TASK, args=[name])
+                self.celery.send_task(CATCH_UP_TASK, args=[ALL])
         except redis.RedisError:
             # The save has committed; beat's periodic catch-up will pick it up.
             log.warning("could not enqueue the catch-up; the periodic task will run it")

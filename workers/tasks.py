@@ -6,9 +6,10 @@ import logging
 
 import redis
 
-from projections import alerts, hashchain
-from projections.runner import catch_up
+from projections import alerts
+from projections.runner import catch_up_all, catch_ups
 from workers.celery_app import (
+    ALL,
     CATCH_UP_TASK,
     DELIVER_TASK,
     DIGEST_TASK,
@@ -25,8 +26,8 @@ log = logging.getLogger(__name__)
 
 @app.task(name=CATCH_UP_TASK, acks_late=True, reject_on_worker_lost=True)
 def catch_up_projection(projection: str) -> int:
-    """Catch projection `projection` up with the notification log."""
-    if projection not in PROJECTIONS:
+    """Catch projection `projection` (or "all" of them, in order) up with the log."""
+    if projection != ALL and projection not in PROJECTIONS:
         raise ValueError(f"unknown projection {projection!r}")
     s = services()
     try:
@@ -35,15 +36,17 @@ def catch_up_projection(projection: str) -> int:
         )
     except redis.RedisError:
         log.warning("could not clear the pending flag")
-    run = {hashchain.NAME: hashchain.catch_up, alerts.NAME: alerts.catch_up}.get(
-        projection, catch_up
-    )
-    applied = run(s.db, s.portfolio, batch_size=s.settings.projection_batch_size)
-    if applied:
-        log.info("projection %s: applied %d notifications", projection, applied)
-    if projection == alerts.NAME and applied:
+    size = s.settings.projection_batch_size
+    if projection == ALL:
+        counts = catch_up_all(s.db, s.portfolio, batch_size=size)
+    else:
+        counts = {projection: catch_ups()[projection](s.db, s.portfolio, batch_size=size)}
+    for name, applied in counts.items():
+        if applied:
+            log.info("projection %s: applied %d notifications", name, applied)
+    if counts.get(alerts.NAME):
         deliver_due_alerts.delay()
-    return applied
+    return sum(counts.values())
 
 
 @app.task(name=DELIVER_TASK, acks_late=True, reject_on_worker_lost=True)

@@ -35,7 +35,7 @@ def test_a_worker_catches_the_chain_up_with_the_read_model(
     services = make_services(settings, today=lambda: TODAY)
     assert isinstance(services.after_commit, Enqueuer)
     workers.start()
-    head = write_history(services, 40)  # after_commit: one task per projection
+    head = write_history(services, 40)  # after_commit: one task for all projections
     wait_until(
         lambda: _chained(services) == head and tracked(services) == head,
         60,
