@@ -77,7 +77,23 @@ def pg_settings(pg_url: str, pg_schema: str) -> Settings:
     return Settings(database_url=pg_url, database_schema=pg_schema, audit_signing_key=PG_AUDIT_KEY)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+# The PostgreSQL half of every test run on both stores is an integration test.
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.integration)]
+# Tests that ask for these are integration tests too (see pytest_collection_modifyitems).
+SERVICE_FIXTURES = frozenset({"pg_url", "pg_schema", "pg_settings", "redis_url"})
+INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `integration` every test that needs PostgreSQL, Redis or Celery worker processes,
+    so `make test-fast` (-m "not integration") runs the rest without any of them."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if item.path.is_relative_to(INTEGRATION_DIR) or fixtures & SERVICE_FIXTURES:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(params=BACKENDS)
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """The same test on the embedded SQLite store and on the real PostgreSQL."""
     if request.param == "sqlite":

@@ -21,7 +21,11 @@ CADRAGE = "Cadrage"
 PRECISION = Fraction(1, 10**20)  # the API computes with 28-digit decimals
 
 # The project details the figures read, and the oracle's name for each.
-DETAILS_READ = {"ministry_code": "ministry", "interministerial": "interministerial", "start_date": "start"}
+DETAILS_READ = {
+    "ministry_code": "ministry",
+    "interministerial": "interministerial",
+    "start_date": "start",
+}
 
 # Events that change none of the fields the portfolio figures read.
 IGNORED = (Project.FundingAwarded, Project.StatusReported, Project.Closed, Project.Reopened)
@@ -107,7 +111,10 @@ def apply_event(project: dict[str, Any], event: Any) -> None:
 
 
 def figures(followed: list[dict[str, Any]]) -> dict[str, Any]:
-    """The panorama's figures over some followed projects; means as exact fractions."""
+    """The panorama's figures over some followed projects; means as exact fractions.
+
+    `total_cost_engaged` leaves out Cadrage on every date, as the API defines it (DESIGN.md:
+    the panorama's own headline counted Cadrage until July 2018)."""
     costed = [p for p in followed if p["cost"] is not None and not p["withheld"]]
     engaged = [p for p in costed if p["phase"] != CADRAGE]
     durations = [

@@ -30,7 +30,8 @@ from service.bootstrap import Services
 from service.config import Settings
 from tests.e2e.conftest import TODAY, authorize, make_token
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+# A slow fuzz (minutes): `make test` runs it, `make test-fast` leaves it out.
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.integration]
 
 KNOWN: dict[str, str] = {}  # path parameters of a seeded project and programme
 CALLERS = ("admin", "manager", "auditor", "subscriber", None)  # None: anonymous

@@ -28,7 +28,7 @@ from service.imports import parse_gmpp, parse_panorama
 from service.imports.cli import run_import
 from service.imports.matching import project_id
 from service.imports.model import Edition
-from tests.conftest import SHARED_DATA
+from tests.conftest import BACKENDS, SHARED_DATA
 from tests.e2e.conftest import authorize, make_token
 
 PANORAMA = SHARED_DATA / "panorama"
@@ -51,7 +51,6 @@ RAW = [
     DISIC / "Panorama_des_grands_projets_SI_-_20170630.csv",
     DISIC / "export__commit-2ae0069.xlsx",
 ]
-BACKENDS = ["sqlite", "postgres"]
 
 
 def _summary_rows() -> dict[str, dict[str, str]]:
@@ -148,8 +147,15 @@ def _store(services: Services, layout: str, editions: list[Edition]) -> Store:
 
 @pytest.fixture(
     scope="module",
-    params=[(layout, backend) for backend in BACKENDS for layout in LAYOUTS],
-    ids=lambda p: f"{p[0]}-{p[1]}",
+    params=[
+        pytest.param(
+            (layout, backend),
+            marks=[pytest.mark.integration] if backend == "postgres" else [],
+            id=f"{layout}-{backend}",
+        )
+        for backend in ("sqlite", "postgres")
+        for layout in LAYOUTS
+    ],
 )
 def panorama(request: pytest.FixtureRequest) -> Iterator[Store]:
     """The eight derived editions, in one layout, imported into one backend."""

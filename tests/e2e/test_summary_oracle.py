@@ -103,4 +103,5 @@ def test_the_summary_is_what_a_plain_sum_over_the_recorded_events_gives(
                 response = client.get("/api/portfolio/summary", query_string=query, headers=headers)
                 assert response.status_code == 200, response.get_data(as_text=True)
                 expected = portfolio_figures(streams, as_of, known_at)
-                assert not mismatches(response.get_json(), expected), (as_of, known_at)
+                problems = mismatches(response.get_json(), expected)
+                assert not problems, f"as_of={as_of} known_at={known_at}: {problems}"
