@@ -1,24 +1,33 @@
 """Webhook connections: redirects are refused, the socket goes to the address that was checked.
 
-Real HTTP receivers on loopback (127.0.0.1 and 127.0.0.2), the loopback flag set.
+Real HTTP(S) receivers on loopback (127.0.0.1 and 127.0.0.2), the loopback flag set.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from flask.testing import FlaskClient
 
 from service.app import create_app
 from service.bootstrap import Services
 from service.config import Settings
 from tests.e2e.conftest import TODAY, Http, authorize, make_token
+from workers.webhook_policy import WebhookPolicy
+from workers.webhook_post import Outcome, post_webhook
 
 
 class Receiver:
@@ -146,3 +155,58 @@ def test_the_post_goes_to_the_checked_address_even_if_the_name_then_resolves_els
     assert (method, path, headers["host"]) == ("POST", "/hook", f"hooks.pin.test:{checked.port}")
     assert len(asked) == 2  # once when saved, once for the attempt: never again to connect
     assert [(d["status"], d["http_status"]) for d in deliveries(client, sid)] == [("ok", 204)]
+
+
+def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for `name` and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / f"{name}.pem", directory / f"{name}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.mark.parametrize("certified", ["hooks.pin.test", "other.pin.test"])
+def test_https_goes_to_the_checked_address_with_the_name_as_sni_and_certificate_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, receivers: Callable[..., Receiver],
+    certified: str,
+) -> None:  # fmt: skip
+    cert_file, key_file = self_signed(tmp_path, certified)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))  # the only trusted certificate
+    server = receivers("127.0.0.1")
+    names: list[str | None] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    context.sni_callback = lambda _sock, name, _ctx: names.append(name)
+    server.server.socket = context.wrap_socket(server.server.socket, server_side=True)
+    policy = WebhookPolicy(allow_loopback=True, resolve=lambda host, port: ["127.0.0.1"])
+    target = policy.admit(f"https://hooks.pin.test:{server.port}/hook")
+    outcome = post_webhook(target, b"{}", {"Content-Type": "application/json"}, 5.0)
+    assert names == ["hooks.pin.test"]  # SNI: the URL's name, while connecting to 127.0.0.1
+    if certified == "hooks.pin.test":
+        assert outcome == Outcome(204, None)
+        [(_, _, headers)] = server.requests
+        assert headers["host"] == f"hooks.pin.test:{server.port}"
+    else:  # a certificate for another name is refused, nothing is posted
+        assert outcome.http_status is None and "doesn't match" in (outcome.error or "")
+        assert server.requests == []
