@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from bench.common import PG_URL, REDIS_URL, SCALE, Result, fresh_schema, ms, pct, raw_decode_rate
 from bench.synthetic import MINISTRIES, generate
-from domain.subscription import PROJECT_METRICS, WebhookPolicy, make_channel, make_rule
+from domain.subscription import PROJECT_METRICS, make_channel, make_rule
 from projections import alerts
 from service.app import create_app
 from service.bootstrap import Services, bootstrap
@@ -48,10 +48,7 @@ THRESHOLDS = {
 
 def _subscribe(services: Services, count: int) -> None:
     """`count` subscriptions: 90 % on a ministry, 9 % on every project, 1 % portfolio metrics."""
-    policy = WebhookPolicy(allow_loopback=True)
-    channel = make_channel(
-        "webhook", url="http://127.0.0.1:9/hook", email=None, secret=None, policy=policy
-    )
+    channel = make_channel("webhook", url="http://127.0.0.1:9/hook", email=None, secret=None)
     for i in range(count):
         metric = PROJECT_METRICS[i % len(PROJECT_METRICS)]
         threshold, clear = THRESHOLDS[metric]

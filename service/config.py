@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
-from domain.subscription import WebhookPolicy
+from workers.webhook_policy import WebhookPolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///var/panorama.sqlite3"
 
@@ -37,7 +37,7 @@ class Settings:
     projection_batch_size: int = 2000
     celery_queue: str = "panorama"
     allow_loopback_webhooks: bool = False
-    # host names and CIDRs webhooks may target even when private (docs/alerts.md)
+    # host names and CIDRs webhooks may target although not public (docs/alerts.md)
     webhook_allowlist: tuple[str, ...] = ()
     digest_hour_utc: int = 7
     smtp_url: str | None = field(default=None, repr=False)
@@ -80,9 +80,8 @@ class Settings:
         return self.database_url.startswith(("postgres://", "postgresql://"))
 
     def webhook_policy(self) -> WebhookPolicy:
-        """Where webhooks may go: private ranges only in the embedded default or allow-listed."""
+        """Where webhooks may go, the same in every deployment: public unless allow-listed."""
         return WebhookPolicy(
-            production=self.is_postgres,
             allow_loopback=self.allow_loopback_webhooks,
             allowlist=self.webhook_allowlist,
         )

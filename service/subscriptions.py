@@ -121,11 +121,12 @@ def _channel(body: dict[str, Any], current: dict[str, Any] | None = None) -> dic
     email = body.get("email", target if kind == "email" else None)
     secret = body.get("secret", current.get("secret") if same and current else None)
     digest = bool(body.get("digest", (current or {}).get("digest", False)))
-    return _checked(
-        lambda: make_channel(
-            str(kind), url=url, email=email, secret=secret, policy=policy, digest=digest
-        )
+    channel = _checked(
+        lambda: make_channel(str(kind), url=url, email=email, secret=secret, digest=digest)
     )
+    if channel["channel"] == "webhook":
+        _checked(lambda: policy.admit(channel["target"]))
+    return channel
 
 
 @alerting.route("/subscriptions")

@@ -16,21 +16,20 @@ import hmac
 import json
 import logging
 import random
-import urllib.error
-import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg import sql
 
 from domain.errors import InvalidValue
-from domain.subscription import WebhookPolicy, check_webhook_url, rule_from_payload
+from domain.subscription import rule_from_payload
 from projections.alert_queries import shown
 from projections.alerts import PORTFOLIO
 from projections.db import Database, Tx, as_ts
 from workers.mail import send_email
+from workers.webhook_policy import WebhookPolicy
+from workers.webhook_post import Outcome, Sender, post_webhook
 
 log = logging.getLogger(__name__)
 RETRY_WINDOW = timedelta(hours=24)
@@ -40,23 +39,6 @@ LEASE = timedelta(seconds=120)
 TIMEOUT_S = 5.0
 Clock = Callable[[], datetime]
 Rng = Callable[[], float]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one attempt gave: an HTTP status (2xx is delivered) or an error."""
-
-    http_status: int | None
-    error: str | None
-
-    @property
-    def ok(self) -> bool:
-        """Delivered: a 2xx answer, or (e-mail) no error."""
-        status = self.http_status
-        return self.error is None and (status is None or 200 <= status < 300)
-
-
-Sender = Callable[[str, bytes, dict[str, str], float], Outcome]
 
 
 def next_attempt_at(attempt: int, first_at: datetime, now: datetime, rng: Rng) -> datetime | None:
@@ -85,18 +67,6 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     content = f"{msg_id}.{timestamp}.".encode() + body
     digest = hmac.new(signing_key(secret), content, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
-
-
-def post_webhook(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Outcome:
-    """POST the body; any answer is an outcome, never an exception."""
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return Outcome(int(response.status), None)
-    except urllib.error.HTTPError as error:
-        return Outcome(int(error.code), f"HTTP {error.code}")
-    except Exception as error:  # refused, timed out, DNS...: retried
-        return Outcome(None, f"{type(error).__name__}: {error}"[:500])
 
 
 def alert_body(alert: dict[str, Any], sub: dict[str, Any]) -> dict[str, Any]:
@@ -197,8 +167,9 @@ def deliver_due(
 ) -> dict[str, int]:
     """Attempt every due delivery once; return how many ended in each status.
 
-    `policy` says where webhooks may go (default: production's, loopback if `allow_loopback`);
-    the host is resolved again now, so a name rebound to a private address is refused.
+    `policy` says where webhooks may go (default: public addresses, loopback if
+    `allow_loopback`); the host is resolved once per attempt and the POST goes to the
+    addresses that passed, so a name rebound to a private address is never contacted.
     """
     now = now or datetime.now(UTC)
     policy = policy or WebhookPolicy(allow_loopback=allow_loopback)
@@ -240,7 +211,7 @@ def _attempt(
             return Outcome(None, "SMTP_URL is not set: e-mail alerts cannot be sent")
         return Outcome(None, send_email(smtp_url, sub["target"], alert_body(alert, sub), timeout_s))
     try:
-        check_webhook_url(sub["target"], policy)
+        target = policy.admit(sub["target"])
     except InvalidValue as error:
         log.warning("webhook delivery of alert %s refused by the URL policy", alert["id"])
         return Outcome(None, error.message)
@@ -253,7 +224,7 @@ def _attempt(
         "webhook-timestamp": str(timestamp),
         "webhook-signature": sign(sub["secret"] or "", alert["id"], timestamp, body),
     }
-    return send(sub["target"], body, headers, timeout_s)
+    return send(target, body, headers, timeout_s)
 
 
 def redeliver(db: Database, alert_id: str, *, now: datetime | None = None) -> bool:

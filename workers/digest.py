@@ -21,12 +21,13 @@ from typing import Any
 from uuid import UUID
 
 from domain.errors import InvalidValue
-from domain.subscription import WebhookPolicy, check_webhook_url
 from projections.alert_queries import shown
 from projections.alerts import PORTFOLIO
 from projections.db import Database, as_ts
-from workers.delivery import TIMEOUT_S, Outcome, Sender, post_webhook, sign
+from workers.delivery import TIMEOUT_S, sign
 from workers.mail import send_message
+from workers.webhook_policy import WebhookPolicy
+from workers.webhook_post import Outcome, Sender, post_webhook
 
 log = logging.getLogger(__name__)
 DIGEST_NS = UUID("0b7d5a43-2c1e-4f4e-8b7a-5d3c9e1f2a60")
@@ -169,7 +170,7 @@ def _send(
         )
         return Outcome(None, error)
     try:
-        check_webhook_url(digest.target, policy)
+        target = policy.admit(digest.target)
     except InvalidValue as error:
         return Outcome(None, error.message)
     body = json.dumps(digest.body, separators=(",", ":")).encode()
@@ -181,7 +182,7 @@ def _send(
         "webhook-timestamp": str(timestamp),
         "webhook-signature": sign(digest.secret or "", digest.id, timestamp, body),
     }
-    return send(digest.target, body, headers, timeout_s)
+    return send(target, body, headers, timeout_s)
 
 
 def send_digests(

@@ -1,4 +1,4 @@
-"""The webhook URL policy over HTTP: production refuses private targets, names resolve."""
+"""The webhook URL policy over HTTP: every deployment refuses non-public targets, names resolve."""
 
 from __future__ import annotations
 
@@ -55,29 +55,64 @@ def names(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 @pytest.mark.parametrize(
     "host",
     ["10.1.2.3", "172.20.0.1", "192.168.0.10", "[fd12::1]", "169.254.169.254", "[fe80::1]",
-     "127.0.0.1", "[::1]", "0.0.0.0", "224.0.0.251", "240.0.0.1", "localhost"],
+     "127.0.0.1", "[::1]", "0.0.0.0", "224.0.0.251", "240.0.0.1", "localhost", "100.64.0.1",
+     "[fd00:ec2::254]", "[::ffff:10.0.0.1]", "[::ffff:127.0.0.1]", "[64:ff9b::a9fe:a9fe]",
+     "[2002:a00:1::]"],
 )  # fmt: skip
-def test_production_refuses_each_class_of_private_address_naming_the_url(
-    pg_settings: Settings, make_services: Callable[..., Services], host: str
+def test_every_deployment_refuses_each_class_of_non_public_address_naming_the_url(
+    settings: Settings, make_services: Callable[..., Services], host: str
 ) -> None:
-    client = admin_client(make_services(pg_settings, today=lambda: TODAY))
+    client = admin_client(make_services(settings, today=lambda: TODAY))
     response = client.post("/api/subscriptions", json=subscription(f"http://{host}:8080/hook"))
     problem = assert_problem(response, 422, "url")
     assert "resolves to a" in problem["detail"]
     assert client.get("/api/subscriptions").get_json() == []
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["http://2130706433:8080/h", "http://0x7f.1:8080/h", "http://0177.0.0.1:8080/h",
+     "http://127.1:8080/h", "http://u:p@127.0.0.1:8080/h", "gopher://127.0.0.1:8080/",
+     "file:///etc/passwd", "http://[::1%25lo]:8080/h"],
+)  # fmt: skip
+def test_odd_spellings_userinfo_and_other_schemes_are_refused_even_with_the_loopback_flag(
+    settings: Settings, make_services: Callable[..., Services], url: str
+) -> None:
+    loopback = dataclasses.replace(settings, allow_loopback_webhooks=True)
+    client = admin_client(make_services(loopback, today=lambda: TODAY))
+    assert_problem(client.post("/api/subscriptions", json=subscription(url)), 422, "url")
+    assert client.get("/api/subscriptions").get_json() == []
+
+
+def test_a_patch_to_a_refused_url_is_422_and_keeps_the_old_one(
+    settings: Settings, make_services: Callable[..., Services]
+) -> None:
+    loopback = dataclasses.replace(settings, allow_loopback_webhooks=True)
+    client = admin_client(make_services(loopback, today=lambda: TODAY))
+    created = client.post("/api/subscriptions", json=subscription("http://127.0.0.1:9/h"))
+    assert created.status_code == 201, created.get_json()
+    sid = created.get_json()["id"]
+    patched = client.patch(f"/api/subscriptions/{sid}", json={"url": "http://10.0.0.1/h"})
+    assert_problem(patched, 422, "url")
+    assert (
+        client.get(f"/api/subscriptions/{sid}")
+        .get_json()["channel"]["target"]
+        .startswith("http://127.0.0.1:9/")
+    )
+
+
 def test_the_allowlist_and_the_loopback_flag_admit_what_they_name(
     pg_settings: Settings, make_services: Callable[..., Services], names: dict[str, str]
 ) -> None:
-    names["hooks.intranet.test"] = "10.9.8.7"
+    names["hooks.intranet.test"] = "127.0.0.9"
     settings = dataclasses.replace(
-        pg_settings, webhook_allowlist=("hooks.intranet.test", "192.168.0.0/16")
+        pg_settings, webhook_allowlist=("hooks.intranet.test", "127.0.0.4/30")
     )
     client = admin_client(make_services(settings, today=lambda: TODAY))
-    for url in ("http://hooks.intranet.test/h", "http://192.168.1.20:9000/h"):
+    for url in ("http://hooks.intranet.test:9/h", "http://127.0.0.5:9/h"):
         assert client.post("/api/subscriptions", json=subscription(url)).status_code == 201
-    for url in ("http://10.9.8.7/h", "http://localhost:9/h", "http://nowhere.test/h"):
+    for url in ("http://127.0.0.9:9/h", "http://localhost:9/h", "http://nowhere.test/h",
+                "http://10.9.8.7/h"):  # fmt: skip
         assert_problem(client.post("/api/subscriptions", json=subscription(url)), 422, "url")
     loopback = dataclasses.replace(pg_settings, allow_loopback_webhooks=True)
     other = admin_client(make_services(loopback, today=lambda: TODAY))
@@ -85,14 +120,18 @@ def test_the_allowlist_and_the_loopback_flag_admit_what_they_name(
     assert_problem(other.post("/api/subscriptions", json=subscription("http://10.0.0.1/")), 422)
 
 
-def test_the_embedded_default_admits_private_ranges_but_not_loopback_or_userinfo(
+def test_the_embedded_default_refuses_private_ranges_too(
     sqlite_settings: Settings, make_services: Callable[..., Services]
 ) -> None:
     client = admin_client(make_services(sqlite_settings, today=lambda: TODAY))
-    created = client.post("/api/subscriptions", json=subscription("http://192.168.1.5:8080/h"))
-    assert created.status_code == 201, created.get_json()
-    for url in ("http://localhost:8080/h", "http://169.254.169.254/", "http://u:p@10.0.0.1/",
-                "gopher://10.0.0.1/"):  # fmt: skip
+    for url in (
+        "http://192.168.1.5:8080/h",
+        "http://10.0.0.1/",
+        "http://localhost:8080/h",
+        "http://169.254.169.254/",
+        "http://u:p@10.0.0.1/",
+        "gopher://10.0.0.1/",
+    ):
         assert_problem(client.post("/api/subscriptions", json=subscription(url)), 422, "url")
 
 
