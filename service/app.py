@@ -10,7 +10,7 @@ from flask import Flask, Response, request, send_from_directory
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from service import idempotency
+from service import idempotency, log_redaction
 from service.audit import audit
 from service.auth import SCHEME, authorize_request
 from service.bootstrap import Services, bootstrap
@@ -30,6 +30,7 @@ ops = Blueprint("ops", __name__, description="Liveness and readiness probes.")
 
 def create_app(services: Services | None = None, settings: Settings | None = None) -> Flask:
     """Build the app around `services` (or bootstrap them from `settings` / the environment)."""
+    log_redaction.install()
     services = services or bootstrap(settings)
     app = Flask(__name__)
     app.config.update(
