@@ -96,7 +96,7 @@ def _threshold(metric: str, raw: Any, field: str) -> Decimal:
         value = Decimal(str(raw))
     except (InvalidOperation, ValueError):
         raise InvalidValue(f"{field} must be a decimal number", field=field) from None
-    if not value.is_finite() or abs(value) > Decimal("1e15"):
+    if not value.is_finite() or value.adjusted() >= 15 or abs(value) > Decimal("1e15"):
         raise InvalidValue(f"{field} must be a finite number below 1e15", field=field)
     return value
 

@@ -10,7 +10,7 @@ from flask import Flask, Response, request, send_from_directory
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from service import idempotency
+from service import idempotency, log_redaction
 from service.audit import audit
 from service.auth import SCHEME, authorize_request
 from service.bootstrap import Services, bootstrap
@@ -30,6 +30,7 @@ ops = Blueprint("ops", __name__, description="Liveness and readiness probes.")
 
 def create_app(services: Services | None = None, settings: Settings | None = None) -> Flask:
     """Build the app around `services` (or bootstrap them from `settings` / the environment)."""
+    log_redaction.install()
     services = services or bootstrap(settings)
     app = Flask(__name__)
     app.config.update(
@@ -61,9 +62,14 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     return app
 
 
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # a DELETE is checked when it has a body
+
+
 def require_json_body() -> None:
-    """Commands take a JSON body: refuse other media types (415) and unparsable JSON (400)."""
-    if request.method != "POST" or request.endpoint is None:
+    """A body is JSON: refuse other media types (415) and unparsable or too deep JSON (400)."""
+    if request.endpoint is None or request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if request.method not in BODY_METHODS and not _has_body():
         return
     if not request.is_json:
         raise Problem(415, "send the command as application/json", field="Content-Type")
@@ -71,6 +77,10 @@ def require_json_body() -> None:
         json.loads(request.get_data(cache=True))
     except (ValueError, RecursionError):
         raise Problem(400, "the body is not valid JSON", field="body") from None
+
+
+def _has_body() -> bool:
+    return bool(request.content_length) or request.headers.get("Transfer-Encoding") == "chunked"
 
 
 def swagger_ui_static(filename: str) -> Response:

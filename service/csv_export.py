@@ -1,15 +1,17 @@
-"""CSV renderings of the list, the summary and the changes (Accept: text/csv or format=csv)."""
+"""CSV renderings of the list, the summary and the changes (Accept: text/csv or format=csv).
+
+Every cell is written by service.spreadsheet, which neutralises formula-like text.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Response
 
 from service.schemas import plain
+from service.spreadsheet import csv_text
 
 PROJECT_COLUMNS = (
     "id",
@@ -45,21 +47,13 @@ FIGURE_COLUMNS = (
 
 
 def _text(value: Any) -> str:
+    """A header value as text (cells go through service.spreadsheet instead)."""
     value = plain(value)
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _render(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_text(v) for v in row])
-    return out.getvalue()
 
 
 def csv_response(body: str, name: str, reflects: dict[str, Any]) -> Response:
@@ -72,7 +66,7 @@ def csv_response(body: str, name: str, reflects: dict[str, Any]) -> Response:
 
 
 def projects_csv(items: Sequence[dict[str, Any]]) -> str:
-    return _render(PROJECT_COLUMNS, ([item[c] for c in PROJECT_COLUMNS] for item in items))
+    return csv_text(PROJECT_COLUMNS, ([item[c] for c in PROJECT_COLUMNS] for item in items))
 
 
 def summary_csv(summary: dict[str, Any]) -> str:
@@ -80,7 +74,7 @@ def summary_csv(summary: dict[str, Any]) -> str:
     for scope in ("by_ministry", "by_phase"):
         for key, figures in summary[scope].items():
             rows.append([scope.removeprefix("by_"), key, *[figures[c] for c in FIGURE_COLUMNS]])
-    return _render(("scope", "key", *FIGURE_COLUMNS), rows)
+    return csv_text(("scope", "key", *FIGURE_COLUMNS), rows)
 
 
 def changes_csv(changes: dict[str, Any]) -> str:
@@ -99,4 +93,4 @@ def changes_csv(changes: dict[str, Any]) -> str:
                     events,
                 ]
             )
-    return _render(("change", "id", "name", "ministry_code", "from", "to", "events"), rows)
+    return csv_text(("change", "id", "name", "ministry_code", "from", "to", "events"), rows)

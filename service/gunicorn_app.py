@@ -43,6 +43,7 @@ def run(
         "timeout": 60,
         "graceful_timeout": 20,
         "accesslog": "-",
+        "logger_class": "service.log_redaction.RedactingGunicornLogger",
         "errorlog": "-",
         "loglevel": settings.log_level.lower(),
     }

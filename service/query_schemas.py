@@ -28,14 +28,24 @@ class DecimalString(fields.String):
         return text
 
 
-class UtcDateTime(fields.DateTime):
-    """An ISO 8601 timestamp; without an offset it is taken as UTC."""
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO 8601 timestamp read as UTC (without an offset: UTC, or refused if `offset_required`).
+
+    The one parser of timestamps in query strings: a time that leaves years 1 to 9999 once
+    moved to UTC (9999-12-31T23:59:59-14:00) is a validation error, not an OverflowError.
+    """
+
+    def __init__(self, *, offset_required: bool = False, **kwargs: Any) -> None:
+        super().__init__(default_timezone=None if offset_required else UTC, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
         parsed: datetime = super()._deserialize(value, attr, data, **kwargs)
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError(
+                "Out of range: in UTC it falls outside years 1 to 9999."
+            ) from None
 
 
 class TimeArgs(Strict):

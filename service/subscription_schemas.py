@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from domain.subscription import CHANNELS, COMPARATORS, METRICS, SCOPES
+from service.query_schemas import UtcDateTime
 from service.schemas import Strict
 
 
@@ -78,8 +79,8 @@ class SubscriptionCreatedSchema(SubscriptionSchema):
 class AlertArgs(Strict):
     subscription = fields.UUID()
     project = fields.UUID()
-    from_ = fields.AwareDateTime(data_key="from")
-    to = fields.AwareDateTime()
+    from_ = UtcDateTime(offset_required=True, data_key="from")
+    to = UtcDateTime(offset_required=True)
 
 
 class CauseSchema(Schema):

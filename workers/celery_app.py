@@ -22,8 +22,10 @@ _services: Any = None
 
 def make_celery(redis_url: str | None = None, queue: str | None = None) -> Celery:
     """A Celery app configured for at-least-once delivery of idempotent tasks."""
+    from service import log_redaction
     from service.config import Settings
 
+    log_redaction.install()
     url = redis_url or os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     digest_hour = Settings.from_env().digest_hour_utc
     app = Celery("panorama", broker=url, include=["workers.tasks"])
