@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -16,6 +18,7 @@ from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Recor
 from domain.errors import ProgrammeNotFound, ProjectNotFound, VersionConflict
 from domain.programme import FundingProgramme
 from domain.project import Project
+from domain.recorders import WITH_EVENTS, Write
 from domain.subscription import Rule, Subscription, SubscriptionNotFound
 
 A = TypeVar("A", bound=Aggregate)
@@ -41,6 +44,26 @@ class CommandResult:
     id: UUID
     version: int
     position: int
+    # the new version of every aggregate the save recorded (the first one's included)
+    versions: Mapping[UUID, int] = field(default_factory=dict, compare=False)
+
+
+RecordWithEvents = Callable[[CommandResult], tuple[Any, Sequence[Any]]]
+_with_events: ContextVar[RecordWithEvents | None] = ContextVar("with_events", default=None)
+
+
+@contextmanager
+def recorded_with_events(write: RecordWithEvents) -> Iterator[None]:
+    """Saves in this block also run `write(result)`'s statement in the events' transaction.
+
+    The statement must change exactly one row, else the save records nothing
+    (domain.recorders.WriteRefused).
+    """
+    token = _with_events.set(write)
+    try:
+        yield
+    finally:
+        _with_events.reset(token)
 
 
 @dataclass(frozen=True)
@@ -237,10 +260,15 @@ class Portfolio(Application[UUID]):
             raise VersionConflict(expected, aggregate.version)
 
     def _save(self, first: Aggregate, *others: Aggregate) -> CommandResult:
+        versions = {a.id: a.version for a in (first, *others)}
+        result = CommandResult(id=first.id, version=first.version, position=0, versions=versions)
+        kwargs: dict[str, Write] = {}
+        record = _with_events.get()
+        if record is not None:
+            kwargs[WITH_EVENTS] = lambda ids: record(replace(result, position=max(ids)))
         try:
-            recordings: Sequence[Recording[UUID]] = self.save(first, *others)
+            recordings: Sequence[Recording[UUID]] = self.save(first, *others, **kwargs)
         except RecordConflictError:
             # Another writer saved the same version first: the caller's view was stale.
             raise VersionConflict(first.version - 1, None) from None
-        position = max(r.notification.id for r in recordings)
-        return CommandResult(id=first.id, version=first.version, position=position)
+        return replace(result, position=max(r.notification.id for r in recordings))

@@ -53,7 +53,10 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     app.extensions["panorama_tokens"] = tokens
     app.before_request(authorize_request)  # first: a refusal precedes body checks and claims
     app.before_request(require_json_body)
-    store = idempotency.IdempotencyStore(services.db)
+    settings = services.settings
+    store = idempotency.IdempotencyStore(
+        services.db, lease_s=settings.idempotency_lease_s, ttl_s=settings.idempotency_ttl_s
+    )
     store.create_table()
     idempotency.init_app(app, store)
     for blueprint in (ops, projects, programmes, reads, audit, alerting):

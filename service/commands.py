@@ -9,9 +9,10 @@ from http import HTTPStatus
 from typing import Any, TypeVar
 from uuid import UUID
 
-from flask import current_app, request
+from flask import Response, current_app, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import Schema
 
 from domain.application import CommandResult, Provenance
 from domain.errors import VersionConflict
@@ -26,7 +27,7 @@ from service.auth import (
 from service.bootstrap import Services
 from service.errors import Problem
 from service.idempotency import HEADER as IDEMPOTENCY_HEADER
-from service.idempotency import KEY_PATTERN
+from service.idempotency import KEY_PATTERN, IdempotencyStore, outcome_with_events
 from service.schemas import (
     ClosureSchema,
     CommandResultSchema,
@@ -131,12 +132,8 @@ def attempt(run: Callable[[int | None], CommandResult]) -> CommandResult:
     raise AssertionError("unreachable")
 
 
-def committed(result: CommandResult, *, location: str | None = None, **extra: Any) -> Reply:
-    """201 with the new version as ETag; the projections are told the log position."""
-    try:
-        current_services().after_commit(result.position)
-    except Exception:  # the command is recorded; the projections' safety net will catch up
-        log.exception("after_commit failed at position %s", result.position)
+def answer(result: CommandResult, *, location: str | None = None, **extra: Any) -> Reply:
+    """201 with the new version as ETag (and the new resource's Location)."""
     headers = {"ETag": f'"{result.version}"'}
     if location is not None:
         headers["Location"] = location
@@ -144,17 +141,59 @@ def committed(result: CommandResult, *, location: str | None = None, **extra: An
     return body, 201, headers
 
 
-def change(project_id: UUID, method: str, body: dict[str, Any], **args: Any) -> Reply:
+def notify_committed(result: CommandResult) -> None:
+    """Tell the projections the log position of a committed command."""
+    try:
+        current_services().after_commit(result.position)
+    except Exception:  # the command is recorded; the projections' safety net will catch up
+        log.exception("after_commit failed at position %s", result.position)
+
+
+def committed(result: CommandResult, *, location: str | None = None, **extra: Any) -> Reply:
+    """201 with the new version as ETag; the projections are told the log position."""
+    notify_committed(result)
+    return answer(result, location=location, **extra)
+
+
+def render(reply: Reply, schema: Schema) -> Response:
+    """The response flask-smorest would build from a view's (body, status, headers)."""
+    body, status, headers = reply
+    response = jsonify(schema.dump(body))
+    response.status_code = status
+    response.headers.update(headers)
+    return response
+
+
+def run(
+    command: Callable[[], CommandResult],
+    reply: Callable[[CommandResult], Reply] = answer,
+    schema: Schema | None = None,
+) -> Reply | Response:
+    """Run a command and answer `reply(result)`.
+
+    Under an Idempotency-Key the answer is rendered inside the save and committed with the
+    events (service/idempotency.py), and that very response is returned.
+    """
+    store: IdempotencyStore = current_app.extensions["panorama_idempotency"]
+    dump = schema or CommandResultSchema()
+    with outcome_with_events(store, lambda result: render(reply(result), dump)) as rendered:
+        result = command()
+    notify_committed(result)
+    return rendered[-1] if rendered else reply(result)
+
+
+def change(project_id: UUID, method: str, body: dict[str, Any], **args: Any) -> Reply | Response:
     """Call one of the project's command methods and answer 201 (in the token's scope)."""
     require_project_scope(project_id)
     prov, rest = provenance(body)
     portfolio = current_services().portfolio
-    result = attempt(
-        lambda expected: portfolio.change_project(
-            project_id, method, prov, expected_version=expected, **rest, **args
+    return run(
+        lambda: attempt(
+            lambda expected: portfolio.change_project(
+                project_id, method, prov, expected_version=expected, **rest, **args
+            )
         )
     )
-    return committed(result)
 
 
 # -- routes ----------------------------------------------------------------------------------
@@ -163,12 +202,14 @@ class Projects(MethodView):
     @projects.arguments(ProjectRegistrationSchema)
     @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
     @command(projects, if_match=False)
-    def post(self, body: dict[str, Any]) -> Reply:
+    def post(self, body: dict[str, Any]) -> Reply | Response:
         """Register a project in the portfolio (a manager: for one of its ministries)."""
         require_ministry(body["ministry_code"])
         prov, details = provenance(body)
-        result = current_services().portfolio.register_project(prov, **details)
-        return committed(result, location=f"/api/projects/{result.id}")
+        return run(
+            lambda: current_services().portfolio.register_project(prov, **details),
+            lambda result: answer(result, location=f"/api/projects/{result.id}"),
+        )
 
 
 @projects.route("/<uuid:project_id>/events")
@@ -187,7 +228,7 @@ class PhaseTransitions(MethodView):
     @projects.arguments(PhaseTransitionSchema)
     @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
     @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Move to another phase: forward may skip phases, backward needs a narrative."""
         return change(project_id, "transition_phase", body)
 
@@ -197,7 +238,7 @@ class CostEstimates(MethodView):
     @projects.arguments(CostEstimateSchema)
     @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
     @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Record a new estimate of the project's total cost."""
         return change(project_id, "reestimate_cost", body)
 
@@ -207,7 +248,7 @@ class ScheduleEstimates(MethodView):
     @projects.arguments(ScheduleEstimateSchema)
     @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
     @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Record a new planned end date."""
         return change(project_id, "reestimate_schedule", body)
 
@@ -217,7 +258,7 @@ class StatusReports(MethodView):
     @projects.arguments(StatusReportSchema)
     @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
     @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Report a RAG rating (météo); Red needs a narrative."""
         return change(project_id, "report_status", body)
 
@@ -227,7 +268,7 @@ class Rebaselines(MethodView):
     @projects.arguments(RebaselineSchema)
     @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
     @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Replace the baseline cost and/or end date, with an approver and a reason."""
         return change(project_id, "rebaseline", body)
 
@@ -237,7 +278,7 @@ class Closure(MethodView):
     @projects.arguments(ClosureSchema)
     @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
     @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Close the project, completed or abandoned: it then accepts only a reopening."""
         return change(project_id, "close", body)
 
@@ -247,7 +288,7 @@ class DetailsRevisions(MethodView):
     @projects.arguments(DetailsRevisionSchema)
     @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
     @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Revise identity details (name, ministry, description, links...).
 
         A manager may move a project only to another of its ministries.
@@ -264,7 +305,7 @@ class Reopening(MethodView):
     @projects.arguments(CommandSchema)
     @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
     @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Reopen a closed project; it needs a narrative."""
         return change(project_id, "reopen", body)
 
@@ -274,7 +315,7 @@ class FiguresWithheld(MethodView):
     @projects.arguments(CommandSchema)
     @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
     @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Stop publishing the project's figures (they are kept)."""
         return change(project_id, "withhold_figures", body)
 
@@ -284,7 +325,7 @@ class FiguresDisclosed(MethodView):
     @projects.arguments(CommandSchema)
     @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
     @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Publish the project's figures again."""
         return change(project_id, "disclose_figures", body)
 
@@ -294,7 +335,7 @@ class PortfolioExits(MethodView):
     @projects.arguments(CommandSchema)
     @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
     @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Record that the portfolio no longer follows the project."""
         return change(project_id, "leave_portfolio", body)
 
@@ -304,6 +345,6 @@ class PortfolioReturns(MethodView):
     @projects.arguments(CommandSchema)
     @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
     @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply:
+    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Record that the portfolio follows the project again."""
         return change(project_id, "rejoin_portfolio", body)

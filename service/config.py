@@ -10,6 +10,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 from workers.webhook_policy import WebhookPolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///var/panorama.sqlite3"
+SQLITE_RECORDER = "domain.recorders:SQLiteRecorder"
+POSTGRES_RECORDER = "domain.recorders:PostgresRecorder"
 
 
 def _flag(value: str | None, default: bool) -> bool:
@@ -40,6 +42,9 @@ class Settings:
     # host names and CIDRs webhooks may target although not public (docs/alerts.md)
     webhook_allowlist: tuple[str, ...] = ()
     digest_hour_utc: int = 7
+    idempotency_lease_s: float = 30.0
+    idempotency_ttl_s: float = 7 * 86400.0
+    sqlite_lock_timeout_s: int = 5
     smtp_url: str | None = field(default=None, repr=False)
     # base64 of the 32-byte Ed25519 seed that signs hash-chain checkpoints; never printed.
     audit_signing_key: str | None = field(default=None, repr=False)
@@ -71,6 +76,9 @@ class Settings:
                 x.strip() for x in e.get("WEBHOOK_ALLOWLIST", "").split(",") if x.strip()
             ),
             digest_hour_utc=_hour(e.get("DIGEST_HOUR_UTC")),
+            idempotency_lease_s=_seconds(e.get("IDEMPOTENCY_LEASE_SECONDS"), 30.0),
+            idempotency_ttl_s=_seconds(e.get("IDEMPOTENCY_TTL_SECONDS"), 7 * 86400.0),
+            sqlite_lock_timeout_s=_whole_seconds(e.get("SQLITE_LOCK_TIMEOUT"), 5),
             smtp_url=e.get("SMTP_URL") or None,
             audit_signing_key=e.get("AUDIT_SIGNING_KEY") or None,
         )
@@ -113,6 +121,7 @@ class Settings:
             parsed = urlparse(self.database_url)
             return {
                 "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "APPLICATION_RECORDER_TOPIC": POSTGRES_RECORDER,
                 "POSTGRES_DBNAME": (parsed.path or "/postgres").lstrip("/") or "postgres",
                 "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
                 "POSTGRES_PORT": str(parsed.port or 5432),
@@ -127,7 +136,12 @@ class Settings:
             }
         path = self.sqlite_path
         path.parent.mkdir(parents=True, exist_ok=True)
-        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "APPLICATION_RECORDER_TOPIC": SQLITE_RECORDER,
+            "SQLITE_DBNAME": str(path),
+            "SQLITE_LOCK_TIMEOUT": str(self.sqlite_lock_timeout_s),
+        }
 
 
 def _hour(value: str | None) -> int:
@@ -135,6 +149,20 @@ def _hour(value: str | None) -> int:
     if not 0 <= hour <= 23:
         raise ValueError("DIGEST_HOUR_UTC is an hour from 0 to 23")
     return hour
+
+
+def _seconds(value: str | None, default: float) -> float:
+    seconds = float(value) if value and value.strip() else default
+    if not seconds > 0:
+        raise ValueError(f"a duration in seconds must be positive, not {value!r}")
+    return seconds
+
+
+def _whole_seconds(value: str | None, default: int) -> int:
+    seconds = int(value) if value and value.strip() else default
+    if seconds < 1:
+        raise ValueError(f"a duration in whole seconds must be at least 1, not {value!r}")
+    return seconds
 
 
 def _url_schema(url: str) -> str | None:

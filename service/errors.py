@@ -6,8 +6,11 @@ import http
 import json
 import logging
 import re
+import sqlite3
 from typing import Any
 
+import psycopg
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 from flask import Flask, Response
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
@@ -21,6 +24,7 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 ERROR_STATUSES = (400, 404, 405, 409, 412, 413, 415, 422, 500, 503)
 _KEPT_HEADERS = ("Allow", "Retry-After")
+BUSY_RETRY_AFTER_S = 1
 
 
 class Problem(Exception):
@@ -159,6 +163,29 @@ def handle_http_exception(error: HTTPException) -> Response:
     return problem(status, detail, field=field, errors=errors or None, headers=headers)
 
 
+def handle_busy_database(error: Exception) -> Response:
+    """The database is busy (a writer holds the lock too long) or unreachable: 503, retry.
+
+    The event store raises eventsourcing's OperationalError, e.g. its SQLite pool's
+    ConnectionUnavailableError "Timed out waiting for return of writer" or a lock timeout;
+    the read-model connections raise sqlite3's "database is locked" or psycopg's errors.
+    """
+    if isinstance(error, sqlite3.OperationalError) and not _is_sqlite_busy(error):
+        return handle_unexpected(error)
+    log.warning("database busy: %s: %s", type(error).__name__, error)
+    return problem(
+        503,
+        "the database is busy; nothing was recorded by this request, retry it",
+        type_="urn:panorama:problem:database-busy",
+        headers={"Retry-After": str(BUSY_RETRY_AFTER_S)},
+    )
+
+
+def _is_sqlite_busy(error: sqlite3.OperationalError) -> bool:
+    message = str(error).lower()
+    return "locked" in message or "busy" in message
+
+
 def handle_unexpected(error: Exception) -> Response:
     original = getattr(error, "original_exception", None) or error
     log.error("unexpected error", exc_info=original)
@@ -172,6 +199,8 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(NotFound, handle_not_found)
     app.register_error_handler(VersionConflict, handle_version_conflict)
     app.register_error_handler(HTTPException, handle_http_exception)
+    for busy in (StoreOperationalError, sqlite3.OperationalError, psycopg.OperationalError):
+        app.register_error_handler(busy, handle_busy_database)
     app.register_error_handler(Exception, handle_unexpected)
 
 

@@ -5,20 +5,21 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from domain.application import CommandResult
 from domain.errors import ProjectNotFound
 from service.auth import require_read
 from service.commands import (
     _SUCCESS_HEADERS,
     Reply,
+    answer,
     attempt,
     command,
-    committed,
     current_services,
     provenance,
+    run,
 )
 from service.errors import Problem
 from service.schemas import (
@@ -44,11 +45,13 @@ class Programmes(MethodView):
     @programmes.arguments(ProgrammeCreationSchema)
     @programmes.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
     @command(programmes, if_match=False, roles=ADMIN)
-    def post(self, body: dict[str, Any]) -> Reply:
+    def post(self, body: dict[str, Any]) -> Reply | Response:
         """Create a funding programme with its envelope."""
         prov, args = provenance(body)
-        result = current_services().portfolio.create_programme(prov, **args)
-        return committed(result, location=f"/api/funding-programmes/{result.id}")
+        return run(
+            lambda: current_services().portfolio.create_programme(prov, **args),
+            lambda result: answer(result, location=f"/api/funding-programmes/{result.id}"),
+        )
 
 
 @programmes.route("/<uuid:programme_id>")
@@ -78,16 +81,17 @@ class Calls(MethodView):
     @programmes.arguments(CallOpeningSchema)
     @programmes.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
     @command(programmes, roles=ADMIN)
-    def post(self, body: dict[str, Any], programme_id: UUID) -> Reply:
+    def post(self, body: dict[str, Any], programme_id: UUID) -> Reply | Response:
         """Open a call for projects on the programme."""
         prov, args = provenance(body)
         portfolio = current_services().portfolio
-        result = attempt(
-            lambda expected: portfolio.open_call(
-                programme_id, args["call"], prov, expected_version=expected
+        return run(
+            lambda: attempt(
+                lambda expected: portfolio.open_call(
+                    programme_id, args["call"], prov, expected_version=expected
+                )
             )
         )
-        return committed(result)
 
 
 @programmes.route("/<uuid:programme_id>/awards")
@@ -95,28 +99,23 @@ class Awards(MethodView):
     @programmes.arguments(AwardSchema)
     @programmes.response(201, AwardResultSchema, headers=_SUCCESS_HEADERS)
     @command(programmes, roles=ADMIN)
-    def post(self, body: dict[str, Any], programme_id: UUID) -> Reply:
+    def post(self, body: dict[str, Any], programme_id: UUID) -> Reply | Response:
         """Award funding to a project: recorded on the programme and the project atomically.
 
         If-Match names the programme's version; the envelope is never over-committed.
         """
         prov, args = provenance(body)
         portfolio = current_services().portfolio
+        project_id: UUID = args["project_id"]
         try:
-            result = attempt(
-                lambda expected: portfolio.award_funding(
-                    programme_id, prov, expected_version=expected, **args
-                )
+            return run(
+                lambda: attempt(
+                    lambda expected: portfolio.award_funding(
+                        programme_id, prov, expected_version=expected, **args
+                    )
+                ),
+                lambda result: answer(result, project_version=result.versions[project_id]),
+                AwardResultSchema(),
             )
         except ProjectNotFound as e:
             raise Problem(422, str(e), field="project_id") from None
-        return committed(result, project_version=_saved_version(args["project_id"], result))
-
-
-def _saved_version(project_id: UUID, result: CommandResult) -> int:
-    """The project's version in the award's atomic save, read back from the notification log."""
-    recorder = current_services().portfolio.recorder
-    window = recorder.select_notifications(
-        start=max(1, result.position - 50), limit=100, stop=result.position
-    )
-    return max(n.originator_version for n in window if n.originator_id == project_id)

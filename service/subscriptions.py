@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from uuid import UUID
 
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import EXCLUDE, Schema
@@ -24,10 +25,20 @@ from domain.subscription import (
     make_channel,
     make_rule,
     rule_from_payload,
+    rule_payload,
 )
 from projections import alert_queries
 from service.auth import require_role, require_token
-from service.commands import _HEADERS, command, committed, current_services, expected_version
+from service.commands import (
+    _HEADERS,
+    Reply,
+    answer,
+    command,
+    committed,
+    current_services,
+    expected_version,
+    run,
+)
 from service.errors import Problem
 from service.schemas import CommandResultSchema
 from service.subscription_schemas import (
@@ -85,17 +96,33 @@ def _own(subscription_id: UUID) -> Subscription:
 
 
 def _record(subscription: Subscription) -> dict[str, Any]:
+    return _fields(
+        subscription.id,
+        subscription.owner,
+        subscription.version,
+        subscription.rule,
+        subscription.channel,
+    )
+
+
+def _fields(
+    id_: UUID, owner: str, version: int, rule: dict[str, Any], channel: dict[str, Any]
+) -> dict[str, Any]:
     return {
-        "id": subscription.id,
-        "owner": subscription.owner,
-        "version": subscription.version,
-        "rule": rule_from_payload(subscription.rule).as_dict(),
-        "channel": {
-            "kind": subscription.channel["channel"],
-            "target": subscription.channel["target"],
-        },
-        "digest": bool(subscription.channel.get("digest", False)),
+        "id": id_,
+        "owner": owner,
+        "version": version,
+        "rule": rule_from_payload(rule).as_dict(),
+        "channel": {"kind": channel["channel"], "target": channel["target"]},
+        "digest": bool(channel.get("digest", False)),
     }
+
+
+def _created(result: CommandResult, owner: str, rule: Rule, channel: dict[str, Any]) -> Reply:
+    """The creation answer, from what was saved (it is rendered inside the save)."""
+    body, status, headers = answer(result, location=f"/api/subscriptions/{result.id}")
+    record = _fields(result.id, owner, result.version, rule_payload(rule), channel)
+    return {**body, **record, "secret": channel["secret"]}, status, headers
 
 
 def _answer(result: CommandResult, secret: str | None, status: int = 201) -> Any:
@@ -134,15 +161,18 @@ class Subscriptions(MethodView):
     @alerting.arguments(SubscriptionCreateSchema)
     @alerting.response(201, SubscriptionCreatedSchema)
     @command(alerting, if_match=False, roles=ROLES)
-    def post(self, body: dict[str, Any]) -> Any:
+    def post(self, body: dict[str, Any]) -> Reply | Response:
         """Subscribe the token to a rule and a channel; the webhook secret is shown once."""
         token = require_token(ROLES)
         rule = _rule(body)
         channel = _channel(body)
-        result = current_services().portfolio.create_subscription(
-            owner=token.id, rule=rule, channel=channel, actor=token.actor
+        return run(
+            lambda: current_services().portfolio.create_subscription(
+                owner=token.id, rule=rule, channel=channel, actor=token.actor
+            ),
+            lambda result: _created(result, token.id, rule, channel),
+            SubscriptionCreatedSchema(),
         )
-        return _answer(result, channel["secret"])
 
     @alerting.response(200, SubscriptionSchema(many=True))
     @require_role(*ROLES)
