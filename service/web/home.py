@@ -56,6 +56,11 @@ def summary_table(summary: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     return ["scope", "key", *FIGURE_COLUMNS], rows
 
 
+def money_unit() -> str:
+    """The unit of amounts in millions on a chart's axis: M€, £m."""
+    return money(MILLION).replace(number(1, 2), "").strip()
+
+
 def _millions(value: Any) -> str:
     return str((Decimal(value) / MILLION).quantize(Decimal("0.01")))
 
@@ -70,6 +75,7 @@ def charts(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "cost_by_ministry": {
             "kind": "bar",
             "unit": "money",
+            "axis_name": money_unit(),
             "categories": [code for code, _ in ministries],
             "series": [
                 {

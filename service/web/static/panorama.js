@@ -8,7 +8,7 @@
   function formatter(unit, digits) {
     var nf = new Intl.NumberFormat(locale, { maximumFractionDigits: digits, minimumFractionDigits: 0 });
     if (unit === "percent") { return function (v) { return nf.format(v) + (lang === "fr" ? "\u00a0%" : "%"); }; }
-    if (unit === "money") { return function (v) { return nf.format(v) + (lang === "fr" ? "\u00a0M" : "m"); }; }
+    if (unit === "money") { return function (v) { return nf.format(v); }; }
     return function (v) { return nf.format(v); };
   }
 
@@ -30,8 +30,8 @@
     return {
       grid: { left: 8, right: 16, top: 24, bottom: 8, containLabel: true },
       tooltip: { trigger: "axis", valueFormatter: fmt },
-      xAxis: { type: "category", data: spec.categories, axisLabel: { interval: 0, rotate: spec.categories.length > 6 ? 40 : 0 } },
-      yAxis: { type: "value", axisLabel: { formatter: fmt } },
+      xAxis: { type: "category", data: spec.categories, axisLabel: { interval: 0, rotate: spec.categories.length > 6 || spec.categories.some(function (c) { return c.length > 14; }) ? 30 : 0 } },
+      yAxis: { type: "value", name: spec.axis_name || "", axisLabel: { formatter: fmt } },
       series: series
     };
   }
