@@ -65,8 +65,10 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
 
 
 def require_json_body() -> None:
-    """Commands take a JSON body: refuse other media types (415) and unparsable JSON (400)."""
-    if request.method != "POST" or request.endpoint is None:
+    """Commands take a JSON body: refuse other media types (415) and unparsable JSON (400).
+
+    The pages' forms (blueprint `web`) post HTML forms instead."""
+    if request.method != "POST" or request.endpoint is None or request.blueprint == "web":
         return
     if not request.is_json:
         raise Problem(415, "send the command as application/json", field="Content-Type")

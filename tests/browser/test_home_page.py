@@ -149,3 +149,20 @@ def test_axe_finds_no_serious_or_critical_violation(
     ]
     assert bad == []
     tab.screenshot(name)
+
+
+def test_the_editions_are_the_eight_imported_with_their_dates(site: Site) -> None:
+    body = _api(site, "/api/editions")
+    refs = [(e["ref"], e["date"], e["series"]) for e in body["items"]]
+    assert refs == [
+        ("2016-11", "2016-11-03", "panorama"),
+        ("2017-02", "2017-02-01", "panorama"),
+        ("2017-06", "2017-06-01", "panorama"),
+        ("2017-11", "2017-11-01", "panorama"),
+        ("2018-03", "2018-02-28", "panorama"),
+        ("2018-07", "2018-07-01", "panorama"),
+        ("2018-11", "2018-11-01", "panorama"),
+        ("2019-03", "2019-03-01", "panorama"),
+    ]
+    positions = [e["position"] for e in body["items"]]
+    assert positions == sorted(positions) and positions[-1] == body["position"]
