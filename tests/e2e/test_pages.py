@@ -18,7 +18,6 @@ from service.config import Settings
 from service.tokens import TokenStore
 from tests.e2e.conftest import TODAY, Http, make_token
 
-
 SECRET = "pages-test-secret-key"
 
 
