@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := domain projections workers service
 
-.PHONY: run test lint format bench install clean test-fast fuzz
+.PHONY: run test lint format bench install clean test-fast fuzz vendor messages browser
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,11 +28,27 @@ format: $(STAMP)
 	$(BIN)/ruff format $(PACKAGES) tests bench
 	$(BIN)/ruff check --fix $(PACKAGES) tests bench
 
-test: lint
+# The browser tests drive Debian's chromium (never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+test: lint browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -x -m "not integration"
+
+# Refresh the vendored htmx and ECharts from npm and rewrite their manifest (needs npm).
+vendor: $(STAMP)
+	$(BIN)/python -m service.web.vendor refresh
+
+# Extract the pages' messages, update the fr/en catalogues, compile them (.mo is committed).
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext -k mark --no-location \
+		--sort-output --omit-header -o service/translations/messages.pot .
+	$(BIN)/pybabel update -i service/translations/messages.pot -d service/translations \
+		--no-fuzzy-matching
+	$(BIN)/pybabel compile -d service/translations
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

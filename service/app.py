@@ -16,12 +16,14 @@ from service.auth import SCHEME, authorize_request
 from service.bootstrap import Services, bootstrap
 from service.commands import current_services, projects
 from service.config import Settings
+from service.editions import editions
 from service.errors import Problem, ProblemApi, register_error_handlers
 from service.programmes import programmes
 from service.queries import reads
 from service.schemas import StatusSchema
 from service.subscriptions import alerting
 from service.tokens import TokenStore
+from service.web import init_app as init_pages
 
 DOCS_STATIC = "/api/docs/static/"
 
@@ -59,9 +61,10 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     )
     store.create_table()
     idempotency.init_app(app, store)
-    for blueprint in (ops, projects, programmes, reads, audit, alerting):
+    for blueprint in (ops, projects, programmes, reads, editions, audit, alerting):
         api.register_blueprint(blueprint)
     app.add_url_rule(f"{DOCS_STATIC}<path:filename>", "swagger_ui_static", swagger_ui_static)
+    init_pages(app)
     return app
 
 
@@ -70,7 +73,11 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # a DELETE is checked when i
 
 def require_json_body() -> None:
     """A body is JSON: refuse other media types (415) and unparsable or too deep JSON (400)."""
-    if request.endpoint is None or request.method in ("GET", "HEAD", "OPTIONS"):
+    if (
+        request.endpoint is None
+        or request.method in ("GET", "HEAD", "OPTIONS")
+        or request.blueprint == "web"  # the pages post HTML forms
+    ):
         return
     if request.method not in BODY_METHODS and not _has_body():
         return

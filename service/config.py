@@ -48,6 +48,10 @@ class Settings:
     smtp_url: str | None = field(default=None, repr=False)
     # base64 of the 32-byte Ed25519 seed that signs hash-chain checkpoints; never printed.
     audit_signing_key: str | None = field(default=None, repr=False)
+    # signs the pages' session cookies; absent: generated once under var/ (docs/pages.md)
+    secret_key: str | None = field(default=None, repr=False)
+    currency: str = "EUR"  # the portfolio's currency, until issue 12 records it per portfolio
+    theme_css_url: str | None = None  # a deployment's own stylesheet, loaded after ours
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -81,6 +85,9 @@ class Settings:
             sqlite_lock_timeout_s=_whole_seconds(e.get("SQLITE_LOCK_TIMEOUT"), 5),
             smtp_url=e.get("SMTP_URL") or None,
             audit_signing_key=e.get("AUDIT_SIGNING_KEY") or None,
+            secret_key=e.get("SECRET_KEY") or None,
+            currency=(e.get("PORTFOLIO_CURRENCY") or "EUR").strip().upper(),
+            theme_css_url=e.get("THEME_CSS_URL") or None,
         )
 
     @property

@@ -126,6 +126,14 @@ class TokenStore:
         record = _record(row)
         return record if record.active else None
 
+    def active_record(self, token_id: str) -> TokenRecord | None:
+        """The record of an active token by its id (a signed-in page session), else None."""
+        select = sql.SQL("SELECT * FROM {} WHERE id = %s").format(ident(TABLE))
+        with self.db.transaction(write=False) as tx:
+            row = tx.fetchone(select, (token_id,))
+        record = None if row is None else _record(row)
+        return record if record is not None and record.active else None
+
     def revoke(self, token_id: str) -> TokenRecord | None:
         """Revoke a token (for good); None when there is no such token."""
         update = sql.SQL("UPDATE {} SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL")

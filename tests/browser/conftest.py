@@ -1,0 +1,120 @@
+"""Browser fixtures: Debian's chromium driven by Playwright, the app on 127.0.0.1.
+
+The real panorama history (eight derived editions) is imported once per module into a fresh
+SQLite store, served by werkzeug on a random loopback port in a thread. No browser is ever
+downloaded: a missing chromium is a skip here, a failure under CI=true.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from service.app import create_app
+from service.bootstrap import Services, bootstrap
+from service.config import Settings
+from service.imports import parse_panorama
+from service.imports.cli import run_import
+from tests.conftest import IN_CI, SHARED_DATA
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+TODAY = date(2025, 6, 30)
+
+
+@dataclass
+class Site:
+    """The running app: its base URL and its services."""
+
+    base: str
+    services: Services
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    path = shutil.which("chromium") or (CHROMIUM if Path(CHROMIUM).exists() else None)
+    if path is None:
+        message = "chromium is not installed (make test installs it with apt-get)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The eight panorama editions imported, the app served on 127.0.0.1:<random>."""
+    folder = tmp_path_factory.mktemp("site")
+    services = bootstrap(
+        Settings(database_url=f"sqlite:///{folder / 'panorama.sqlite3'}"), today=lambda: TODAY
+    )
+    files = sorted((SHARED_DATA / "panorama" / "derived").glob("panorama_20??-??.csv"))
+    run_import(services, [e for path in files for e in parse_panorama(path)])
+    server = make_server("127.0.0.1", 0, create_app(services), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Site(f"http://127.0.0.1:{server.server_port}", services)
+    finally:
+        server.shutdown()
+        thread.join()
+        services.close()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=ARGS)
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Tab:
+    """A browser page that records every request and every console error it sees."""
+
+    page: Any
+    requests: list[str]
+    errors: list[str]
+
+    def screenshot(self, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+def tab(browser: Any) -> Iterator[Tab]:
+    """A fresh context (French, like a reader in France) and page."""
+    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    tab = Tab(page, [], [])
+    page.on("request", lambda request: tab.requests.append(request.url))
+    page.on(
+        "console",
+        lambda message: tab.errors.append(message.text) if message.type == "error" else None,
+    )
+    page.on("pageerror", lambda error: tab.errors.append(str(error)))
+    yield tab
+    context.close()
