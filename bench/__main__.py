@@ -1,104 +1,56 @@
-"""`python -m bench [suite ...]`: run benchmarks, keep each suite's last results, and write
-bench/results.md and the README table from every suite's latest full-scale run."""
+"""`python -m bench [--quick | --scale S] [--out DIR] [--report] [suite ...]`: run benchmarks.
+
+Each suite's last run at each scale is kept in DIR/results/ (default bench/); then
+DIR/results.md, DIR/results.json and (when DIR is bench/) the README table are rewritten
+from every suite's latest full-scale run, else its largest scaled-down one. `--quick` is
+scale 0.01 into a temporary directory: a check that every benchmark runs, not a measurement.
+"""
 
 from __future__ import annotations
 
-import importlib
-import json
+import argparse
 import os
-import platform
 import sys
-from collections.abc import Callable
-from dataclasses import asdict
-from datetime import UTC, datetime
+import tempfile
 from pathlib import Path
 
-from bench.common import SCALE, Result
-
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
-BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
-SUITES = ("http", "projections", "imports", "alerts")
-MODULES = {
-    "http": "bench.http_bench",
-    "projections": "bench.projections_bench",
-    "imports": "bench.import_bench",
-    "alerts": "bench.alerts_bench",
-}
+QUICK_SCALE = 0.01
 
 
-def table(results: list[Result]) -> str:
-    lines = [
-        "| bench | metric | value | baseline (same run) | ratio | target | met |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        met = "" if r.ok is None else ("yes" if r.ok else "**no**")
-        cells = (r.bench, r.metric, r.value, r.baseline, r.ratio, r.target, met)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+def _arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("suites", nargs="*", metavar="suite", help="default: every suite")
+    parser.add_argument("--scale", type=float, help="BENCH_SCALE (default 1: the full size)")
+    parser.add_argument("--quick", action="store_true", help=f"scale {QUICK_SCALE}, temp --out")
+    parser.add_argument("--out", type=Path, help="where the results go (default bench/)")
+    parser.add_argument("--report", action="store_true", help="rewrite the reports only")
+    return parser.parse_args(argv)
 
 
-def _available() -> dict[str, Callable[[], list[Result]]]:
-    found = {}
-    for name in SUITES:
-        try:
-            module = importlib.import_module(MODULES[name])
-        except ImportError:
-            continue
-        found[name] = module.run
-    return found
+def main(argv: list[str] | None = None) -> None:
+    """Run the suites asked (all by default), then rewrite the reports."""
+    args = _arguments(sys.argv[1:] if argv is None else argv)
+    scale = args.scale if args.scale is not None else (QUICK_SCALE if args.quick else None)
+    if scale is not None:
+        os.environ["BENCH_SCALE"] = str(scale)  # read by the harness when it is imported
+    out = args.out or (Path(tempfile.mkdtemp(prefix="bench-")) if args.quick else ROOT / "bench")
+    readme = ROOT / "README.md" if out.resolve() == (ROOT / "bench").resolve() else None
 
+    from bench.harness.config import SCALE, log
+    from bench.harness.results import publish, save, table
+    from bench.suites import SUITES
 
-def _save(name: str, results: list[Result]) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    record = {
-        "suite": name,
-        "measured": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores)",
-        "scale": SCALE,
-        "results": [asdict(r) for r in results],
-    }
-    suffix = "" if SCALE == 1 else f".scale-{SCALE}"
-    (RESULTS / f"{name}{suffix}.json").write_text(json.dumps(record, indent=1) + "\n")
-
-
-def _report() -> str:
-    parts = []
-    for name in SUITES:
-        path = RESULTS / f"{name}.json"
-        if not path.exists():  # no full-scale run: show the largest scaled-down one, labelled
-            scaled = sorted(RESULTS.glob(f"{name}.scale-*.json"))
-            if not scaled:
-                continue
-            path = scaled[-1]
-        record = json.loads(path.read_text())
-        rows = [Result(**r) for r in record["results"]]
-        parts.append(
-            f"**{name}**, measured {record['measured']} on {record['machine']}, "
-            f"scale {record['scale']}"
-            + ("" if record["scale"] == 1 else " (scaled down: not the issue's full size)")
-            + f":\n\n{table(rows)}\n"
-        )
-    return "\n".join(parts) or "Not yet measured at full scale: run `make bench`.\n"
-
-
-def main() -> None:
-    suites = _available()
-    wanted = sys.argv[1:] or list(suites)
-    for name in wanted:
-        print(f"== {name} (scale {SCALE})", file=sys.stderr)
-        results = suites[name]()
-        _save(name, results)
+    unknown = set(args.suites) - set(SUITES)
+    if unknown:
+        raise SystemExit(f"unknown suite {sorted(unknown)}: choose from {', '.join(SUITES)}")
+    for name in [] if args.report else (args.suites or list(SUITES)):
+        log(f"== {name} (scale {SCALE})")
+        results = SUITES[name]()
+        save(out, name, results, SCALE)
         print(table(results))
-    body = _report()
-    (ROOT / "bench" / "results.md").write_text(f"# Benchmark results (full scale)\n\n{body}")
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    if BEGIN in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        readme.write_text(f"{head}{BEGIN}\n{body}{END}{tail}")
+    publish(out, tuple(SUITES), readme)
+    log(f"results in {out}" + (" and README.md" if readme else ""))
 
 
 if __name__ == "__main__":

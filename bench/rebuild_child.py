@@ -1,9 +1,10 @@
-"""Run one rebuild in its own process, so that its peak memory can be measured."""
+"""Run one rebuild in its own process; print its events, seconds and peak memory as JSON."""
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import time
 
@@ -26,7 +27,11 @@ def main() -> None:
     )
     seconds = time.perf_counter() - t0
     services.close()
-    json.dump({"events": count, "seconds": seconds}, sys.stdout)
+    peak_kb = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,  # the partition processes
+    )
+    json.dump({"events": count, "seconds": seconds, "peak_mb": peak_kb / 1024}, sys.stdout)
 
 
 if __name__ == "__main__":

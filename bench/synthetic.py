@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
+
+from tqdm import tqdm
 
 from domain.application import Portfolio
 from domain.errors import DomainError
@@ -78,6 +81,14 @@ def generate(
         if progress is not None:
             progress(len(pending))
     return made
+
+
+def record(portfolio: Portfolio, *, projects: int, events_per_project: int) -> list[Project]:
+    """`generate` with a progress bar on stderr."""
+    with tqdm(total=projects, desc="generate", unit="proj", file=sys.stderr) as bar:
+        return generate(
+            portfolio, projects=projects, events_per_project=events_per_project, progress=bar.update
+        )
 
 
 def _one_change(project: Project, rng: random.Random, prov: dict[str, object]) -> None:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,61 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from bench.harness.processes import CeleryWorkers
 from projections.runner import position
 from service.bootstrap import Services
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class Workers:
-    """Starts and kills `celery worker` processes for one test's schema and queue."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = env
-        self.log_dir = log_dir
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, concurrency: int = 1) -> subprocess.Popen[bytes]:
-        log = open(self.log_dir / f"worker-{len(self.procs)}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "workers.celery_app:app",
-                "worker",
-                "--loglevel=INFO",
-                f"--concurrency={concurrency}",
-                "--pool=prefork",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-n",
-                f"w{len(self.procs)}-{uuid.uuid4().hex[:6]}@%h",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.procs.append(proc)
-        return proc
-
-    def kill(self, proc: subprocess.Popen[bytes]) -> None:
-        """kill -9 the worker and its pool children (its whole process group)."""
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-    def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-
-    def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace")[-3000:] for p in self.log_dir.glob("*.log"))
 
 
 @pytest.fixture
@@ -85,8 +32,9 @@ def worker_env(pg_url: str, pg_schema: str, redis_url: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def workers(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
-    pool = Workers(worker_env, tmp_path)
+def workers(worker_env: dict[str, str], tmp_path: Path) -> Iterator[CeleryWorkers]:
+    """Real `celery worker` processes on this test's schema and queue, killed afterwards."""
+    pool = CeleryWorkers(worker_env, tmp_path)
     yield pool
     pool.stop_all()
 

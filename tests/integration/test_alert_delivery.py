@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from bench.harness.processes import CeleryWorkers
 from projections import alerts as alerts_projection
 from service.app import create_app
 from service.bootstrap import Services
 from service.config import Settings
 from tests.e2e.conftest import TODAY, Http, authorize, make_token
-from tests.integration.conftest import Workers, wait_until
+from tests.integration.conftest import wait_until
 from workers.celery_app import CATCH_UP_TASK, DELIVER_TASK, make_celery
 from workers.delivery import RETRY_WINDOW, deliver_due, sign
 
@@ -232,7 +233,7 @@ def test_an_email_alert_arrives_through_smtp_in_text_and_html(
 def test_a_worker_killed_during_a_delivery_still_delivers_the_alert(
     pg_settings: Settings,
     make_services: Callable[..., Services],
-    workers: Workers,
+    workers: CeleryWorkers,
     worker_env: dict[str, str],
 ) -> None:
     receiver = Receiver(refuse=0)

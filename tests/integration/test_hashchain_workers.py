@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bench.harness.processes import CeleryWorkers
 from projections import hashchain
 from projections.chain_verify import verify
 from service.bootstrap import Services
 from service.config import Settings
 from tests.chain_helpers import write_history
 from tests.histories import TODAY
-from tests.integration.conftest import Workers, tracked, wait_until
+from tests.integration.conftest import tracked, wait_until
 from workers.celery_app import CATCH_UP_TASK, make_celery
 from workers.enqueue import Enqueuer
 
@@ -23,7 +24,7 @@ def _chained(services: Services) -> int:
 def test_a_worker_catches_the_chain_up_with_the_read_model(
     pg_settings: Settings,
     make_services: Callable[..., Services],
-    workers: Workers,
+    workers: CeleryWorkers,
     worker_env: dict[str, str],
 ) -> None:
     settings = Settings(

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from bench.harness.processes import CeleryWorkers
 from domain.application import utc_today
 from projections.figures import project_figures
 from projections.state import fold
@@ -15,14 +16,13 @@ from service.bootstrap import Services
 from service.config import Settings
 from service.query_schemas import ProjectStateSchema
 from tests.e2e.conftest import authorize, make_token
-from tests.integration.conftest import Workers
 from workers.enqueue import Enqueuer
 
 
 def test_commands_are_projected_by_the_worker_and_read_back_through_the_api(
     pg_settings: Settings,
     make_services: Callable[..., Services],
-    workers: Workers,
+    workers: CeleryWorkers,
     worker_env: dict[str, str],
 ) -> None:
     settings = Settings(

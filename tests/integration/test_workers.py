@@ -8,13 +8,14 @@ from decimal import Decimal
 
 from celery import Celery
 
+from bench.harness.processes import CeleryWorkers
 from domain.application import Provenance
 from projections import queries
 from projections.state import fold
 from service.bootstrap import Services
 from service.config import Settings
 from tests.histories import BASE, TODAY, Step, apply_step, register_projects
-from tests.integration.conftest import Workers, tracked, wait_until
+from tests.integration.conftest import tracked, wait_until
 from workers.celery_app import CATCH_UP_TASK, make_celery
 
 
@@ -57,7 +58,7 @@ def _kick(env: dict[str, str]) -> Celery:
 def test_killing_a_worker_mid_catch_up_loses_and_duplicates_nothing(
     pg_settings: Settings,
     make_services: Callable[..., Services],
-    workers: Workers,
+    workers: CeleryWorkers,
     worker_env: dict[str, str],
 ) -> None:
     services = make_services(pg_settings, today=lambda: TODAY)
@@ -82,7 +83,7 @@ def test_killing_a_worker_mid_catch_up_loses_and_duplicates_nothing(
 def test_two_workers_at_once_stay_exact(
     pg_settings: Settings,
     make_services: Callable[..., Services],
-    workers: Workers,
+    workers: CeleryWorkers,
     worker_env: dict[str, str],
 ) -> None:
     services = make_services(pg_settings, today=lambda: TODAY)

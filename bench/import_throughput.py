@@ -1,4 +1,4 @@
-"""Issue 4 benchmarks: importing the real published files, parse alone vs parse + record.
+"""Importing the real published files: parse alone vs parse + record, events per second.
 
 Each measured import starts from a fresh PostgreSQL schema (a second import of the same
 files would record nothing) and runs in-process, as `panorama import` does, with the
@@ -8,18 +8,16 @@ projection trigger off (`in_worker=True`): the figure is the importer's, not the
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 
-from bench.common import PG_URL, Result, fresh_schema, ms
-from service.bootstrap import bootstrap
-from service.config import Settings
+from bench.harness.config import ROOT, log
+from bench.harness.db import fresh_schema, schema_services
+from bench.harness.results import Figure, Result
+from bench.harness.stats import ms
 from service.imports import Edition, import_editions, parse_gmpp, parse_panorama
 
-ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 LONG = SHARED_DATA / "panorama" / "derived" / "panorama_all_editions_long.csv"
 GMPP = SHARED_DATA / "gmpp" / "raw"
@@ -44,8 +42,7 @@ def _parse_seconds(parse: Callable[[], list[Edition]]) -> float:
 def _import_seconds(parse: Callable[[], list[Edition]]) -> tuple[float, int]:
     """Parse and record everything into a fresh schema: (seconds, events recorded)."""
     with fresh_schema("bench_import") as schema:
-        settings = Settings(database_url=PG_URL, database_schema=schema)
-        services = bootstrap(settings, today=lambda: TODAY, in_worker=True)
+        services = schema_services(schema, today=lambda: TODAY)
         try:
             t0 = time.perf_counter()
             summary = import_editions(services.portfolio, parse())
@@ -66,10 +63,9 @@ def _measure(name: str, what: str, parse: Callable[[], list[Edition]]) -> Result
     total_s = statistics.median(seconds for seconds, _ in runs)
     events = runs[0][1]
     assert all(n == events for _, n in runs), "the same files must record the same events"
-    print(
+    log(
         f"{name}: {events} events from {rows} rows, parse {ms(parse_s)}, "
-        f"parse+record {ms(total_s)} (median of {RUNS})",
-        file=sys.stderr,
+        f"parse+record {ms(total_s)} (median of {RUNS})"
     )
     return Result(
         "import",
@@ -79,16 +75,21 @@ def _measure(name: str, what: str, parse: Callable[[], list[Edition]]) -> Result
         f"{total_s / parse_s:.1f}x parse",
         "",
         None,
+        (
+            Figure(
+                f"import.{name}_events_per_s",
+                events / total_s,
+                "ev/s",
+                "parse alone",
+                events / parse_s,
+            ),
+        ),
     )
 
 
 def run() -> list[Result]:
+    """One row per source: the Panorama history, the six GMPP files."""
     return [
         _measure("panorama", "panorama history (long file)", _panorama),
         _measure("gmpp", "GMPP, six annual files", _gmpp),
     ]
-
-
-if __name__ == "__main__":
-    for result in run():
-        print(result)

@@ -1,0 +1,1 @@
+"""The benchmark harness: servers and workers, load generation, statistics, result files."""

@@ -1,0 +1,86 @@
+"""Rebuild of the read model from the event log: events per second and peak memory.
+
+The rebuild runs in a child process (bench.rebuild_child), so that its peak memory is its own;
+the baseline is reading and decoding the same notification log in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from bench.harness.config import PG_URL, ROOT
+from bench.harness.db import raw_decode_rate
+from bench.harness.results import Figure, Result
+from service.bootstrap import Services
+
+TARGET_EVENTS_PER_S = 25_000
+TARGET_PEAK_MB = 300
+
+
+def run(services: Services, schema: str) -> list[Result]:
+    """Rebuild the read model of `schema` (recorded by `services`): throughput and memory."""
+    total = services.portfolio.recorder.max_notification_id() or 0
+    raw_rate = raw_decode_rate(services.portfolio)
+    env = dict(
+        os.environ,
+        DATABASE_URL=PG_URL,
+        DATABASE_SCHEMA=schema,
+        PYTHONPATH=str(ROOT),
+        PROJECTION_BATCH_SIZE="5000",
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.rebuild_child"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    child = json.loads(out.stdout)
+    peak_mb = child["peak_mb"]
+    rate = child["events"] / child["seconds"]
+    rate_target = f">= {TARGET_EVENTS_PER_S:,} ev/s"
+    memory_target = f"<= {TARGET_PEAK_MB} MB"
+    return [
+        Result(
+            "rebuild",
+            f"throughput ({total:,} events)",
+            f"{rate:,.0f} ev/s",
+            f"{raw_rate:,.0f} ev/s read+decode",
+            f"{rate / raw_rate:.2f}",
+            rate_target,
+            rate >= TARGET_EVENTS_PER_S,
+            (
+                Figure(
+                    "rebuild.events_per_s",
+                    rate,
+                    "ev/s",
+                    "read+decode",
+                    raw_rate,
+                    rate_target,
+                    rate >= TARGET_EVENTS_PER_S,
+                ),
+            ),
+        ),
+        Result(
+            "rebuild",
+            "peak worker memory",
+            f"{peak_mb:.0f} MB",
+            "",
+            "",
+            memory_target,
+            peak_mb <= TARGET_PEAK_MB,
+            (
+                Figure(
+                    "rebuild.peak_rss_mb",
+                    peak_mb,
+                    "MB",
+                    target=memory_target,
+                    met=peak_mb <= TARGET_PEAK_MB,
+                ),
+            ),
+        ),
+    ]

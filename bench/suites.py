@@ -1,0 +1,55 @@
+"""The suites of `make bench`: each runs one or more benchmark modules and returns their rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bench.harness.config import SCALE
+from bench.harness.db import fresh_schema, schema_services
+from bench.harness.results import Result, guarded
+
+
+def http() -> list[Result]:
+    """Commands per second over gunicorn + Celery, then the projection lag at 200 cmd/s."""
+    from bench import commands_throughput, projection_lag
+
+    return commands_throughput.run() + projection_lag.run()
+
+
+def projections() -> list[Result]:
+    """One synthetic portfolio (10,000 x BENCH_SCALE projects, 100 events each): the rebuild,
+    then the as-of queries on the read model it built."""
+    from bench import as_of_queries, rebuild
+    from bench.synthetic import record
+
+    with fresh_schema() as schema:
+        services = schema_services(schema)
+        try:
+            made = record(
+                services.portfolio, projects=max(40, int(10_000 * SCALE)), events_per_project=100
+            )
+            return rebuild.run(services, schema) + as_of_queries.run(services, made)
+        finally:
+            services.close()
+
+
+def imports() -> list[Result]:
+    """Importing the real published files."""
+    from bench import import_throughput
+
+    return import_throughput.run()
+
+
+def alerts() -> list[Result]:
+    """Alert evaluation throughput, then breach-to-webhook latency through a worker."""
+    from bench import alert_evaluation, breach_to_webhook
+
+    return guarded("alerts", alert_evaluation.run) + guarded("alerts", breach_to_webhook.run)
+
+
+SUITES: dict[str, Callable[[], list[Result]]] = {
+    "http": http,
+    "projections": projections,
+    "imports": imports,
+    "alerts": alerts,
+}
