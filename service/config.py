@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 from domain.subscription import WebhookPolicy
+from service.tokens import DEFAULT_EXPIRES_IN, parse_lifetime
 
 DEFAULT_DATABASE_URL = "sqlite:///var/panorama.sqlite3"
 
@@ -40,6 +41,8 @@ class Settings:
     # host names and CIDRs webhooks may target even when private (docs/alerts.md)
     webhook_allowlist: tuple[str, ...] = ()
     digest_hour_utc: int = 7
+    # the lifetime of a new token when `panorama tokens create` is not given --expires-in
+    token_expires_in: str = DEFAULT_EXPIRES_IN
     smtp_url: str | None = field(default=None, repr=False)
     # base64 of the 32-byte Ed25519 seed that signs hash-chain checkpoints; never printed.
     audit_signing_key: str | None = field(default=None, repr=False)
@@ -71,6 +74,7 @@ class Settings:
                 x.strip() for x in e.get("WEBHOOK_ALLOWLIST", "").split(",") if x.strip()
             ),
             digest_hour_utc=_hour(e.get("DIGEST_HOUR_UTC")),
+            token_expires_in=_lifetime(e.get("TOKEN_EXPIRES_IN")),
             smtp_url=e.get("SMTP_URL") or None,
             audit_signing_key=e.get("AUDIT_SIGNING_KEY") or None,
         )
@@ -136,6 +140,15 @@ def _hour(value: str | None) -> int:
     if not 0 <= hour <= 23:
         raise ValueError("DIGEST_HOUR_UTC is an hour from 0 to 23")
     return hour
+
+
+def _lifetime(value: str | None) -> str:
+    text = (value or "").strip() or DEFAULT_EXPIRES_IN
+    try:
+        parse_lifetime(text)
+    except ValueError as e:
+        raise ValueError(f"TOKEN_EXPIRES_IN: {e}") from None
+    return text
 
 
 def _url_schema(url: str) -> str | None:
