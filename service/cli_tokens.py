@@ -59,7 +59,8 @@ def create(
     """Create a token and print it once: it cannot be shown again."""
     services: Services = ctx.find_root().obj["services"]
     try:
-        lifetime = parse_lifetime(expires_in or services.settings.token_expires_in)
+        given = services.settings.token_expires_in if expires_in is None else expires_in
+        lifetime = parse_lifetime(given)
         record, token = _store(ctx).create(
             role, ministries=ministries, name=name, created_by=_operator(), lifetime=lifetime
         )
