@@ -15,6 +15,7 @@ from service.bootstrap import bootstrap, make_database
 from service.cli import main
 from service.cli_tokens import ensure_first_admin
 from service.config import Settings
+from service.tokens import TABLE, TokenStore
 from tests.e2e.conftest import bearer
 
 
@@ -95,6 +96,13 @@ def test_a_first_start_of_the_embedded_default_creates_an_admin_token(
         assert path.read_text().strip() == token
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert ensure_first_admin(settings, db) is None  # only once
+        [first] = TokenStore(db).records()
+        assert first.expires_at is not None  # TOKEN_EXPIRES_IN, 90 days by default
+        with db.transaction() as tx:  # 90 days later
+            tx.execute(f"UPDATE {TABLE} SET expires_at = %s", ("2000-01-01T00:00:00+00:00",))  # noqa: S608
+        again = ensure_first_admin(settings, db)
+        assert again is not None and again != token
+        assert path.read_text().strip() == again
     finally:
         db.close()
     other = Settings(database_url=f"sqlite:///{tmp_path / 'elsewhere.sqlite3'}")
