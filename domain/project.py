@@ -23,6 +23,7 @@ from domain.errors import (
 from domain.values import (
     CLOSURE_OUTCOMES,
     PHASE_RANK,
+    canonical_ministry,
     check_amount,
     check_effective_date,
     check_phase,
@@ -178,7 +179,7 @@ class Project(Aggregate):
             cls.Registered,
             id=id if id is not None else cls.create_id(),
             name=name,
-            ministry_code=ministry_code,
+            ministry_code=canonical_ministry(ministry_code),
             ministry_name=ministry_name,
             description=description,
             interministerial=interministerial,
@@ -205,6 +206,8 @@ class Project(Aggregate):
             raise InvalidValue("name must not be blank", field="name")
         if "ministry_code" in changes and not str(changes["ministry_code"] or "").strip():
             raise InvalidValue("ministry_code must not be blank", field="ministry_code")
+        if "ministry_code" in changes:
+            changes = changes | {"ministry_code": canonical_ministry(changes["ministry_code"])}
         effective = {k: v for k, v in changes.items() if getattr(self, k) != v}
         if not effective:
             raise NothingChanged("the revision changes none of the project's details")

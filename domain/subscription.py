@@ -20,7 +20,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain.errors import InvalidValue, NotFound
-from domain.values import RATING_RANK, RATINGS
+from domain.values import RATING_RANK, RATINGS, canonical_ministry
 
 PROJECT_METRICS = ("budget_drift_pct", "schedule_drift_pct", "current_cost", "rating_at_or_worse")
 PORTFOLIO_METRICS = ("portfolio_total_cost_engaged", "portfolio_mean_budget_drift_pct")
@@ -143,6 +143,8 @@ def make_rule(
             raise InvalidValue("a project scope names a project id", field="scope_value") from None
     elif not (scope_value or "").strip() or len(str(scope_value)) > 64:
         raise InvalidValue("a ministry scope names a ministry code", field="scope_value")
+    else:
+        scope_value = canonical_ministry(str(scope_value))
     return Rule(metric, comparator, value, clear, scope, scope_value)
 
 

@@ -37,6 +37,11 @@ class EventProvenance:
     correction: bool
 
 
+def canonical_ministry(code: str) -> str:
+    """A ministry code as stored and compared: trimmed, upper case (" mj" and "MJ" are MJ)."""
+    return code.strip().upper()
+
+
 def check_phase(phase: str) -> str:
     """Return the phase if it belongs to the panorama vocabulary."""
     if phase not in PHASE_RANK:

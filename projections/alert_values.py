@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.subscription import Rule
-from domain.values import RATING_RANK
+from domain.values import RATING_RANK, canonical_ministry
 from projections.figures import CADRAGE, budget_drift, published_cost, q2, schedule_drift
 from projections.state import ProjectState
 
@@ -58,5 +58,7 @@ def covers(rule: Rule, project_id: str, facts: Facts) -> bool:
     if rule.scope == "project":
         return rule.scope_value == project_id
     if rule.scope == "ministry":
-        return rule.scope_value == facts.get("ministry_code")
+        code = facts.get("ministry_code")
+        wanted = canonical_ministry(rule.scope_value or "")
+        return code is not None and wanted == canonical_ministry(str(code))
     return True

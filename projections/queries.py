@@ -10,6 +10,7 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper, StoredEvent
 from psycopg import sql
 
+from domain.values import canonical_ministry
 from projections.db import Row, Tx, as_date, as_ts
 from projections.figures import portfolio_summary, project_figures
 from projections.project_states import state_from_row
@@ -114,11 +115,12 @@ def list_projects(
 ) -> list[dict[str, Any]]:
     """Projects followed on `as_of`, filtered and sorted (`-key` for descending)."""
     needle = q.casefold() if q else None
+    ministry = canonical_ministry(ministry) if ministry else None
     found = []
     for state in states_at(tx, as_of, known_at):
         if not include_departed and not state.in_portfolio:
             continue
-        if ministry and state.ministry_code != ministry:
+        if ministry and canonical_ministry(state.ministry_code) != ministry:
             continue
         if phase and state.phase != phase:
             continue

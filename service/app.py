@@ -12,7 +12,7 @@ from flask_smorest import Blueprint
 
 from service import idempotency, log_redaction
 from service.audit import audit
-from service.auth import SCHEME, authorize_request
+from service.auth import SCHEME, authorize_request, forbid_foreign_source
 from service.bootstrap import Services, bootstrap
 from service.commands import current_services, projects
 from service.config import Settings
@@ -55,6 +55,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     app.extensions["panorama_tokens"] = tokens
     app.before_request(authorize_request)  # first: a refusal precedes body checks and claims
     app.before_request(require_json_body)
+    app.before_request(forbid_foreign_source)  # before the idempotency claim
     settings = services.settings
     store = idempotency.IdempotencyStore(
         services.db, lease_s=settings.idempotency_lease_s, ttl_s=settings.idempotency_ttl_s

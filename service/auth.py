@@ -19,6 +19,7 @@ Tokens are never logged nor echoed: only their id and name appear in answers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import wraps
@@ -28,8 +29,9 @@ from uuid import UUID
 from flask import current_app, g, request
 from flask_smorest import Blueprint
 
+from domain.values import canonical_ministry
 from service.errors import Problem
-from service.tokens import TokenRecord, TokenStore
+from service.tokens import TokenRecord, TokenRefused, TokenStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,6 +40,9 @@ SCHEME = "bearerAuth"
 COMMAND_ROLES = ("admin", "manager")
 AUDIT_ROLES = ("admin", "auditor")
 ANY_ROLE = ("admin", "manager", "auditor", "subscriber")
+SOURCE_ROLES = ("admin",)  # who may name an event's source; the importers record theirs
+SOURCE_FIELD = "source"
+_BODY_METHODS = ("POST", "PUT", "PATCH")
 POLICY_ATTR = "_panorama_policy"
 _PUBLIC_PREFIXES = ("/api/openapi.json", "/api/docs")
 _DOC = Blueprint("auth_doc", __name__)  # never registered: its decorators only write docs
@@ -72,7 +77,7 @@ def forbidden(detail: str) -> Problem:
 def current_token() -> TokenRecord | None:
     """The request's token (checked once per request), None without an Authorization header.
 
-    A malformed header, an unknown or a revoked token is 401.
+    A malformed header, an unknown or a revoked token is 401, an expired one 401 "expired".
     """
     cached = g.get("panorama_token", _UNSET)
     if cached is not _UNSET:
@@ -85,9 +90,11 @@ def current_token() -> TokenRecord | None:
         value = value.strip()
         if scheme.lower() != "bearer" or not value or " " in value:
             raise unauthorized(f"{HEADER} must read: Bearer <token>", invalid=True)
-        record = token_store().authenticate(value)
-        if record is None:
-            raise unauthorized("the token is unknown or revoked", invalid=True)
+        try:
+            record = token_store().authenticate(value)
+        except TokenRefused as refused:
+            detail = "expired" if refused.reason == "expired" else f"the token is {refused.reason}"
+            raise unauthorized(detail, invalid=True) from None
     g.panorama_token = record
     return record
 
@@ -114,7 +121,7 @@ def require_ministry(*codes: str) -> None:
     token = require_token(COMMAND_ROLES)
     if token.role == "admin":
         return
-    outside = sorted({code.strip() for code in codes} - set(token.ministries))
+    outside = sorted({canonical_ministry(code) for code in codes} - set(token.ministries))
     if outside:
         raise forbidden(
             f"this token manages {', '.join(token.ministries)}, not {', '.join(outside)}"
@@ -177,6 +184,27 @@ def _route_policy() -> Policy | None:
     func = getattr(view_class, method, None) if view_class is not None else view
     policy: Policy | None = getattr(func, POLICY_ATTR, None)
     return policy
+
+
+def forbid_foreign_source() -> None:
+    """before_request, after the JSON checks: a `source` in a command body is the provenance
+    of an official edition (`panorama:2019-03`); only SOURCE_ROLES may name one (else 403)."""
+    if request.method not in _BODY_METHODS or not request.path.startswith("/api/"):
+        return
+    try:
+        body = json.loads(request.get_data(cache=True) or b"null")
+    except (ValueError, RecursionError):  # refused by the JSON checks
+        return
+    if not isinstance(body, dict) or SOURCE_FIELD not in body:
+        return
+    token = current_token()
+    if token is not None and token.role not in SOURCE_ROLES:
+        raise Problem(
+            403,
+            f"a {token.role} token may not set {SOURCE_FIELD}: its commands are recorded"
+            f" with source api (only {' or '.join(SOURCE_ROLES)} and the importers name one)",
+            field=SOURCE_FIELD,
+        )
 
 
 def authorize_request() -> None:

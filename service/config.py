@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
+from service.tokens import DEFAULT_EXPIRES_IN, parse_lifetime
 from workers.webhook_policy import WebhookPolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///var/panorama.sqlite3"
@@ -45,6 +46,8 @@ class Settings:
     idempotency_lease_s: float = 30.0
     idempotency_ttl_s: float = 7 * 86400.0
     sqlite_lock_timeout_s: int = 5
+    # the lifetime of a new token when `panorama tokens create` is not given --expires-in
+    token_expires_in: str = DEFAULT_EXPIRES_IN
     smtp_url: str | None = field(default=None, repr=False)
     # base64 of the 32-byte Ed25519 seed that signs hash-chain checkpoints; never printed.
     audit_signing_key: str | None = field(default=None, repr=False)
@@ -83,6 +86,7 @@ class Settings:
             idempotency_lease_s=_seconds(e.get("IDEMPOTENCY_LEASE_SECONDS"), 30.0),
             idempotency_ttl_s=_seconds(e.get("IDEMPOTENCY_TTL_SECONDS"), 7 * 86400.0),
             sqlite_lock_timeout_s=_whole_seconds(e.get("SQLITE_LOCK_TIMEOUT"), 5),
+            token_expires_in=_lifetime(e.get("TOKEN_EXPIRES_IN")),
             smtp_url=e.get("SMTP_URL") or None,
             audit_signing_key=e.get("AUDIT_SIGNING_KEY") or None,
             secret_key=e.get("SECRET_KEY") or None,
@@ -170,6 +174,15 @@ def _whole_seconds(value: str | None, default: int) -> int:
     if seconds < 1:
         raise ValueError(f"a duration in whole seconds must be at least 1, not {value!r}")
     return seconds
+
+
+def _lifetime(value: str | None) -> str:
+    text = (value or "").strip() or DEFAULT_EXPIRES_IN
+    try:
+        parse_lifetime(text)
+    except ValueError as e:
+        raise ValueError(f"TOKEN_EXPIRES_IN: {e}") from None
+    return text
 
 
 def _url_schema(url: str) -> str | None:

@@ -3,6 +3,11 @@
 A token reads `pnr_<id>_<secret>`: the id (16 hex digits) finds the row by its primary key,
 the secret (32 random bytes, URL-safe base64) is never stored: only the SHA-256 of the whole
 token is, compared in constant time. A token is shown once, when it is created.
+A token expires (`expires_at`, UTC; NULL for a token made with `never`, and for the tokens
+of databases older than expiry, which keep working): new tokens expire after
+TOKEN_EXPIRES_IN (default 90 days) unless told otherwise. Nothing is cached: every request
+reads its token's row by primary key, so a revocation or an expiry holds from the next
+request on every process.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from psycopg import sql
 
-from projections.db import Database, Row, as_ts, ident
+from domain.values import canonical_ministry
+from projections.db import Database, Row, Tx, as_ts, ident
 
 TABLE = "api_tokens"
 ROLES = ("admin", "manager", "auditor", "subscriber")
@@ -25,11 +31,41 @@ PREFIX = "pnr_"
 TOKEN_PATTERN = re.compile(r"^pnr_([0-9a-f]{16})_[A-Za-z0-9_-]{43}$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
 MINISTRY_PATTERN = re.compile(r"^\S{1,50}$")
+DURATION_PATTERN = re.compile(r"^([1-9][0-9]{0,6})([dhm])$")
+DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+MAX_LIFETIME = timedelta(days=36_600)
+NEVER = "never"
+DEFAULT_EXPIRES_IN = "90d"
 _LOCK_ID = 0x70CE_A5ED  # serialises CREATE TABLE IF NOT EXISTS between processes (PostgreSQL)
 
 
 class TokenError(ValueError):
     """A token that cannot be created as asked (bad role, name or ministry; duplicate name)."""
+
+
+class TokenRefused(Exception):
+    """A token that does not authenticate: `reason` is "expired" or "unknown or revoked"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_lifetime(text: str) -> timedelta | None:
+    """A token lifetime: `90d`, `12h`, `30m` (at most 100 years), or `never` (None)."""
+    value = text.strip().lower()
+    if value == NEVER:
+        return None
+    match = DURATION_PATTERN.fullmatch(value)
+    if match is None:
+        raise TokenError(f"a lifetime reads like 90d, 12h or 30m, or {NEVER}; not {text!r}")
+    lifetime = timedelta(**{DURATION_UNITS[match.group(2)]: int(match.group(1))})
+    if lifetime > MAX_LIFETIME:
+        raise TokenError(f"a lifetime is at most {MAX_LIFETIME.days}d (or {NEVER})")
+    return lifetime
+
+
+DEFAULT_LIFETIME = parse_lifetime(DEFAULT_EXPIRES_IN)
 
 
 @dataclass(frozen=True)
@@ -43,6 +79,7 @@ class TokenRecord:
     created_at: datetime
     revoked_at: datetime | None
     created_by: str | None
+    expires_at: datetime | None = None
 
     @property
     def actor(self) -> str:
@@ -51,7 +88,12 @@ class TokenRecord:
 
     @property
     def active(self) -> bool:
-        return self.revoked_at is None
+        """Neither revoked nor expired."""
+        return self.revoked_at is None and not self.expired()
+
+    def expired(self, now: datetime | None = None) -> bool:
+        """Whether the token's lifetime is over (never, for a token without expiry)."""
+        return self.expires_at is not None and self.expires_at <= (now or datetime.now(UTC))
 
 
 def token_hash(token: str) -> str:
@@ -71,12 +113,26 @@ class TokenStore:
             "CREATE TABLE IF NOT EXISTS {} ("
             " id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, role TEXT NOT NULL,"
             " ministries TEXT NOT NULL, hash TEXT NOT NULL, created_at TEXT NOT NULL,"
-            " revoked_at TEXT, created_by TEXT)"
+            " revoked_at TEXT, created_by TEXT, expires_at TEXT)"
         ).format(ident(TABLE))
         with self.db.transaction() as tx:
             if tx.dialect == "postgres":
                 tx.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
             tx.execute(ddl)
+            self._add_expiry_column(tx)
+
+    @staticmethod
+    def _add_expiry_column(tx: Tx) -> None:
+        """Databases made before tokens expired lack `expires_at`: add it (NULL: no expiry)."""
+        table = ident(TABLE)
+        if tx.dialect == "postgres":
+            tx.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS expires_at TEXT").format(table)
+            )
+            return
+        columns = {row["name"] for row in tx.fetch(sql.SQL("PRAGMA table_info({})").format(table))}
+        if "expires_at" not in columns:
+            tx.execute(sql.SQL("ALTER TABLE {} ADD COLUMN expires_at TEXT").format(table))
 
     def create(
         self,
@@ -85,11 +141,15 @@ class TokenStore:
         ministries: tuple[str, ...] | list[str] = (),
         name: str | None = None,
         created_by: str | None = None,
+        lifetime: timedelta | None = DEFAULT_LIFETIME,
     ) -> tuple[TokenRecord, str]:
-        """Create a token: its record and the token itself (shown once, never stored)."""
+        """Create a token that expires after `lifetime` (None: never); its record and the
+        token itself (shown once, never stored)."""
         if role not in ROLES:
             raise TokenError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-        codes = tuple(dict.fromkeys(code.strip() for code in ministries))
+        if lifetime is not None and not timedelta(0) < lifetime <= MAX_LIFETIME:
+            raise TokenError(f"a lifetime is positive and at most {MAX_LIFETIME.days}d")
+        codes = tuple(dict.fromkeys(canonical_ministry(code) for code in ministries))
         if any(not MINISTRY_PATTERN.fullmatch(code) for code in codes):
             raise TokenError("a ministry code is 1 to 50 characters without spaces")
         if role == "manager" and not codes:
@@ -102,29 +162,36 @@ class TokenStore:
             raise TokenError("a name is 1 to 100 letters, digits or . _ @ + - (no spaces)")
         token = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
         now = datetime.now(UTC)
+        expires = None if lifetime is None else now + lifetime
         insert = sql.SQL(
-            "INSERT INTO {} (id, name, role, ministries, hash, created_at, created_by)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+            "INSERT INTO {} (id, name, role, ministries, hash, created_at, created_by, expires_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
         ).format(ident(TABLE))
         params = (token_id, name, role, json.dumps(list(codes)), token_hash(token))
+        stamps = (now.isoformat(), created_by, expires.isoformat() if expires else None)
         with self.db.transaction() as tx:
-            if tx.execute(insert, (*params, now.isoformat(), created_by)) != 1:
+            if tx.execute(insert, (*params, *stamps)) != 1:
                 raise TokenError(f"a token named {name!r} already exists (names are never reused)")
-        record = TokenRecord(token_id, name, role, codes, now, None, created_by)
+        record = TokenRecord(token_id, name, role, codes, now, None, created_by, expires)
         return record, token
 
-    def authenticate(self, token: str) -> TokenRecord | None:
-        """The active token's record, or None (malformed, unknown, revoked or wrong secret)."""
+    def authenticate(self, token: str) -> TokenRecord:
+        """The active token's record; TokenRefused says why not ("expired" only for a token
+        whose secret is right, so a wrong secret learns nothing)."""
         match = TOKEN_PATTERN.fullmatch(token)
         if match is None:
-            return None
+            raise TokenRefused("unknown or revoked")
         select = sql.SQL("SELECT * FROM {} WHERE id = %s").format(ident(TABLE))
         with self.db.transaction(write=False) as tx:
             row = tx.fetchone(select, (match.group(1),))
         if row is None or not hmac.compare_digest(str(row["hash"]), token_hash(token)):
-            return None
+            raise TokenRefused("unknown or revoked")
         record = _record(row)
-        return record if record.active else None
+        if record.revoked_at is not None:
+            raise TokenRefused("unknown or revoked")
+        if record.expired():
+            raise TokenRefused("expired")
+        return record
 
     def active_record(self, token_id: str) -> TokenRecord | None:
         """The record of an active token by its id (a signed-in page session), else None."""
@@ -150,12 +217,12 @@ class TokenStore:
             return [_record(row) for row in tx.fetch(select)]
 
     def has_active(self, role: str) -> bool:
-        """Whether some token of this role is not revoked."""
-        select = sql.SQL(
-            "SELECT COUNT(*) AS n FROM {} WHERE role = %s AND revoked_at IS NULL"
-        ).format(ident(TABLE))
+        """Whether some token of this role is neither revoked nor expired."""
+        select = sql.SQL("SELECT * FROM {} WHERE role = %s AND revoked_at IS NULL").format(
+            ident(TABLE)
+        )
         with self.db.transaction(write=False) as tx:
-            return bool(tx.scalar(select, (role,)))
+            return any(_record(row).active for row in tx.fetch(select, (role,)))
 
 
 def _record(row: Row) -> TokenRecord:
@@ -165,8 +232,9 @@ def _record(row: Row) -> TokenRecord:
         id=str(row["id"]),
         name=str(row["name"]),
         role=str(row["role"]),
-        ministries=tuple(json.loads(row["ministries"])),
+        ministries=tuple(canonical_ministry(code) for code in json.loads(row["ministries"])),
         created_at=created,
         revoked_at=as_ts(row["revoked_at"]),
         created_by=row["created_by"],
+        expires_at=as_ts(row.get("expires_at")),
     )

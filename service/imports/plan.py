@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.project import Project
-from domain.values import PHASE_RANK
+from domain.values import PHASE_RANK, canonical_ministry
 from service.imports.matching import normalise_name, project_id
 from service.imports.model import Edition, ProjectRow
 
@@ -115,7 +115,7 @@ def _plan_existing(
         add("rejoin_portfolio", narrative=f"listed again in {source}")
     changes = {
         name: value
-        for name, value in row.details.items()
+        for name, value in _as_recorded(row.details).items()
         # a start date that is no longer published is kept
         if not (name == "start_date" and value is None) and getattr(project, name) != value
     }
@@ -138,6 +138,14 @@ def _plan_existing(
         add("reestimate_schedule", {"planned_end": row.planned_end}, row.narratives.get("schedule"))
     if row.rating and (row.rating != project.rating or reported_on != plan.edition.date):
         _report(plan, pid, row)
+
+
+def _as_recorded(details: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's details as the project records them: its ministry code canonical (MAr: MAR)."""
+    recorded = dict(details)
+    if isinstance(recorded.get("ministry_code"), str):
+        recorded["ministry_code"] = canonical_ministry(recorded["ministry_code"])
+    return recorded
 
 
 def _report(plan: EditionPlan, pid: UUID, row: ProjectRow) -> None:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask.testing import FlaskClient
+from psycopg import sql
 from werkzeug.test import TestResponse
 
 from service.app import create_app
 from service.auth import POLICY_ATTR, Policy
 from service.bootstrap import Services
 from service.config import Settings
-from service.tokens import TABLE, TokenStore
+from service.tokens import TABLE, TokenStore, token_hash
 from tests.e2e.conftest import TODAY, Http, assert_problem, bearer, make_token
 
 LATER = "2999-01-01T00:00:00Z"  # a known_at after every recording
@@ -238,3 +240,182 @@ def test_every_api_route_declares_who_may_call_it(client: FlaskClient) -> None:
             if not isinstance(getattr(func, POLICY_ATTR, None), Policy):
                 undeclared.add(rule.rule)
     assert not undeclared, sorted(undeclared)
+
+
+# -- provenance: who may name an event's source --------------------------------------------
+OFFICIAL = "panorama:2019-03"
+
+
+def test_only_an_admin_names_the_source_of_an_event(http: Http, services: Services) -> None:
+    manager = make_token(services, "manager", "MJ", name="chef-mj")
+    subscriber = make_token(services, "subscriber")
+    project = http.register(ministry_code="MJ")
+    registration = {"name": "X", "ministry_code": "MJ", "effective_date": "2024-01-15"}
+    for path, body, token in (
+        ("/api/projects", registration | {"source": OFFICIAL}, manager),
+        (
+            f"/api/projects/{project}/cost-estimates",
+            {"amount": "10.00", "source": OFFICIAL},
+            manager,
+        ),
+        (f"/api/projects/{project}/status-reports", {"rating": "Green", "source": "api"}, manager),
+        ("/api/subscriptions", {"source": OFFICIAL}, subscriber),
+    ):
+        body = {"effective_date": "2024-03-01"} | body
+        refused = http.post(path, body, token=token, key=f"k-{path}")
+        problem = assert_problem(refused, 403, "source")
+        assert "source" in problem["detail"]
+    assert len(http.events(project)) == 1
+    assert http.client.get("/api/projects").get_json()["total"] == 1
+
+    own = http.command(project, "cost-estimates", {"amount": "10.00"}, token=manager)
+    assert own.status_code == 201, own.get_json()
+    official = http.command(project, "cost-estimates", {"amount": "20.00", "source": OFFICIAL})
+    assert official.status_code == 201, official.get_json()
+    events = http.events(project)[1:]
+    assert [(e["actor"], e["source"]) for e in events] == [
+        ("token:chef-mj", "api"),
+        ("token:e2e-admin", OFFICIAL),
+    ]
+
+
+# -- ministry codes: one canonical spelling (trimmed, upper case) ---------------------------
+def test_a_ministry_code_is_trimmed_and_upper_cased_wherever_it_enters(
+    http: Http, services: Services
+) -> None:
+    record, manager = TokenStore(services.db).create("manager", ministries=[" mj", "MAr "])
+    assert record.ministries == ("MJ", "MAR")
+    registration = {"name": "Portalis", "ministry_code": " mj", "effective_date": "2024-01-15"}
+    created = http.post("/api/projects", registration, token=manager)
+    assert created.status_code == 201, created.get_json()
+    portalis = created.get_json()["id"]
+    armees = http.register(ministry_code="MAr")
+    for project in (portalis, armees):
+        changed = http.command(project, "cost-estimates", {"amount": "10.00"}, token=manager)
+        assert changed.status_code == 201, changed.get_json()
+    codes = [
+        http.client.get(f"/api/projects/{p}").get_json()["ministry_code"]
+        for p in (portalis, armees)
+    ]
+    assert codes == ["MJ", "MAR"]
+    listed = http.client.get("/api/projects?ministry=mj").get_json()["items"]
+    assert [p["id"] for p in listed] == [portalis]
+    moved = http.command(portalis, "details-revisions", {"ministry_code": "mar "}, token=manager)
+    assert moved.status_code == 201, moved.get_json()
+    assert http.client.get(f"/api/projects/{portalis}").get_json()["ministry_code"] == "MAR"
+
+    subscription = {
+        "metric": "budget_drift_pct",
+        "comparator": ">",
+        "threshold": "20",
+        "scope": "ministry",
+        "scope_value": " mj",
+        "channel": "email",
+        "email": "chef@example.org",
+    }
+    subscribed = http.post("/api/subscriptions", subscription)
+    assert subscribed.status_code == 201, subscribed.get_json()
+    assert subscribed.get_json()["rule"]["scope_value"] == "MJ"
+
+
+# -- expiry, old databases, revocation across processes -------------------------------------
+def _expire(services: Services, token_id: str, at: datetime) -> None:
+    """Move a token's expiry (what the passing of time does)."""
+    update = sql.SQL("UPDATE {} SET expires_at = %s WHERE id = %s").format(sql.Identifier(TABLE))
+    with services.db.transaction() as tx:
+        tx.execute(update, (at.isoformat(), token_id))
+
+
+def test_an_expired_token_is_refused_as_expired(http: Http, services: Services) -> None:
+    store = TokenStore(services.db)
+    record, token = store.create("manager", ministries=["MJ"], lifetime=timedelta(hours=1))
+    assert record.expires_at is not None and record.expires_at.tzinfo is not None
+    project = http.register(ministry_code="MJ")
+    assert (
+        http.command(project, "status-reports", {"rating": "Green"}, token=token).status_code == 201
+    )
+    _expire(services, record.id, datetime.now(UTC) - timedelta(seconds=1))
+    for response in (
+        http.command(project, "status-reports", {"rating": "Amber"}, token=token),
+        http.client.get("/api/projects", headers=bearer(token)),
+    ):
+        unauthorized(response)
+        assert response.get_json()["detail"] == "expired"
+    unknown = http.client.get("/api/projects", headers=bearer("pnr_0123456789abcdef_" + "x" * 43))
+    assert unknown.get_json()["detail"] == "the token is unknown or revoked"
+    assert len(http.events(project)) == 2
+    wrong_secret = token[:-1] + ("A" if token[-1] != "A" else "B")
+    assert http.client.get("/api/projects", headers=bearer(wrong_secret)).get_json()["detail"] != (
+        "expired"
+    )
+    assert [r.active for r in store.records() if r.id == record.id] == [False]
+
+
+def test_new_tokens_expire_after_ninety_days_unless_told_otherwise(services: Services) -> None:
+    store = TokenStore(services.db)
+    store.create_table()
+    before = datetime.now(UTC)
+    default, _ = store.create("auditor")
+    forever, _ = store.create("auditor", lifetime=None)
+    assert default.expires_at is not None
+    assert (
+        before + timedelta(days=90) <= default.expires_at <= datetime.now(UTC) + timedelta(days=90)
+    )
+    assert forever.expires_at is None
+    assert {r.id: r.expires_at for r in store.records()} == {
+        default.id: default.expires_at,
+        forever.id: None,
+    }
+
+
+OLD_DDL = (
+    "CREATE TABLE {} (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, role TEXT NOT NULL,"
+    " ministries TEXT NOT NULL, hash TEXT NOT NULL, created_at TEXT NOT NULL,"
+    " revoked_at TEXT, created_by TEXT)"
+)
+
+
+def test_a_token_of_a_database_older_than_expiry_keeps_working(
+    settings: Settings, make_services: Callable[..., Services]
+) -> None:
+    old = make_services(settings, today=lambda: TODAY)
+    token = "pnr_00112233aabbccdd_" + "S" * 43
+    insert = sql.SQL(
+        "INSERT INTO {} (id, name, role, ministries, hash, created_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s)"
+    ).format(sql.Identifier(TABLE))
+    with old.db.transaction() as tx:
+        tx.execute(sql.SQL(OLD_DDL).format(sql.Identifier(TABLE)))
+        tx.execute(
+            insert,
+            (
+                "00112233aabbccdd",
+                "veteran",
+                "admin",
+                "[]",
+                token_hash(token),
+                "2020-01-01T00:00:00+00:00",
+            ),
+        )
+    client = create_app(make_services(settings, today=lambda: TODAY)).test_client()
+    assert client.get("/api/projects", headers=bearer(token)).status_code == 200
+    body = {"name": "X", "ministry_code": "MJ", "effective_date": "2024-01-15"}
+    assert client.post("/api/projects", json=body, headers=bearer(token)).status_code == 201
+    [veteran] = TokenStore(old.db).records()
+    assert (veteran.name, veteran.expires_at, veteran.active) == ("veteran", None, True)
+
+
+def test_a_revocation_through_one_process_is_refused_by_another_at_once(
+    settings: Settings, make_services: Callable[..., Services]
+) -> None:
+    first = create_app(make_services(settings, today=lambda: TODAY))
+    second = create_app(make_services(settings, today=lambda: TODAY))
+    store = first.extensions["panorama_tokens"]
+    record, token = store.create("subscriber")
+    clients = (first.test_client(), second.test_client())
+    for _ in range(3):  # warm whatever either process might keep
+        for client in clients:
+            assert client.get("/api/subscriptions", headers=bearer(token)).status_code == 200
+    assert store.revoke(record.id) is not None
+    for client in reversed(clients):
+        unauthorized(client.get("/api/subscriptions", headers=bearer(token)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from service.bootstrap import bootstrap, make_database
 from service.cli import main
 from service.cli_tokens import ensure_first_admin
 from service.config import Settings
+from service.tokens import TABLE, TokenStore
 from tests.e2e.conftest import bearer
 
 
@@ -94,6 +96,13 @@ def test_a_first_start_of_the_embedded_default_creates_an_admin_token(
         assert path.read_text().strip() == token
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert ensure_first_admin(settings, db) is None  # only once
+        [first] = TokenStore(db).records()
+        assert first.expires_at is not None  # TOKEN_EXPIRES_IN, 90 days by default
+        with db.transaction() as tx:  # 90 days later
+            tx.execute(f"UPDATE {TABLE} SET expires_at = %s", ("2000-01-01T00:00:00+00:00",))  # noqa: S608
+        again = ensure_first_admin(settings, db)
+        assert again is not None and again != token
+        assert path.read_text().strip() == again
     finally:
         db.close()
     other = Settings(database_url=f"sqlite:///{tmp_path / 'elsewhere.sqlite3'}")
@@ -102,3 +111,64 @@ def test_a_first_start_of_the_embedded_default_creates_an_admin_token(
         assert ensure_first_admin(other, elsewhere) is None  # not the embedded default
     finally:
         elsewhere.close()
+
+
+def _listed(database_url: str) -> dict[str, dict[str, object]]:
+    listed = run(database_url, "tokens", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    return {row["name"]: row for row in json.loads(listed.stdout)}
+
+
+def test_create_sets_an_expiry_shown_by_list(database_url: str) -> None:
+    before = datetime.now(UTC)
+    for name, args in (
+        ("default", []),
+        ("hours", ["--expires-in", "12h"]),
+        ("minutes", ["--expires-in", "30m"]),
+        ("forever", ["--expires-in", "never"]),
+    ):
+        created = run(database_url, "tokens", "create", "--role", "auditor", "--name", name, *args)
+        assert created.exit_code == 0, created.output
+        assert "expires:" in created.stdout
+    rows = _listed(database_url)
+    after = datetime.now(UTC)
+    for name, lifetime in (
+        ("default", timedelta(days=90)),
+        ("hours", timedelta(hours=12)),
+        ("minutes", timedelta(minutes=30)),
+    ):
+        expires = datetime.fromisoformat(str(rows[name]["expires_at"]))
+        assert expires.utcoffset() == timedelta(0)
+        assert before + lifetime <= expires <= after + lifetime, name
+    assert rows["forever"]["expires_at"] is None
+    plain = run(database_url, "tokens", "list").stdout
+    assert "expires" in plain.splitlines()[0]
+    assert "never" in next(line for line in plain.splitlines() if "forever" in line)
+
+
+def test_token_expires_in_sets_the_default_lifetime(database_url: str) -> None:
+    env = {"DATABASE_URL": database_url, "TOKEN_EXPIRES_IN": "7d"}
+    before = datetime.now(UTC)
+    created = CliRunner().invoke(
+        main, ["tokens", "create", "--role", "admin", "--name", "a"], env=env
+    )
+    assert created.exit_code == 0, created.output
+    expires = datetime.fromisoformat(str(_listed(database_url)["a"]["expires_at"]))
+    assert before + timedelta(days=7) <= expires <= datetime.now(UTC) + timedelta(days=7)
+
+
+@pytest.mark.parametrize("lifetime", ["0d", "90", "90x", "-1d", "1.5d", "36601d", "forever", ""])
+def test_create_refuses_a_bad_lifetime(database_url: str, lifetime: str) -> None:
+    result = run(database_url, "tokens", "create", "--role", "admin", "--expires-in", lifetime)
+    assert result.exit_code == 2, result.output
+    assert "lifetime" in result.output
+    assert _listed(database_url) == {}
+
+
+def test_ministry_codes_of_a_token_are_trimmed_and_upper_cased(database_url: str) -> None:
+    created = run(
+        database_url, "tokens", "create", "--role", "manager", "--name", "m",
+        "--ministry", " mj", "--ministry", "MJ", "--ministry", "MAr",
+    )  # fmt: skip
+    assert created.exit_code == 0, created.output
+    assert _listed(database_url)["m"]["ministries"] == ["MJ", "MAR"]
