@@ -19,7 +19,7 @@ class ImportRejected(Exception):
         self,
         file: str,
         row: int | None = None,
-        column: str | None = None,
+        column: str | int | None = None,
         value: Any = None,
         reason: str = "cannot be imported",
         *,
@@ -39,7 +39,9 @@ class ImportRejected(Exception):
         where = [self.file]
         if self.row is not None:
             where.append(f"{self.record} {self.row}")
-        if self.column is not None:
+        if isinstance(self.column, int):
+            where.append(f"column {self.column}")
+        elif self.column is not None:
             where.append(f"column {self.column!r}")
         head = ", ".join(where)
         if self.value is not None:
