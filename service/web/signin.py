@@ -9,6 +9,7 @@ from flask_babel import gettext
 from werkzeug.wrappers import Response
 
 from service.auth import token_store
+from service.tokens import TokenRefused
 from service.web import web
 from service.web.pages import render_page
 from service.web.security import require_secret
@@ -30,11 +31,17 @@ def sign_in() -> Any:
     require_secret()
     error = None
     if request.method == "POST":
-        record = token_store().authenticate(request.form.get("token", "").strip())
-        if record is not None:
+        try:
+            record = token_store().authenticate(request.form.get("token", "").strip())
+        except TokenRefused as refused:
+            error = (
+                gettext("This token has expired: ask for a new one.")
+                if refused.reason == "expired"
+                else gettext("This token is unknown, revoked or mistyped.")
+            )
+        else:
             start_session(record)
             return redirect(_next_path(), code=303)
-        error = gettext("This token is unknown, revoked or mistyped.")
     body = render_page("web/sign_in.html", error=error, next=_next_path())
     return body, 401 if error else 200
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from openpyxl import load_workbook
+from psycopg import sql
 
 from service.app import create_app
 from service.bootstrap import Services
 from service.config import Settings
-from service.tokens import TokenStore
+from service.tokens import TABLE, TokenStore
 from tests.e2e.conftest import TODAY, Http, make_token
 
 SECRET = "pages-test-secret-key"
@@ -114,6 +116,17 @@ def test_a_wrong_or_revoked_token_does_not_sign_in(
     store = TokenStore(services.db)
     store.revoke(next(r.id for r in store.records() if r.name == "max"))
     assert "max (manager)" not in browser.get("/").get_data(as_text=True)  # session ended
+
+
+def test_an_expired_token_is_told_it_has_expired(browser: FlaskClient, services: Services) -> None:
+    store = TokenStore(services.db)
+    record, token = store.create("manager", ministries=["MI"], lifetime=timedelta(hours=1))
+    past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    update = sql.SQL("UPDATE {} SET expires_at = %s WHERE id = %s").format(sql.Identifier(TABLE))
+    with services.db.transaction() as tx:
+        tx.execute(update, (past, record.id))
+    response = _sign_in(browser, token)
+    assert response.status_code == 401 and "Ce jeton a expiré" in response.get_data(as_text=True)
 
 
 def test_known_at_is_for_auditors_as_in_the_api(browser: FlaskClient, services: Services) -> None:
