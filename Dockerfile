@@ -20,6 +20,7 @@ WORKDIR /src
 COPY pyproject.toml README.m[d] ./
 COPY domain ./domain
 COPY projections ./projections
+COPY importers ./importers
 COPY workers ./workers
 COPY service ./service
 RUN pip install . \

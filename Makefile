@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PACKAGES := domain projections workers service
+PACKAGES := domain projections importers workers service
 
 .PHONY: run test lint format bench install clean test-fast fuzz vendor messages browser
 

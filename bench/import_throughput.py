@@ -16,7 +16,7 @@ from bench.harness.config import ROOT, log
 from bench.harness.db import fresh_schema, schema_services
 from bench.harness.results import Figure, Result
 from bench.harness.stats import ms
-from service.imports import Edition, import_editions, parse_gmpp, parse_panorama
+from importers import Edition, import_editions, parse_gmpp, parse_panorama
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
 LONG = SHARED_DATA / "panorama" / "derived" / "panorama_all_editions_long.csv"

@@ -191,7 +191,7 @@ def export(
 
 def _add_import_group() -> None:
     try:
-        from service.imports.cli import import_group
+        from service.cli_import import import_group
     except ImportError:  # pragma: no cover - the importers are optional during development
         return
     main.add_command(import_group, "import")

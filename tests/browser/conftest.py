@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
+from importers import parse_panorama
 from service.app import create_app
 from service.bootstrap import Services, bootstrap
+from service.cli_import import run_import
 from service.config import Settings
-from service.imports import parse_panorama
-from service.imports.cli import run_import
 from tests.conftest import IN_CI, SHARED_DATA
 
 CHROMIUM = "/usr/bin/chromium"

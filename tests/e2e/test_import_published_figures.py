@@ -21,13 +21,13 @@ import pytest
 from flask.testing import FlaskClient
 from psycopg import sql
 
+from importers import parse_gmpp, parse_panorama
+from importers.matching import project_id
+from importers.model import Edition
 from service.app import create_app
 from service.bootstrap import Services, bootstrap
+from service.cli_import import run_import
 from service.config import Settings
-from service.imports import parse_gmpp, parse_panorama
-from service.imports.cli import run_import
-from service.imports.matching import project_id
-from service.imports.model import Edition
 from tests.conftest import BACKENDS, SHARED_DATA
 from tests.e2e.conftest import authorize, make_token
 

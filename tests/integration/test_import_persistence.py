@@ -9,10 +9,10 @@ import psycopg
 from psycopg import sql
 
 from domain.application import Portfolio
+from importers.matching import project_id
+from importers.panorama import parse_panorama
+from importers.run import import_editions
 from service.config import Settings
-from service.imports.matching import project_id
-from service.imports.panorama import parse_panorama
-from service.imports.run import import_editions
 from tests.conftest import SHARED_DATA
 
 LONG = SHARED_DATA / "panorama" / "derived" / "panorama_all_editions_long.csv"

@@ -10,8 +10,8 @@ from typing import Any
 from uuid import UUID
 
 from domain.application import Portfolio
-from service.imports.matching import project_id
-from service.imports.model import Edition
+from importers.matching import project_id
+from importers.model import Edition
 
 
 @dataclass

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from service.imports.cells import CellError, money, parse_bool, parse_date, parse_decimal
+from importers.cells import CellError, money, parse_bool, parse_date, parse_decimal
 
 
 @pytest.mark.parametrize(

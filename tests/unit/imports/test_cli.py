@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from click.testing import CliRunner
 
 from domain.application import Portfolio
-from service.imports.cli import import_group
+from service.cli_import import import_group
 from tests.unit.imports.conftest import GMPP, LONG, make_portfolio
 from tests.unit.imports.helpers import event_count
 

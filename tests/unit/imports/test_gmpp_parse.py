@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from service.imports.errors import ImportRejected
-from service.imports.gmpp import parse_gmpp
+from importers.errors import ImportRejected
+from importers.gmpp import parse_gmpp
 from tests.unit.imports.conftest import GMPP
 
 COUNTS = {

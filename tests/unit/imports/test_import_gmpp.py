@@ -11,11 +11,11 @@ import pytest
 
 from domain.application import Portfolio
 from domain.values import RATINGS
-from service.imports.errors import ImportRejected
-from service.imports.gmpp import parse_gmpp
-from service.imports.matching import project_id
-from service.imports.model import Edition
-from service.imports.run import import_editions
+from importers.errors import ImportRejected
+from importers.gmpp import parse_gmpp
+from importers.matching import project_id
+from importers.model import Edition
+from importers.run import import_editions
 from tests.unit.imports.conftest import GMPP
 from tests.unit.imports.helpers import event_count, portfolio_as_of, series_ids, totals
 from tests.unit.imports.test_gmpp_parse import ROW, gmpp_text, with_cell

@@ -14,11 +14,11 @@ import pytest
 import yaml
 
 from domain.application import Portfolio, Provenance
-from service.imports.errors import BackdatedEdition, ImportRejected
-from service.imports.matching import Aliases, project_id
-from service.imports.model import Edition
-from service.imports.panorama import parse_panorama
-from service.imports.run import import_editions
+from importers.errors import BackdatedEdition, ImportRejected
+from importers.matching import Aliases, project_id
+from importers.model import Edition
+from importers.panorama import parse_panorama
+from importers.run import import_editions
 from tests.unit.imports.conftest import DERIVED, LONG, RAW
 from tests.unit.imports.helpers import event_count, portfolio_as_of, series_ids, totals
 from tests.unit.imports.test_panorama_data import EXPECTED, SUMMARY

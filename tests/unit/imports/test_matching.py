@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from service.imports.errors import ImportRejected
-from service.imports.matching import (
+from importers.errors import ImportRejected
+from importers.matching import (
     Aliases,
     load_aliases,
     ministry_code,

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from service.imports.model import Edition
-from service.imports.panorama import parse_panorama
+from importers.model import Edition
+from importers.panorama import parse_panorama
 from tests.unit.imports.conftest import DERIVED, LONG, RAW
 
 with (DERIVED / "editions_summary.csv").open(encoding="utf-8") as f:

@@ -10,9 +10,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from service.imports.errors import ImportRejected
-from service.imports.matching import Aliases
-from service.imports.panorama import parse_panorama
+from importers.errors import ImportRejected
+from importers.matching import Aliases
+from importers.panorama import parse_panorama
 
 HEADER = [
     "Ministère porteur ", "Ministère nom complet", "Nom du projet", "Projet interministériel",

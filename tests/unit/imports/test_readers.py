@@ -11,9 +11,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from service.imports.errors import ImportRejected
-from service.imports.limits import Limits
-from service.imports.readers import decode, normalise_header, read_table, transpose
+from importers.errors import ImportRejected
+from importers.limits import Limits
+from importers.readers import decode, normalise_header, read_table, transpose
 
 
 def test_utf8_with_bom() -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from service.imports.errors import BackdatedEdition, ImportConflict, ImportRejected
-from service.imports.gmpp import parse_gmpp
-from service.imports.matching import Aliases, load_aliases, normalise_name, project_id
-from service.imports.model import Edition, ProjectRow
-from service.imports.panorama import parse_panorama
-from service.imports.run import ImportSummary, import_editions
+from importers.errors import BackdatedEdition, ImportConflict, ImportRejected
+from importers.gmpp import parse_gmpp
+from importers.matching import Aliases, load_aliases, normalise_name, project_id
+from importers.model import Edition, ProjectRow
+from importers.panorama import parse_panorama
+from importers.run import ImportSummary, import_editions
 
 __all__ = [
     "Aliases",

@@ -8,10 +8,10 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
-from service.imports.csvfile import read_csv
-from service.imports.errors import ImportRejected
-from service.imports.limits import Limits
-from service.imports.xlsxfile import read_xlsx
+from importers.csvfile import read_csv
+from importers.errors import ImportRejected
+from importers.limits import Limits
+from importers.xlsxfile import read_xlsx
 
 Cell = str | int | float | date | None
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from service.imports.errors import ImportRejected
-from service.imports.limits import Limits
+from importers.errors import ImportRejected
+from importers.limits import Limits
 
 CHUNK = 1 << 20
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")

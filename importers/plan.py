@@ -10,8 +10,8 @@ from uuid import UUID
 
 from domain.project import Project
 from domain.values import PHASE_RANK, canonical_ministry
-from service.imports.matching import normalise_name, project_id
-from service.imports.model import Edition, ProjectRow
+from importers.matching import normalise_name, project_id
+from importers.model import Edition, ProjectRow
 
 
 @dataclass(frozen=True)

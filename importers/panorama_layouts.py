@@ -6,8 +6,8 @@ from datetime import date
 from decimal import Decimal
 
 from domain.values import PHASES
-from service.imports.columns import ColumnSpec, Layout
-from service.imports.matching import normalise_name
+from importers.columns import ColumnSpec, Layout
+from importers.matching import normalise_name
 
 SERIES = "panorama"
 

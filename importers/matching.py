@@ -12,8 +12,8 @@ from uuid import UUID
 
 import yaml
 
-from service.imports.errors import ImportRejected
-from service.imports.readers import decode
+from importers.errors import ImportRejected
+from importers.readers import decode
 
 # Fixed forever: changing it would give every imported project a new id.
 NAMESPACE = uuid.UUID("6f0c5c2e-4b5d-5b0e-9a51-70616e6f7261")

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import RecordConflictError
-from tqdm import tqdm
 
 from domain.application import Portfolio
 from domain.errors import DomainError
 from domain.project import Project
-from service.imports.errors import BackdatedEdition, ImportConflict, ImportRejected
-from service.imports.model import Edition
-from service.imports.plan import Command, last_report_as_of, plan_edition, project_as_of
+from importers.errors import BackdatedEdition, ImportConflict, ImportRejected
+from importers.model import Edition
+from importers.plan import Command, last_report_as_of, plan_edition, project_as_of
 
 ACTOR = "import"
 PAGE = 500
@@ -88,9 +86,11 @@ def import_editions(
     editions: Sequence[Edition],
     *,
     dry_run: bool = False,
-    progress: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportSummary:
-    """Record what the editions say, oldest first, in one atomic save; refuse on any doubt."""
+    """Record what the editions say, oldest first, in one atomic save; refuse on any doubt.
+
+    `progress(done, total)` is told after each edition (the CLI draws a bar with it)."""
     began = time.monotonic()
     summary = ImportSummary(dry_run=dry_run)
     ordered = _check(editions, portfolio.today())
@@ -108,10 +108,9 @@ def import_editions(
     ]
     newest: date | None = max(dates, default=None)
     touched: dict[UUID, Project] = {}
-    bar = tqdm(
-        ordered, desc=f"import {series}", unit="edition", file=sys.stderr, disable=not progress
-    )
-    for edition in bar:
+    for done, edition in enumerate(ordered, start=1):
+        if progress is not None:
+            progress(done - 1, len(ordered))
         summary.warnings.extend(edition.warnings)
         if newest is not None and edition.date < newest:
             _check_already_imported(edition, history, newest)
@@ -130,7 +129,8 @@ def import_editions(
         summary.rejoined += plan.count("rejoin_portfolio")
         summary.changed += plan.changed
         newest = edition.date
-    bar.close()
+    if progress is not None:
+        progress(len(ordered), len(ordered))
     pending = [p for p in touched.values() if p.pending_events]
     summary.events = sum(len(p.pending_events) for p in pending)
     if pending and not dry_run:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.values import PHASES
-from service.imports.cells import (
+from importers.cells import (
     CellError,
     money,
     one_line,
@@ -19,11 +19,11 @@ from service.imports.cells import (
     parse_decimal,
     text,
 )
-from service.imports.columns import Column, choose_layout
-from service.imports.errors import ImportRejected
-from service.imports.matching import Aliases, ministry_code, normalise_name
-from service.imports.model import Edition, ProjectRow
-from service.imports.panorama_layouts import (
+from importers.columns import Column, choose_layout
+from importers.errors import ImportRejected
+from importers.matching import Aliases, ministry_code, normalise_name
+from importers.model import Edition, ProjectRow
+from importers.panorama_layouts import (
     CONSOLIDATED,
     KNOWN_PUBLICATION_DATES,
     NOT_COSTED,
@@ -32,7 +32,7 @@ from service.imports.panorama_layouts import (
     SERIES,
     WITHHELD_MARKERS,
 )
-from service.imports.readers import Cell, Table, is_blank, normalise_header, read_table
+from importers.readers import Cell, Table, is_blank, normalise_header, read_table
 
 URL = re.compile(r"https?://[^\s'\"<>]+")
 

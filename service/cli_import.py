@@ -11,12 +11,12 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from service.imports.errors import ImportConflict, ImportRejected
-from service.imports.gmpp import parse_gmpp
-from service.imports.matching import load_aliases
-from service.imports.model import Edition
-from service.imports.panorama import parse_panorama
-from service.imports.run import ImportSummary, import_editions
+from importers.errors import ImportConflict, ImportRejected
+from importers.gmpp import parse_gmpp
+from importers.matching import load_aliases
+from importers.model import Edition
+from importers.panorama import parse_panorama
+from importers.run import ImportSummary, import_editions
 
 FILES = click.Path(exists=True, dir_okay=False, path_type=Path)
 DATE = click.DateTime(formats=["%Y-%m-%d"])
@@ -57,7 +57,14 @@ def _run(
         for path in tqdm(files, desc="parse", unit="file", file=sys.stderr, disable=not show):
             editions.extend(parse(path))
         services = _services(ctx)
-        summary = run_import(services, editions, dry_run=dry_run, progress=show)
+        with tqdm(desc="import", unit="edition", file=sys.stderr, disable=not show) as bar:
+
+            def tick(done: int, total: int) -> None:
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+            summary = run_import(services, editions, dry_run=dry_run, progress=tick)
     except (ImportRejected, ImportConflict) as e:
         raise click.ClickException(f"import refused, nothing recorded: {e}") from None
     for line in summary.lines():
@@ -65,7 +72,11 @@ def _run(
 
 
 def run_import(
-    services: Any, editions: list[Edition], *, dry_run: bool = False, progress: bool = False
+    services: Any,
+    editions: list[Edition],
+    *,
+    dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportSummary:
     """Import parsed editions through the Services; after_commit(position) once at the end."""
     summary = import_editions(services.portfolio, editions, dry_run=dry_run, progress=progress)

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from service.imports.errors import ImportRejected
-from service.imports.limits import Limits
+from importers.errors import ImportRejected
+from importers.limits import Limits
 
 CHUNK = 1 << 16
 DTD = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from service.imports.errors import ImportRejected
+from importers.errors import ImportRejected
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from service.imports.cells import CellError, money, one_line, parse_date, parse_decimal, text
-from service.imports.columns import Column, ColumnSpec, Layout, choose_layout, map_columns
-from service.imports.errors import ImportRejected
-from service.imports.model import Edition, ProjectRow
-from service.imports.readers import Cell, Table, is_blank, normalise_header, read_table, transpose
+from importers.cells import CellError, money, one_line, parse_date, parse_decimal, text
+from importers.columns import Column, ColumnSpec, Layout, choose_layout, map_columns
+from importers.errors import ImportRejected
+from importers.model import Edition, ProjectRow
+from importers.readers import Cell, Table, is_blank, normalise_header, read_table, transpose
 
 SERIES = "gmpp"
 # GMPP publishes no phase; projects are registered in this one (a documented choice).

@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from service.imports.readers import Cell, is_blank, normalise_header
+from importers.readers import Cell, is_blank, normalise_header
 
 EXCEL_EPOCH = date(1899, 12, 30)  # serial 1 is 1900-01-01 (Excel's 1900 leap-year bug included)
 MAX_EXCEL_SERIAL = 2958465  # 9999-12-31

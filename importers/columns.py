@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from service.imports.errors import ImportRejected
-from service.imports.readers import Table, is_blank, normalise_header
+from importers.errors import ImportRejected
+from importers.readers import Table, is_blank, normalise_header
 
 _UNIT_SUFFIX = re.compile(r"^(?:\((?P<a>[^()]+)\)|\[(?P<b>[^\[\]]+)\]|en (?P<c>.+)|- (?P<d>.+))$")
 
