@@ -30,6 +30,7 @@ from bench.common import PG_URL, REDIS_URL, SCALE, Result, fresh_schema, ms, pct
 from bench.synthetic import MINISTRIES, generate
 from domain.subscription import PROJECT_METRICS, make_channel, make_rule
 from projections import alerts
+from projections.registry import catch_up
 from service.app import create_app
 from service.bootstrap import Services, bootstrap
 from service.config import Settings
@@ -95,7 +96,7 @@ def _throughput() -> list[Result]:
 
             with tqdm(total=total, desc="evaluate", unit="ev", file=sys.stderr) as bar:
                 t0 = time.perf_counter()
-                applied = alerts.catch_up(services.db, portfolio, progress=bar.update)
+                applied = catch_up(services.db, portfolio, alerts.NAME, progress=bar.update)
                 seconds = time.perf_counter() - t0
             with services.db.transaction(write=False) as tx:
                 raised = tx.scalar("SELECT count(*) FROM pr_alerts")
@@ -202,7 +203,7 @@ def _breaches(
 
 def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.celery_app:app", "worker",
+        [sys.executable, "-m", "celery", "-A", "workers.main:app", "worker",
          "--loglevel=WARNING", "--concurrency=3", "--pool=prefork", "--without-gossip",
          "--without-mingle", "--without-heartbeat", "-n", f"bench-{uuid.uuid4().hex[:6]}@%h"],
         cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,

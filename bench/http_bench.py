@@ -45,7 +45,7 @@ scale 1) is followed, by the thread that sent it and on the same connection, by 
 command is committed) to that GET answering 200. That is read-your-writes as a client sees
 it: the read model reached the command and the API served it. It includes the GET's own
 round trip and the server's polling of the tracking position (5, 10, 20, 40, 80, then
-100 ms apart, projections.runner.wait_for), which rounds a true lag up to the next poll: a
+100 ms apart, projections.catchup.wait_for), which rounds a true lag up to the next poll: a
 client could not see it earlier either. A 503 (not visible within the server's wait) counts
 as a failure. An observer polling GET /api/projects/{id} instead would need a request every
 few milliseconds per project to be as precise, a load that distorts what it measures.
@@ -95,8 +95,8 @@ from bench.loadgen import (
     settle,
 )
 from domain.application import Provenance
+from projections.catchup import position
 from projections.db import Database
-from projections.runner import position
 from service.bootstrap import Services, bootstrap
 from service.config import Settings
 
@@ -741,7 +741,7 @@ def lag_run(*, celery: bool) -> Paced:
             token=admin_token(PG_URL, schema),
         ) as stack:
             log(f"lag, {label}: gunicorn {Web()} on :{stack.port}")
-            # Every worker booted first: a worker's start-up DDL (projections.runner.setup)
+            # Every worker booted first: a worker's start-up DDL (projections.registry.setup_all)
             # can deadlock with a catch-up that commands run meanwhile, and gunicorn then
             # stops altogether ("Worker failed to boot").
             settle(stack.groups())

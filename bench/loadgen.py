@@ -326,7 +326,7 @@ def server_stack(
                         "-m",
                         "celery",
                         "-A",
-                        "workers.celery_app:app",
+                        "workers.main:app",
                         "worker",
                         "--loglevel=INFO",
                         "--concurrency=1",

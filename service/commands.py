@@ -9,7 +9,7 @@ from http import HTTPStatus
 from typing import Any, TypeVar
 from uuid import UUID
 
-from flask import current_app, request
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -23,7 +23,7 @@ from service.auth import (
     require_read,
     require_role,
 )
-from service.bootstrap import Services
+from service.context import current_services
 from service.errors import Problem
 from service.idempotency import HEADER as IDEMPOTENCY_HEADER
 from service.idempotency import KEY_PATTERN
@@ -88,12 +88,6 @@ def command(
         return require_role(*roles)(func)
 
     return decorate
-
-
-def current_services() -> Services:
-    """The services the app was built around."""
-    services: Services = current_app.extensions["panorama"]
-    return services
 
 
 def expected_version() -> int | None:

@@ -17,9 +17,9 @@ from service.commands import (
     attempt,
     command,
     committed,
-    current_services,
     provenance,
 )
+from service.context import current_services
 from service.errors import Problem
 from service.schemas import (
     AwardResultSchema,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from projections.runner import position
+from projections.catchup import position
 from service.bootstrap import Services
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +35,7 @@ class Workers:
                 "-m",
                 "celery",
                 "-A",
-                "workers.celery_app:app",
+                "workers.main:app",
                 "worker",
                 "--loglevel=INFO",
                 f"--concurrency={concurrency}",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -92,3 +94,19 @@ def test_no_import_circle_between_our_modules() -> None:
         if start not in state:
             visit(start, [start])
     assert not circles, "import circles:\n" + "\n".join(" -> ".join(c) for c in circles)
+
+
+def test_importing_the_worker_builds_no_app_and_the_app_follows_the_settings() -> None:
+    code = (
+        "import celery._state as state, workers.main, workers.tasks, workers.enqueue\n"
+        "assert not list(state._apps), 'a Celery app was built at import time'\n"
+        "from workers.main import app\n"
+        "digests = app.conf.beat_schedule['alert-digests']['schedule']\n"
+        "print(app.conf.task_default_queue, *digests.hour)\n"
+    )
+    env = {**os.environ, "CELERY_QUEUE": "q-from-settings", "DIGEST_HOUR_UTC": "9"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["q-from-settings", "9"]
