@@ -110,3 +110,10 @@ def test_importing_the_worker_builds_no_app_and_the_app_follows_the_settings() -
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["q-from-settings", "9"]
+
+
+def test_the_worker_names_every_registered_projection_in_commit_order() -> None:
+    from projections.registry import PROJECTIONS
+    from workers.celery_app import PROJECTIONS as TASK_NAMES
+
+    assert TASK_NAMES == tuple(PROJECTIONS)
