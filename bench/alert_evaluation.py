@@ -18,6 +18,7 @@ from bench.harness.results import Figure, Result
 from bench.synthetic import MINISTRIES, record
 from domain.subscription import PROJECT_METRICS, make_channel, make_rule
 from projections import alerts
+from projections.registry import catch_up
 from service.bootstrap import Services
 
 SUBSCRIPTIONS = 1_000
@@ -76,7 +77,7 @@ def run() -> list[Result]:
             raw_rate = raw_decode_rate(portfolio)
             with tqdm(total=total, desc="evaluate", unit="ev", file=sys.stderr) as bar:
                 t0 = time.perf_counter()
-                applied = alerts.catch_up(services.db, portfolio, progress=bar.update)
+                applied = catch_up(services.db, portfolio, alerts.NAME, progress=bar.update)
                 seconds = time.perf_counter() - t0
             with services.db.transaction(write=False) as tx:
                 raised = tx.scalar("SELECT count(*) FROM pr_alerts")

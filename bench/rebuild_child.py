@@ -8,8 +8,8 @@ import resource
 import sys
 import time
 
-from projections.runner import rebuild
-from service.bootstrap import bootstrap
+from projections.rebuild import rebuild
+from service.bootstrap import bootstrap, store_opener
 from service.config import Settings
 
 
@@ -23,7 +23,7 @@ def main() -> None:
         services.portfolio,
         batch_size=settings.projection_batch_size,
         processes=processes,
-        settings=settings,
+        open_store=store_opener(settings),
     )
     seconds = time.perf_counter() - t0
     services.close()

@@ -18,7 +18,6 @@ from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Recor
 from domain.errors import ProgrammeNotFound, ProjectNotFound, VersionConflict
 from domain.programme import FundingProgramme
 from domain.project import Project
-from domain.recorders import WITH_EVENTS, Write
 from domain.subscription import Rule, Subscription, SubscriptionNotFound
 
 A = TypeVar("A", bound=Aggregate)
@@ -49,6 +48,9 @@ class CommandResult:
 
 
 RecordWithEvents = Callable[[CommandResult], tuple[Any, Sequence[Any]]]
+# The keyword under which save() hands the recorder a row to commit with the events
+# (projections/recorders.py).
+WITH_EVENTS = "with_events"
 _with_events: ContextVar[RecordWithEvents | None] = ContextVar("with_events", default=None)
 
 
@@ -57,7 +59,7 @@ def recorded_with_events(write: RecordWithEvents) -> Iterator[None]:
     """Saves in this block also run `write(result)`'s statement in the events' transaction.
 
     The statement must change exactly one row, else the save records nothing
-    (domain.recorders.WriteRefused).
+    (projections.recorders.WriteRefused).
     """
     token = _with_events.set(write)
     try:
@@ -262,7 +264,7 @@ class Portfolio(Application[UUID]):
     def _save(self, first: Aggregate, *others: Aggregate) -> CommandResult:
         versions = {a.id: a.version for a in (first, *others)}
         result = CommandResult(id=first.id, version=first.version, position=0, versions=versions)
-        kwargs: dict[str, Write] = {}
+        kwargs: dict[str, Callable[[Sequence[int]], Any]] = {}
         record = _with_events.get()
         if record is not None:
             kwargs[WITH_EVENTS] = lambda ids: record(replace(result, position=max(ids)))

@@ -1,6 +1,6 @@
 """The alerts projection: evaluate the subscriptions' rules, record one alert per crossing.
 
-Caught up by `run_projection` under its own tracking row ("alerts"). For each project
+Caught up by the one catch-up loop under its own tracking row ("alerts"). For each project
 event it folds the project's state from every event of its stream recorded up to and
 including that one (no `as_of` limit: the latest state as known then), recomputes the
 value of each rule that covers the project (or the portfolio), and records an alert row
@@ -22,12 +22,11 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper, Notification
 from psycopg import sql
 
-from domain.application import Portfolio
 from domain.subscription import PORTFOLIO_METRICS, Rule, Subscription, rule_from_payload
+from projections import outbox
 from projections.alert_values import Facts, covers, portfolio_value, project_facts, project_value
 from projections.db import Tx
-from projections.runner import BATCH_SIZE, run_projection
-from projections.schema import _TYPES, create_tracking
+from projections.schema import column_types, track
 from projections.state import fold
 
 NAME = "alerts"
@@ -67,23 +66,17 @@ _DDL = (
 )
 
 
-def setup(db: Any) -> None:
+def setup(tx: Tx) -> None:
     """Create the alert tables and the tracking row (idempotent)."""
-    with db.transaction() as tx:
-        create_tracking(tx)
-        types = {k: sql.SQL(v) for k, v in _TYPES[tx.dialect].items()}
-        for ddl in _DDL:
-            tx.execute(sql.SQL(ddl).format(**types))
-        if not _has_column(tx, "pr_alert_subscriptions", "digest"):  # tables of an older version
-            tx.execute(
-                sql.SQL(
-                    "ALTER TABLE pr_alert_subscriptions ADD COLUMN digest {bool}"
-                    " NOT NULL DEFAULT FALSE"
-                ).format(**types)
-            )
+    track(tx, NAME)
+    types = column_types(tx.dialect)
+    for ddl in _DDL:
+        tx.execute(sql.SQL(ddl).format(**types))
+    if not _has_column(tx, "pr_alert_subscriptions", "digest"):  # tables of an older version
         tx.execute(
-            "INSERT INTO pr_tracking (name, position) VALUES (%s, 0) ON CONFLICT (name) DO NOTHING",
-            (NAME,),
+            sql.SQL(
+                "ALTER TABLE pr_alert_subscriptions ADD COLUMN digest {bool} NOT NULL DEFAULT FALSE"
+            ).format(**types)
         )
 
 
@@ -112,7 +105,7 @@ class AlertsProjector:
         self.states: dict[tuple[str, str], tuple[bool, str | None]] | None = None
         self.dirty: dict[tuple[str, str], tuple[bool, str | None]] = {}
         self.new_alerts: list[tuple[Any, ...]] = []
-        self.new_outbox: list[tuple[Any, ...]] = []
+        self.new_outbox: list[outbox.OutboxRow] = []
 
     def _load(self, tx: Tx) -> tuple[dict[str, Rule], dict[str, Facts]]:
         if self.subs is None or self.projects is None or self.states is None:
@@ -143,11 +136,7 @@ class AlertsProjector:
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             self.new_alerts,
         )
-        tx.executemany(
-            "INSERT INTO alert_outbox (alert_id, subscription_id, status, attempts, first_at,"
-            " next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s)",
-            self.new_outbox,
-        )
+        outbox.add(tx, self.new_outbox)
         if self.dirty:
             tx.executemany(
                 "INSERT INTO pr_alert_state (subscription_id, subject, active, value)"
@@ -309,29 +298,3 @@ class AlertsProjector:
             )
         )
         self.new_outbox.append((alert_id, sid, "pending", 0, now, now))
-
-
-def catch_up(
-    db: Any,
-    portfolio: Portfolio,
-    *,
-    batch_size: int = BATCH_SIZE,
-    progress: Callable[[int], None] | None = None,
-    stop_after: int | None = None,
-    until: int | None = None,
-) -> int:
-    """Evaluate every notification past the alerts position; return how many."""
-
-    def load(project_id: UUID, lte: int) -> list[Any]:
-        return list(portfolio.events.get(project_id, lte=lte)) if lte > 0 else []
-
-    return run_projection(
-        db,
-        portfolio,
-        NAME,
-        lambda: AlertsProjector(portfolio.mapper, load),
-        batch_size=batch_size,
-        progress=progress,
-        stop_after=stop_after,
-        until=until,
-    )

@@ -16,7 +16,7 @@ loop, consumer lock and compare-and-set tracking (row "hash_chain") as project_s
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
 from uuid import UUID
@@ -24,10 +24,9 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper, Notification, StoredEvent
 from psycopg import sql
 
-from domain.application import Portfolio
-from projections.db import Database, Tx, ident
-from projections.runner import BATCH_SIZE, position, run_projection
-from projections.schema import create_tracking
+from projections.catchup import position
+from projections.db import Tx, ident
+from projections.schema import track
 
 NAME = "hash_chain"
 TABLE = ident("pr_hash_chain")
@@ -77,23 +76,18 @@ def event_link(mapper: Mapper[UUID], previous: bytes, stored: StoredEvent) -> by
     )
 
 
-def setup(db: Database) -> None:
+def setup(tx: Tx) -> None:
     """Create the chain's table and tracking row (idempotent)."""
-    with db.transaction() as tx:
-        create_tracking(tx)
-        integer = "bigint" if tx.dialect == "postgres" else "integer"
-        blob = "bytea" if tx.dialect == "postgres" else "blob"
-        tx.execute(
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {tbl} (position {int} PRIMARY KEY, "
-                "originator_id text NOT NULL, originator_version {int} NOT NULL, "
-                "link {blob} NOT NULL)"
-            ).format(tbl=TABLE, int=sql.SQL(integer), blob=sql.SQL(blob))
-        )
-        tx.execute(
-            "INSERT INTO pr_tracking (name, position) VALUES (%s, 0) ON CONFLICT (name) DO NOTHING",
-            (NAME,),
-        )
+    track(tx, NAME)
+    integer = "bigint" if tx.dialect == "postgres" else "integer"
+    blob = "bytea" if tx.dialect == "postgres" else "blob"
+    tx.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {tbl} (position {int} PRIMARY KEY, "
+            "originator_id text NOT NULL, originator_version {int} NOT NULL, "
+            "link {blob} NOT NULL)"
+        ).format(tbl=TABLE, int=sql.SQL(integer), blob=sql.SQL(blob))
+    )
 
 
 def last_link(tx: Tx, at: int | None = None) -> tuple[int, bytes]:
@@ -157,25 +151,3 @@ class HashChainProjector:
                 )
             )
         tx.copy_rows(TABLE, COLUMNS, rows)
-
-
-def catch_up(
-    db: Database,
-    portfolio: Portfolio,
-    *,
-    batch_size: int = BATCH_SIZE,
-    progress: Callable[[int], None] | None = None,
-    stop_after: int | None = None,
-    until: int | None = None,
-) -> int:
-    """Chain every notification past the chain's position; return how many."""
-    return run_projection(
-        db,
-        portfolio,
-        NAME,
-        lambda: HashChainProjector(portfolio.mapper),
-        batch_size=batch_size,
-        progress=progress,
-        stop_after=stop_after,
-        until=until,
-    )

@@ -109,8 +109,13 @@ LIVE = Tables()
 REBUILD = Tables("__rebuild")
 
 
-def create_tracking(tx: Tx) -> None:
-    """The tracking table: one row per projection, its position and its last error."""
+def column_types(dialect: Dialect) -> dict[str, sql.SQL]:
+    """The column types of `dialect` by their names in our DDL ({date}, {ts}, {money}...)."""
+    return {k: sql.SQL(v) for k, v in _TYPES[dialect].items()}
+
+
+def track(tx: Tx, name: str) -> None:
+    """The tracking table (one row per projection: position, last error) and `name`'s row."""
     t = _TYPES[tx.dialect]
     tx.execute(
         sql.SQL(
@@ -119,12 +124,16 @@ def create_tracking(tx: Tx) -> None:
             "error_at {ts})"
         ).format(int=sql.SQL(t["int"]), ts=sql.SQL(t["ts"]))
     )
+    tx.execute(
+        "INSERT INTO pr_tracking (name, position) VALUES (%s, 0) ON CONFLICT (name) DO NOTHING",
+        (name,),
+    )
 
 
 def create_tables(tx: Tx, tables: Tables, *, tag: str = "") -> None:
-    """Create one set of tables and their indexes (idempotent)."""
-    t = {k: sql.SQL(v) for k, v in _TYPES[tx.dialect].items()}
-    create_tracking(tx)
+    """Create one set of tables, their indexes and their tracking row (idempotent)."""
+    t = column_types(tx.dialect)
+    track(tx, tables.tracking_name)
     tx.execute(
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS {tbl} ("

@@ -14,8 +14,9 @@ from service import idempotency, log_redaction
 from service.audit import audit
 from service.auth import SCHEME, authorize_request, forbid_foreign_source
 from service.bootstrap import Services, bootstrap
-from service.commands import current_services, projects
+from service.commands import projects
 from service.config import Settings
+from service.context import attach, current_services
 from service.editions import editions
 from service.errors import Problem, ProblemApi, register_error_handlers
 from service.programmes import programmes
@@ -46,7 +47,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None},
         MAX_CONTENT_LENGTH=services.settings.max_body_bytes,
     )
-    app.extensions["panorama"] = services
+    attach(app, services)
     api = ProblemApi(app)
     api.spec.components.security_scheme(SCHEME, {"type": "http", "scheme": "bearer"})
     register_error_handlers(app)

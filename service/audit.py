@@ -22,7 +22,7 @@ from service.audit_keys import (
     take_checkpoint,
 )
 from service.auth import require_read
-from service.bootstrap import Services
+from service.context import current_services
 from service.errors import Problem
 from service.schemas import Strict
 
@@ -81,16 +81,11 @@ class PublicKeySchema(Schema):
     public_key_base64 = fields.String(required=True)
 
 
-def _services() -> Services:
-    services: Services = current_app.extensions["panorama"]
-    return services
-
-
 def _signer() -> Signer:
     signer: Signer | None = current_app.extensions.get(_SIGNER)
     if signer is None:
         try:
-            signer = load_signer(_services().settings)
+            signer = load_signer(current_services().settings)
         except SigningKeyMissing as e:
             raise Problem(503, str(e)) from None
         except ValueError as e:  # a malformed AUDIT_SIGNING_KEY: say so, never echo it
@@ -109,7 +104,7 @@ class Verify(MethodView):
         `finding` is null when every chained event is intact; events past the chain's
         position are counted in `not_yet_chained`, not reported as tampering.
         """
-        services = _services()
+        services = current_services()
         return verify(services.db, services.portfolio).as_dict()
 
 
@@ -124,7 +119,7 @@ class LatestCheckpoint(MethodView):
         The signature is Ed25519 (base64) over the canonical JSON of `position`,
         `chain_head` and `time`: keys sorted, no whitespace, ASCII only.
         """
-        return take_checkpoint(_services().db, _signer())
+        return take_checkpoint(current_services().db, _signer())
 
 
 @audit.route("/checkpoints/verify")
@@ -142,7 +137,7 @@ class CheckCheckpoint(MethodView):
         The chain is recomputed from the raw events up to the checkpoint's position:
         `valid` is false when any event at or before it was altered, inserted or removed.
         """
-        services = _services()
+        services = current_services()
         return check_checkpoint(services.db, services.portfolio, _signer(), checkpoint)
 
 

@@ -30,6 +30,7 @@ from flask import current_app, g, request
 from flask_smorest import Blueprint
 
 from domain.values import canonical_ministry
+from service.context import current_services
 from service.errors import Problem
 from service.tokens import TokenRecord, TokenRefused, TokenStore
 
@@ -132,7 +133,7 @@ def require_project_scope(project_id: UUID) -> None:
     """403 unless the project's current ministry is in the token's scope (admins: always)."""
     if require_token(COMMAND_ROLES).role == "admin":
         return
-    project = current_app.extensions["panorama"].portfolio.get_project(project_id)
+    project = current_services().portfolio.get_project(project_id)
     require_ministry(project.ministry_code)
 
 
@@ -142,7 +143,7 @@ def enforce(policy: Policy) -> TokenRecord | None:
         return require_token(policy.roles)
     if policy.auditor_only or any(name in request.args for name in policy.auditor_params):
         return require_token(AUDIT_ROLES)
-    if not current_app.extensions["panorama"].settings.public_read:
+    if not current_services().settings.public_read:
         return require_token(ANY_ROLE)
     return current_token()
 

@@ -1,19 +1,20 @@
-"""Wire the application, the database and the projection trigger in one place."""
+"""The composition root: wire the application, the database and the projection trigger."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
 from domain.application import Portfolio, utc_today
 from projections.db import Database
+from projections.ddl import ddl_session
+from projections.rebuild import PostgresStore
+from projections.registry import catch_up_all, setup_all
 from service.config import Settings
 
 log = logging.getLogger(__name__)
-DDL_LOCK_KEY = 7_021_964_410_512_345  # an arbitrary constant shared by every process
 
 
 @dataclass
@@ -51,57 +52,55 @@ def bootstrap(
     today: Callable[[], date] = utc_today,
     in_worker: bool = False,
 ) -> Services:
-    """Build the services for the configured deployment (embedded or production)."""
-    settings = settings or Settings.from_env()
-    from projections.runner import install_trigger
+    """Build the services for the configured deployment (embedded or production).
 
-    with _ddl_lock(settings):
+    Creates the read models, then decides how a committed command reaches them: with
+    REDIS_URL set a Celery task is enqueued (the workers catch up), otherwise the
+    catch-up runs in-process right after the command (the embedded default). A worker
+    (`in_worker`) catches up itself and never enqueues.
+    """
+    settings = settings or Settings.from_env()
+    if settings.is_postgres:
+        with ddl_session(settings.postgres_conninfo, settings.database_schema):
+            portfolio = Portfolio(env=settings.eventsourcing_env(), today=today)
+    else:
         portfolio = Portfolio(env=settings.eventsourcing_env(), today=today)
-        db = make_database(settings)
-        services = Services(settings=settings, portfolio=portfolio, db=db)
-        _with_retries(lambda: install_trigger(services, in_worker=in_worker))
+    services = Services(settings=settings, portfolio=portfolio, db=make_database(settings))
+    setup_all(services.db)
+    if not in_worker:
+        services.after_commit = trigger(services)
     return services
 
 
-def _with_retries(setup: Callable[[], None], attempts: int = 6) -> None:
-    """Run the start-up DDL, retrying when it collides with a running catch-up.
+def trigger(services: Services) -> Callable[[int], None]:
+    """What runs after a commit: enqueue to the workers, or catch up in-process."""
+    settings = services.settings
+    if settings.redis_url:
+        from workers.enqueue import Enqueuer
 
-    `CREATE ... IF NOT EXISTS` still takes table locks, so a process that boots while
-    another one catches a projection up can be chosen as a deadlock victim; the DDL is
-    idempotent, so trying again is safe.
-    """
-    import time
+        return Enqueuer(settings.redis_url, settings.celery_queue)
+    from workers.delivery import deliver_due
 
-    from psycopg import errors
-
-    for attempt in range(attempts):
+    def catch_up_now(_position: int) -> None:
         try:
-            setup()
-            return
-        except (errors.DeadlockDetected, errors.LockNotAvailable, errors.SerializationFailure):
-            if attempt == attempts - 1:
-                raise
-            log.warning("start-up DDL collided with a running catch-up; retrying")
-            time.sleep(0.05 * 2**attempt)
-
-
-@contextmanager
-def _ddl_lock(settings: Settings) -> Iterator[None]:
-    """Serialise start-up DDL: gunicorn and Celery processes boot at the same time."""
-    if not settings.is_postgres:
-        yield
-        return
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (DDL_LOCK_KEY,))
-        try:
-            conn.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                    sql.Identifier(settings.database_schema)
-                )
-            )
-            yield
+            catch_up_all(services.db, services.portfolio, batch_size=settings.projection_batch_size)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (DDL_LOCK_KEY,))
+            # Embedded: due alert deliveries go out here, bounded (docs/alerts.md).
+            deliver_due(
+                services.db,
+                policy=settings.webhook_policy(),
+                limit=10,
+                timeout_s=2.0,
+                smtp_url=settings.smtp_url,
+            )
+
+    return catch_up_now
+
+
+def store_opener(settings: Settings) -> PostgresStore | None:
+    """A picklable opener of this deployment's store, for the children of a parallel rebuild."""
+    if not settings.is_postgres:
+        return None
+    return PostgresStore(
+        settings.postgres_conninfo, settings.database_schema, settings.eventsourcing_env()
+    )

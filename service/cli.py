@@ -67,18 +67,18 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 @click.pass_context
 def worker(ctx: click.Context) -> None:
     """Start a Celery worker (extra arguments go to `celery worker`)."""
-    from workers.celery_app import app
+    from workers.main import worker_app
 
-    app.worker_main(["worker", "--loglevel=INFO", *ctx.args])
+    worker_app().worker_main(["worker", "--loglevel=INFO", *ctx.args])
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.pass_context
 def beat(ctx: click.Context) -> None:
     """Start Celery beat: the periodic catch-up safety net."""
-    from workers.celery_app import app
+    from workers.main import worker_app
 
-    app.start(["beat", "--loglevel=INFO", *ctx.args])
+    worker_app().start(["beat", "--loglevel=INFO", *ctx.args])
 
 
 @main.group()
@@ -91,7 +91,7 @@ def projections() -> None:
 @click.pass_context
 def projections_status(ctx: click.Context, as_json: bool) -> None:
     """Position, lag and last error of every projection."""
-    from projections.runner import status
+    from projections.catchup import status
 
     services = _services(ctx)
     rows = status(services.db, services.portfolio)
@@ -131,7 +131,8 @@ def projections_rebuild(ctx: click.Context, batch_size: int, processes: int | No
     """Replay every event into fresh tables, then swap them in atomically."""
     from tqdm import tqdm
 
-    from projections.runner import rebuild
+    from projections.rebuild import rebuild
+    from service.bootstrap import store_opener
 
     services = _services(ctx)
     started = datetime.now(UTC)
@@ -147,7 +148,7 @@ def projections_rebuild(ctx: click.Context, batch_size: int, processes: int | No
             progress=progress,
             batch_size=batch_size,
             processes=processes or os.cpu_count() or 1,
-            settings=services.settings,
+            open_store=store_opener(services.settings),
         )
     seconds = (datetime.now(UTC) - started).total_seconds()
     click.echo(f"rebuilt project_states from {count} notifications in {seconds:.1f}s")
@@ -168,7 +169,7 @@ def export(
 ) -> None:
     """Write the projects, the summary or the changes as CSV to standard output."""
     from projections import queries
-    from projections.runner import position
+    from projections.catchup import position
     from service import csv_export
 
     services = _services(ctx)

@@ -24,7 +24,7 @@ from service.auth import (
     require_read,
     require_role,
 )
-from service.bootstrap import Services
+from service.context import current_services
 from service.errors import Problem
 from service.idempotency import HEADER as IDEMPOTENCY_HEADER
 from service.idempotency import KEY_PATTERN, IdempotencyStore, outcome_with_events
@@ -89,12 +89,6 @@ def command(
         return require_role(*roles)(func)
 
     return decorate
-
-
-def current_services() -> Services:
-    """The services the app was built around."""
-    services: Services = current_app.extensions["panorama"]
-    return services
 
 
 def expected_version() -> int | None:

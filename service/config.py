@@ -11,8 +11,8 @@ from service.tokens import DEFAULT_EXPIRES_IN, parse_lifetime
 from workers.webhook_policy import WebhookPolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///var/panorama.sqlite3"
-SQLITE_RECORDER = "domain.recorders:SQLiteRecorder"
-POSTGRES_RECORDER = "domain.recorders:PostgresRecorder"
+SQLITE_RECORDER = "projections.recorders:SQLiteRecorder"
+POSTGRES_RECORDER = "projections.recorders:PostgresRecorder"
 
 
 def _flag(value: str | None, default: bool) -> bool:

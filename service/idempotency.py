@@ -2,7 +2,7 @@
 
 A key is claimed by one INSERT (actor, key) that holds a lease (IDEMPOTENCY_LEASE_SECONDS).
 A command's answer is written in the SAME transaction as its events (through the recorders
-of domain/recorders.py), so a process killed right after the commit leaves the outcome
+of projections/recorders.py), so a process killed right after the commit leaves the outcome
 behind; a refusal (4xx, nothing recorded) is stored after the response is built. A 5xx
 releases the claim. A claim left without an outcome (its process died before the commit)
 can be taken over once its lease has run out, and the command runs again. Every write of
@@ -30,8 +30,9 @@ from flask import Flask, Response, g, request
 from psycopg import sql
 
 from domain.application import CommandResult, recorded_with_events
-from domain.recorders import WriteRefused
-from projections.db import Database, Query, ident
+from projections.db import Database, Query, Tx, ident
+from projections.ddl import run_ddl
+from projections.recorders import WriteRefused
 from service.auth import current_actor
 from service.errors import Problem, handle_problem
 
@@ -41,7 +42,6 @@ HEADER = "Idempotency-Key"
 TABLE = "idempotency_keys"
 KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$"
 STORED_HEADERS = ("Content-Type", "Location", "ETag", "Allow")
-_LOCK_ID = 0x1D3E_7A11  # serialises CREATE TABLE IF NOT EXISTS between processes (PostgreSQL)
 _NEW_COLUMNS = ("claim TEXT", "lease_until DOUBLE PRECISION", "expires_at DOUBLE PRECISION")
 
 
@@ -92,9 +92,8 @@ class IdempotencyStore:
         index = sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (expires_at)").format(
             ident(f"{TABLE}_expires_at"), ident(TABLE)
         )
-        with self.db.transaction() as tx:
-            if tx.dialect == "postgres":
-                tx.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+
+        def setup(tx: Tx) -> None:
             tx.execute(ddl)
             self._add_columns(tx)
             tx.execute(index)
@@ -105,6 +104,8 @@ class IdempotencyStore:
                 ),
                 (self.clock() + self.ttl_s,),
             )
+
+        run_ddl(self.db, setup)
 
     @staticmethod
     def _add_columns(tx: Any) -> None:

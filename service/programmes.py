@@ -17,10 +17,10 @@ from service.commands import (
     answer,
     attempt,
     command,
-    current_services,
     provenance,
     run,
 )
+from service.context import current_services
 from service.errors import Problem
 from service.schemas import (
     AwardResultSchema,

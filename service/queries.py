@@ -11,18 +11,18 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
-from flask import Response, current_app, request
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from projections import queries
+from projections.catchup import position, wait_for
 from projections.db import Tx
 from projections.figures import project_figures
 from projections.hashchain import chain_head
-from projections.runner import position, wait_for
 from service import csv_export
 from service.auth import require_read
-from service.bootstrap import Services
+from service.context import current_services
 from service.errors import Problem
 from service.query_schemas import (
     ChangesArgs,
@@ -55,17 +55,12 @@ def csv_doc(schema: type) -> dict[str, Any]:
     }
 
 
-def _services() -> Services:
-    services: Services = current_app.extensions["panorama"]
-    return services
-
-
 def _wait(args: dict[str, Any]) -> None:
     """Read-your-writes: wait (bounded) for `min_position`, else 503 with Retry-After."""
     wanted = args.get("min_position")
     if wanted is None:
         return
-    services = _services()
+    services = current_services()
     head = services.portfolio.recorder.max_notification_id() or 0
     if wanted > head:
         raise Problem(
@@ -121,7 +116,7 @@ class ProjectList(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any] | Response:
         """Projects followed on a date, filtered, sorted and paginated."""
         _wait(args)
-        with _services().db.transaction(write=False) as tx:
+        with current_services().db.transaction(write=False) as tx:
             reflects = _reflects(tx, args)
             items = queries.list_projects(
                 tx,
@@ -149,7 +144,7 @@ class ProjectState(MethodView):
         """A project's state and derived figures on a date, as known at a time."""
         pid = _project_id(project_id)
         _wait(args)
-        with _services().db.transaction(write=False) as tx:
+        with current_services().db.transaction(write=False) as tx:
             reflects = _reflects(tx, args)
             state = queries.project_state(tx, pid, reflects["as_of"], args.get("known_at"))
             exists = state is not None or bool(queries.known_ids(tx, [pid]))
@@ -173,7 +168,7 @@ class ProjectHistory(MethodView):
         """The state after each recorded change, with the event that caused it."""
         pid = _project_id(project_id)
         _wait(args)
-        services = _services()
+        services = current_services()
         with services.db.transaction(write=False) as tx:
             steps = queries.history(tx, services.portfolio.mapper, pid)
             at = position(tx)
@@ -191,7 +186,7 @@ class PortfolioSummary(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any] | Response:
         """The panorama's portfolio figures, overall, by ministry and by phase."""
         _wait(args)
-        with _services().db.transaction(write=False) as tx:
+        with current_services().db.transaction(write=False) as tx:
             reflects = _reflects(tx, args)
             figures = queries.summary(tx, reflects["as_of"], args.get("known_at"))
         if _wants_csv(args):
@@ -208,7 +203,7 @@ class PortfolioChanges(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any] | Response:
         """Projects that entered and left, phase, cost and schedule moves between two dates."""
         _wait(args)
-        services = _services()
+        services = current_services()
         after: date = args["from_"]
         until: date = args["to"]
         with services.db.transaction(write=False) as tx:

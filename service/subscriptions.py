@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -27,7 +28,7 @@ from domain.subscription import (
     rule_from_payload,
     rule_payload,
 )
-from projections import alert_queries
+from projections import alert_queries, outbox
 from service.auth import require_role, require_token
 from service.commands import (
     _HEADERS,
@@ -35,10 +36,10 @@ from service.commands import (
     answer,
     command,
     committed,
-    current_services,
     expected_version,
     run,
 )
+from service.context import current_services
 from service.errors import Problem
 from service.schemas import CommandResultSchema
 from service.subscription_schemas import (
@@ -51,7 +52,6 @@ from service.subscription_schemas import (
     SubscriptionPatchSchema,
     SubscriptionSchema,
 )
-from workers.delivery import redeliver
 
 ROLES = ("admin", "subscriber")
 RULE_FIELDS = ("metric", "comparator", "threshold", "clear_threshold", "scope", "scope_value")
@@ -312,7 +312,7 @@ class Redeliver(MethodView):
             sub_owner = None if sid is None else alert_queries.subscription_owner(tx, sid)
         if sid is None or (owner is not None and sub_owner != owner):
             raise Problem(404, f"alert {alert_id} not found")
-        if not redeliver(services.db, str(alert_id)):
+        if not outbox.redeliver(services.db, str(alert_id), datetime.now(UTC)):
             raise Problem(404, f"alert {alert_id} has no delivery")
         services.after_commit(0)
         return {"alert_id": str(alert_id), "status": "pending"}

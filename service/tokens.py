@@ -24,6 +24,7 @@ from psycopg import sql
 
 from domain.values import canonical_ministry
 from projections.db import Database, Row, Tx, as_ts, ident
+from projections.ddl import run_ddl
 
 TABLE = "api_tokens"
 ROLES = ("admin", "manager", "auditor", "subscriber")
@@ -36,7 +37,6 @@ DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 MAX_LIFETIME = timedelta(days=36_600)
 NEVER = "never"
 DEFAULT_EXPIRES_IN = "90d"
-_LOCK_ID = 0x70CE_A5ED  # serialises CREATE TABLE IF NOT EXISTS between processes (PostgreSQL)
 
 
 class TokenError(ValueError):
@@ -115,11 +115,12 @@ class TokenStore:
             " ministries TEXT NOT NULL, hash TEXT NOT NULL, created_at TEXT NOT NULL,"
             " revoked_at TEXT, created_by TEXT, expires_at TEXT)"
         ).format(ident(TABLE))
-        with self.db.transaction() as tx:
-            if tx.dialect == "postgres":
-                tx.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+
+        def setup(tx: Tx) -> None:
             tx.execute(ddl)
             self._add_expiry_column(tx)
+
+        run_ddl(self.db, setup)
 
     @staticmethod
     def _add_expiry_column(tx: Tx) -> None:

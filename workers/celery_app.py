@@ -1,13 +1,12 @@
-"""The Celery app: Redis broker, tasks safe to run twice, Application built after fork."""
+"""The Celery app factory: Redis broker, tasks safe to run twice; imports nothing of ours.
+
+The worker's own app, built from the settings, is `workers.main:app`.
+"""
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import worker_process_init, worker_process_shutdown
 
 CATCH_UP_TASK = "panorama.catch_up"
 PENDING_KEY = "panorama:catch_up:pending:"  # + the queue name
@@ -16,21 +15,16 @@ DELIVER_TASK = "panorama.deliver_due_alerts"
 DIGEST_TASK = "panorama.send_alert_digests"
 PROJECTIONS = ("project_states", "hash_chain", "alerts")  # what a catch-up task may name
 ALL = "all"  # a catch-up task naming every projection, in order: what a commit enqueues
+DEFAULT_DIGEST_HOUR_UTC = 7
 
-_services: Any = None
 
-
-def make_celery(redis_url: str | None = None, queue: str | None = None) -> Celery:
+def make_celery(
+    broker_url: str, queue: str = "panorama", *, digest_hour_utc: int = DEFAULT_DIGEST_HOUR_UTC
+) -> Celery:
     """A Celery app configured for at-least-once delivery of idempotent tasks."""
-    from service import log_redaction
-    from service.config import Settings
-
-    log_redaction.install()
-    url = redis_url or os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    digest_hour = Settings.from_env().digest_hour_utc
-    app = Celery("panorama", broker=url, include=["workers.tasks"])
+    app = Celery("panorama", broker=broker_url, include=["workers.tasks"])
     app.conf.update(
-        task_default_queue=queue or os.environ.get("CELERY_QUEUE", "panorama"),
+        task_default_queue=queue,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -51,37 +45,8 @@ def make_celery(redis_url: str | None = None, queue: str | None = None) -> Celer
         | {
             "alert-digests": {
                 "task": DIGEST_TASK,
-                "schedule": crontab(minute=0, hour=digest_hour),
+                "schedule": crontab(minute=0, hour=digest_hour_utc),
             }
         },
     )
     return app
-
-
-app = make_celery()
-
-
-def services() -> Any:
-    """The Services of this worker process (built in worker_process_init)."""
-    global _services
-    if _services is None:
-        from service.bootstrap import bootstrap
-        from service.config import Settings
-
-        settings = Settings.from_env()
-        # Workers apply the catch-up themselves: never enqueue from inside a worker.
-        _services = bootstrap(settings, in_worker=True)
-    return _services
-
-
-@worker_process_init.connect
-def _init_worker(**_: Any) -> None:
-    global _services
-    _services = None  # never use a pool inherited across fork
-    services()
-
-
-@worker_process_shutdown.connect
-def _close_worker(**_: Any) -> None:
-    if _services is not None:
-        _services.close()

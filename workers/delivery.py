@@ -1,11 +1,9 @@
 """Delivering alerts: signed webhooks, retried with backoff and full jitter, then dead.
 
-Every alert gets one outbox row (written by the alerts projection with the alert itself).
-`deliver_due` claims the due rows with a compare-and-set of their attempt counter (and
-`FOR UPDATE SKIP LOCKED` on PostgreSQL), so two workers or a beat tick that overlaps a
-task never send the same attempt twice; a claimed row is leased for LEASE: a worker
-killed during a delivery leaves it due again when the lease ends. Every attempt is a row
-of `alert_deliveries`. The clock and the random source are injected.
+Every alert gets one outbox row (written by the alerts projection with the alert itself;
+the outbox and its SQL are in `projections.outbox`). `deliver_due` claims the due rows,
+leased for LEASE, so two workers or a beat tick that overlaps a task never send the same
+attempt twice. The clock and the random source are injected.
 """
 
 from __future__ import annotations
@@ -20,13 +18,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from psycopg import sql
-
 from domain.errors import InvalidValue
 from domain.subscription import rule_from_payload
+from projections import outbox
 from projections.alert_queries import shown
 from projections.alerts import PORTFOLIO
-from projections.db import Database, Tx, as_ts
+from projections.db import Database, as_ts
 from workers.mail import send_email
 from workers.webhook_policy import WebhookPolicy
 from workers.webhook_post import Outcome, Sender, post_webhook
@@ -102,57 +99,6 @@ def alert_body(alert: dict[str, Any], sub: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _claim(db: Database, now: datetime, limit: int) -> list[tuple[str, int, datetime]]:
-    lock = sql.SQL(" FOR UPDATE SKIP LOCKED" if db.dialect == "postgres" else "")
-    claimed: list[tuple[str, int, datetime]] = []
-    with db.transaction() as tx:
-        rows = tx.fetch(
-            sql.SQL(
-                "SELECT alert_id, attempts, first_at FROM alert_outbox WHERE status = 'pending'"
-                " AND next_attempt_at <= %s ORDER BY next_attempt_at LIMIT %s{}"
-            ).format(lock),
-            (now, limit),
-        )
-        for r in rows:
-            attempt = int(r["attempts"]) + 1
-            if tx.execute(
-                "UPDATE alert_outbox SET attempts = %s, next_attempt_at = %s"
-                " WHERE alert_id = %s AND attempts = %s AND status = 'pending'",
-                (attempt, now + LEASE, r["alert_id"], attempt - 1),
-            ):
-                # An attempt still "sending" was never reported: its worker died.
-                tx.execute(
-                    "UPDATE alert_deliveries SET status = 'lost', error = %s"
-                    " WHERE alert_id = %s AND status = 'sending'",
-                    ("no outcome was recorded within the lease (worker lost)", r["alert_id"]),
-                )
-                tx.execute(
-                    "INSERT INTO alert_deliveries (alert_id, attempt, at, status,"
-                    " next_attempt_at) VALUES (%s, %s, %s, 'sending', %s)",
-                    (r["alert_id"], attempt, now, now + LEASE),
-                )
-                claimed.append((r["alert_id"], attempt, as_ts(r["first_at"]) or now))
-    return claimed
-
-
-def _record(
-    tx: Tx, alert_id: str, attempt: int, now: datetime, outcome: Outcome, nxt: datetime | None
-) -> str:
-    status = "delivered" if outcome.ok else ("pending" if nxt is not None else "dead")
-    logged = "ok" if outcome.ok else ("failed" if nxt is not None else "dead")
-    tx.execute(
-        "UPDATE alert_deliveries SET status = %s, http_status = %s, error = %s,"
-        " next_attempt_at = %s WHERE alert_id = %s AND attempt = %s",
-        (logged, outcome.http_status, outcome.error, nxt, alert_id, attempt),
-    )
-    tx.execute(
-        "UPDATE alert_outbox SET status = %s, next_attempt_at = %s"
-        " WHERE alert_id = %s AND attempts = %s",
-        (status, nxt or now, alert_id, attempt),
-    )
-    return status
-
-
 def deliver_due(
     db: Database,
     *,
@@ -174,21 +120,22 @@ def deliver_due(
     now = now or datetime.now(UTC)
     policy = policy or WebhookPolicy(allow_loopback=allow_loopback)
     counts: dict[str, int] = {}
-    for alert_id, attempt, first_at in _claim(db, now, limit):
-        with db.transaction(write=False) as tx:
-            alert = tx.fetchone("SELECT * FROM pr_alerts WHERE id = %s", (alert_id,))
-            sub = None
-            if alert is not None:
-                sub = tx.fetchone(
-                    "SELECT * FROM pr_alert_subscriptions WHERE id = %s",
-                    (alert["subscription_id"],),
-                )
+    for alert_id, attempt, first_at in outbox.claim_due(db, now, limit, LEASE):
+        alert, sub = outbox.alert_and_subscription(db, alert_id)
         outcome = _attempt(alert, sub, now, send, policy, timeout_s, smtp_url)
         nxt = None if outcome.ok else next_attempt_at(attempt, first_at, now, rng)
         if sub is not None and not sub["active"]:
             nxt = None
-        with db.transaction() as tx:
-            status = _record(tx, alert_id, attempt, now, outcome, nxt)
+        status = outbox.record_attempt(
+            db,
+            alert_id,
+            attempt,
+            now,
+            ok=outcome.ok,
+            http_status=outcome.http_status,
+            error=outcome.error,
+            next_at=nxt,
+        )
         counts[status] = counts.get(status, 0) + 1
     return counts
 
@@ -225,16 +172,3 @@ def _attempt(
         "webhook-signature": sign(sub["secret"] or "", alert["id"], timestamp, body),
     }
     return send(target, body, headers, timeout_s)
-
-
-def redeliver(db: Database, alert_id: str, *, now: datetime | None = None) -> bool:
-    """Make an alert due again now, with a fresh 24-hour window; False if unknown."""
-    now = now or datetime.now(UTC)
-    with db.transaction() as tx:
-        return bool(
-            tx.execute(
-                "UPDATE alert_outbox SET status = 'pending', first_at = %s, next_attempt_at = %s"
-                " WHERE alert_id = %s",
-                (now, now, alert_id),
-            )
-        )

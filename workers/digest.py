@@ -21,6 +21,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.errors import InvalidValue
+from projections import outbox
 from projections.alert_queries import shown
 from projections.alerts import PORTFOLIO
 from projections.db import Database, as_ts
@@ -200,25 +201,12 @@ def send_digests(
     day = previous_day(now)
     start, end = day_bounds(day)
     counts = {"sent": 0, "failed": 0}
-    with db.transaction(write=False) as tx:
-        subs = tx.fetch("SELECT * FROM pr_alert_subscriptions WHERE active AND digest")
-        alerts = tx.fetch(
-            "SELECT a.* FROM pr_alerts a JOIN pr_alert_subscriptions s"
-            " ON s.id = a.subscription_id WHERE s.active AND s.digest"
-            " AND a.created_at >= %s AND a.created_at < %s",
-            (start, end),
-        )
+    subs, alerts = outbox.digest_rows(db, start, end)
     for owner in sorted({s["owner"] for s in subs}):
         digests = build_digests(owner, day, subs, alerts)
         if not digests:
             continue
-        with db.transaction() as tx:
-            claimed = tx.execute(
-                "INSERT INTO alert_digests (owner, day, claimed_at, status) VALUES"
-                " (%s, %s, %s, 'sending') ON CONFLICT (owner, day) DO NOTHING",
-                (owner, day.isoformat(), now),
-            )
-        if not claimed:
+        if not outbox.claim_digest(db, owner, day.isoformat(), now):
             continue
         errors = []
         for digest in digests:
@@ -230,16 +218,7 @@ def send_digests(
                 errors.append(f"{digest.channel}: {outcome.error or outcome.http_status}")
         if errors:
             log.warning("alert digest of %s for %s: %d failed", owner, day, len(errors))
-        with db.transaction() as tx:
-            tx.execute(
-                "UPDATE alert_digests SET status = %s, messages = %s, error = %s"
-                " WHERE owner = %s AND day = %s",
-                (
-                    "failed" if errors else "sent",
-                    len(digests) - len(errors),
-                    "; ".join(errors)[:1000] or None,
-                    owner,
-                    day.isoformat(),
-                ),
-            )
+        outbox.record_digest(
+            db, owner, day.isoformat(), sent=len(digests) - len(errors), errors=errors
+        )
     return counts

@@ -5,26 +5,19 @@ from __future__ import annotations
 import logging
 
 import redis
+from celery import shared_task
 
 from projections import alerts
-from projections.runner import catch_up_all, catch_ups
-from workers.celery_app import (
-    ALL,
-    CATCH_UP_TASK,
-    DELIVER_TASK,
-    DIGEST_TASK,
-    PENDING_KEY,
-    PROJECTIONS,
-    app,
-    services,
-)
+from projections.registry import PROJECTIONS, catch_up, catch_up_all
+from workers.celery_app import ALL, CATCH_UP_TASK, DELIVER_TASK, DIGEST_TASK, PENDING_KEY
 from workers.delivery import deliver_due
 from workers.digest import send_digests
+from workers.main import services
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name=CATCH_UP_TASK, acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=CATCH_UP_TASK, acks_late=True, reject_on_worker_lost=True)
 def catch_up_projection(projection: str) -> int:
     """Catch projection `projection` (or "all" of them, in order) up with the log."""
     if projection != ALL and projection not in PROJECTIONS:
@@ -40,7 +33,7 @@ def catch_up_projection(projection: str) -> int:
     if projection == ALL:
         counts = catch_up_all(s.db, s.portfolio, batch_size=size)
     else:
-        counts = {projection: catch_ups()[projection](s.db, s.portfolio, batch_size=size)}
+        counts = {projection: catch_up(s.db, s.portfolio, projection, batch_size=size)}
     for name, applied in counts.items():
         if applied:
             log.info("projection %s: applied %d notifications", name, applied)
@@ -49,14 +42,14 @@ def catch_up_projection(projection: str) -> int:
     return sum(counts.values())
 
 
-@app.task(name=DELIVER_TASK, acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=DELIVER_TASK, acks_late=True, reject_on_worker_lost=True)
 def deliver_due_alerts() -> dict[str, int]:
     """Attempt every due alert delivery once (safe to run twice: rows are claimed)."""
     s = services()
     return deliver_due(s.db, policy=s.settings.webhook_policy(), smtp_url=s.settings.smtp_url)
 
 
-@app.task(name=DIGEST_TASK, acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=DIGEST_TASK, acks_late=True, reject_on_worker_lost=True)
 def send_alert_digests() -> dict[str, int]:
     """Send the previous UTC day's digests (at most once per subscriber and day: claimed)."""
     s = services()

@@ -66,7 +66,7 @@ class CeleryWorkers:
         """One prefork worker on the environment's CELERY_QUEUE, logging to worker-N.log."""
         n = len(self.procs)
         node = name or f"w{n}-{uuid.uuid4().hex[:6]}@%h"
-        args = [sys.executable, "-m", "celery", "-A", "workers.celery_app:app", "worker"]
+        args = [sys.executable, "-m", "celery", "-A", "workers.main:app", "worker"]
         args += [f"--loglevel={loglevel}", f"--concurrency={concurrency}", "--pool=prefork"]
         args += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-n", node]
         proc = spawn(args, self.env, self.log_dir / f"worker-{n}.log")

@@ -6,24 +6,9 @@ site header, in order. `init_app` wires the locale, the session, the security he
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+from flask import Flask
 
-web = Blueprint(
-    "web",
-    __name__,
-    template_folder="templates",
-    static_folder="static",
-    static_url_path="/assets",
-)
-
-
-def mark(msgid: str) -> str:
-    """Mark a message for the catalogues; it is translated where it is shown."""
-    return msgid
-
-
-# (endpoint, label msgid) of the header's navigation; a new page appends itself here.
-NAV: list[tuple[str, str]] = [("web.home", mark("Portfolio"))]
+from service.web.blueprint import web
 
 
 def init_app(app: Flask) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from flask_babel import gettext
 
 from service.csv_export import FIGURE_COLUMNS
-from service.web import web
+from service.web.blueprint import web
 from service.web.i18n import MILLION, day, money, number, percent, years
 from service.web.pages import download, render_page
 from service.web.reads import home as read_home

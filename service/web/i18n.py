@@ -8,8 +8,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from babel import numbers
-from flask import Flask, current_app, request
+from flask import Flask, request
 from flask_babel import Babel, format_date, format_datetime, get_locale, gettext
+
+from service.context import current_services
 
 # The page language (the `lang` query parameter) and the locale that formats for it.
 LOCALES = {"fr": "fr_FR", "en": "en_GB"}
@@ -42,7 +44,7 @@ def init_app(app: Flask) -> None:
 
 def currency() -> str:
     """The portfolio's currency (one helper, to be wired to issue 12's portfolio currency)."""
-    code: str = current_app.extensions["panorama"].settings.currency
+    code: str = current_services().settings.currency
     return code
 
 

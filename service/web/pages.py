@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from flask import current_app, render_template, url_for
+from flask import render_template, url_for
 from flask_babel import gettext
 
+from service.context import current_services
 from service.errors import Problem
-from service.web import NAV, web
+from service.web.blueprint import NAV, web
 from service.web.downloads import table_response
 from service.web.state import PageState, url_with
 
@@ -34,7 +35,7 @@ def download(
 
 @web.app_context_processor
 def layout_globals() -> dict[str, Any]:
-    settings = current_app.extensions["panorama"].settings
+    settings = current_services().settings
     return {
         "nav": NAV,
         "url_with": url_with,

@@ -10,14 +10,13 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from flask import current_app
-
 from projections import queries
+from projections.catchup import position
 from projections.db import Tx
 from projections.editions import editions
 from projections.hashchain import chain_head
-from projections.runner import position
 from service.bootstrap import Services
+from service.context import current_services
 from service.web.state import PageState
 
 DRIFT_BIN = 10  # percentage points per bar of the budget-drift distribution
@@ -25,7 +24,7 @@ DRIFT_CAP = 100  # one last bar for every drift of 100 % and more
 
 
 def services() -> Services:
-    found: Services = current_app.extensions["panorama"]
+    found: Services = current_services()
     return found
 
 

@@ -16,7 +16,7 @@ from flask.sessions import SecureCookieSessionInterface
 
 from service.config import Settings
 from service.errors import Problem
-from service.web import web
+from service.web.blueprint import web
 
 log = logging.getLogger(__name__)
 KEY_FILE = "web-secret-key"

@@ -15,7 +15,7 @@ from flask import Flask, g, redirect, request, session, url_for
 
 from service.auth import HEADER, token_store
 from service.tokens import TokenRecord
-from service.web import web
+from service.web.blueprint import web
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from service.auth import token_store
 from service.tokens import TokenRefused
-from service.web import web
+from service.web.blueprint import web
 from service.web.pages import render_page
 from service.web.security import require_secret
 from service.web.session import sign_in as start_session

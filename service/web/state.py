@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from flask import current_app, request, url_for
+from flask import request, url_for
 from marshmallow import Schema, ValidationError, fields, validate
 
 from service.auth import Policy, enforce
+from service.context import current_services
 from service.errors import Problem
 from service.query_schemas import UtcDateTime
 from service.schemas import IsoDate, Strict
@@ -56,7 +57,7 @@ def _first(messages: Any, name: str) -> str:
 
 def today() -> date:
     """The portfolio's today (the tests' clock when they give one)."""
-    day: date = current_app.extensions["panorama"].portfolio.today()
+    day: date = current_services().portfolio.today()
     return day
 
 

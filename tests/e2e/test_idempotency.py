@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 
 from domain.application import Provenance, recorded_with_events
-from domain.recorders import WriteRefused
+from projections.recorders import WriteRefused
 from service.bootstrap import Services
 from service.config import Settings
 from service.idempotency import Claim, IdempotencyStore, StoredResponse, fingerprint

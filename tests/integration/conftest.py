@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.harness.processes import CeleryWorkers
-from projections.runner import position
+from projections.catchup import position
 from service.bootstrap import Services
 
 ROOT = Path(__file__).resolve().parents[2]

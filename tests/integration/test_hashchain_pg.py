@@ -23,6 +23,8 @@ from psycopg import sql
 
 from projections import hashchain
 from projections.chain_verify import verify
+from projections.registry import catch_up
+from projections.schema import PROJECTION
 from service.audit_keys import canonical
 from service.bootstrap import Services
 from service.cli import main
@@ -222,7 +224,7 @@ def test_altering_the_past_invalidates_a_checkpoint(
         # A forger who also rewrites the stored chain: verify() sees a consistent chain...
         execute(chained, sql.SQL("DELETE FROM pr_hash_chain"))
         execute(chained, sql.SQL("UPDATE pr_tracking SET position = 0 WHERE name = 'hash_chain'"))
-        hashchain.catch_up(chained.db, chained.portfolio)
+        catch_up(chained.db, chained.portfolio, hashchain.NAME)
         assert verify(chained.db, chained.portfolio).ok
     # ...but the checkpoint kept outside does not match the recomputed chain any more.
     check = client.post("/api/audit/checkpoints/verify", json=saved).get_json()
@@ -273,9 +275,7 @@ def test_the_cli_checks_a_saved_checkpoint(
 def test_csv_answers_carry_the_chain_head_of_their_read(
     chained: Services, client: FlaskClient
 ) -> None:
-    from projections.runner import catch_up
-
-    catch_up(chained.db, chained.portfolio)
+    catch_up(chained.db, chained.portfolio, PROJECTION)
     answer = client.get("/api/portfolio/summary?format=csv")
     report = verify(chained.db, chained.portfolio)
     assert answer.headers["X-Panorama-Position"] == str(report.position)

@@ -15,8 +15,9 @@ from click.testing import CliRunner
 from psycopg import sql
 
 from projections import hashchain
+from projections.catchup import status
 from projections.chain_verify import verify
-from projections.runner import status
+from projections.registry import catch_up
 from service.audit_keys import KEY_FILE, SigningKeyMissing, load_signer
 from service.bootstrap import Services
 from service.cli import main
@@ -73,11 +74,11 @@ def test_the_embedded_trigger_chains_every_event_and_it_verifies(chained: Servic
 
 def test_catching_up_twice_and_in_small_batches_gives_the_same_chain(chained: Services) -> None:
     before = verify(chained.db, chained.portfolio).chain_head
-    assert hashchain.catch_up(chained.db, chained.portfolio) == 0
+    assert catch_up(chained.db, chained.portfolio, hashchain.NAME) == 0
     execute(chained, sql.SQL("DELETE FROM pr_hash_chain"))
     execute(chained, sql.SQL("UPDATE pr_tracking SET position = 0 WHERE name = 'hash_chain'"))
-    assert hashchain.catch_up(chained.db, chained.portfolio, batch_size=3, stop_after=7) == 7
-    hashchain.catch_up(chained.db, chained.portfolio, batch_size=5)
+    assert catch_up(chained.db, chained.portfolio, hashchain.NAME, batch_size=3, stop_after=7) == 7
+    catch_up(chained.db, chained.portfolio, hashchain.NAME, batch_size=5)
     assert verify(chained.db, chained.portfolio).chain_head == before
 
 

@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 from domain.application import Provenance
 from projections import queries
 from projections.figures import portfolio_summary
-from projections.runner import catch_up, rebuild
+from projections.rebuild import rebuild
+from projections.registry import catch_up
+from projections.schema import PROJECTION
 from projections.state import fold
-from service.bootstrap import bootstrap
+from service.bootstrap import bootstrap, store_opener
 from service.config import Settings
 from tests.histories import BASE, TODAY, apply_step, histories, register_projects
 
@@ -67,8 +69,8 @@ def test_read_model_equals_fold_of_events_on_sqlite(
             for step in history:
                 apply_step(portfolio, ids, programme, step)
                 if step.catch_up:
-                    catch_up(services.db, portfolio, batch_size=step.catch_up)
-            catch_up(services.db, portfolio, batch_size=7)
+                    catch_up(services.db, portfolio, PROJECTION, batch_size=step.catch_up)
+            catch_up(services.db, portfolio, PROJECTION, batch_size=7)
             check_against_oracle(services, ids, probes, pick)
         finally:
             services.close()
@@ -92,8 +94,8 @@ def test_rebuild_gives_the_same_answers_as_incremental_catch_up(tmp_path: Path) 
             step = Step(n % 4, kind, day, (Decimal(1000 + n), "Déploiement", "Amber", True), 1)
             apply_step(portfolio, ids, programme, step)
             if n % 9 == 0:
-                catch_up(services.db, portfolio, batch_size=5)
-        catch_up(services.db, portfolio)
+                catch_up(services.db, portfolio, PROJECTION, batch_size=5)
+        catch_up(services.db, portfolio, PROJECTION)
         with services.db.transaction(write=False) as tx:
             before = queries.summary(tx, BASE + timedelta(days=900), None)
         seen: list[tuple[int, int]] = []
@@ -132,8 +134,8 @@ def test_read_model_equals_fold_of_events_on_postgres(
         for step in history:
             apply_step(portfolio, ids, programme, step)
             if step.catch_up:
-                catch_up(services.db, portfolio, batch_size=step.catch_up)
-        catch_up(services.db, portfolio, batch_size=5)
+                catch_up(services.db, portfolio, PROJECTION, batch_size=step.catch_up)
+        catch_up(services.db, portfolio, PROJECTION, batch_size=5)
         check_against_oracle(services, ids, probes, pick)
     finally:
         services.close()
@@ -158,8 +160,8 @@ def test_a_parallel_rebuild_on_postgres_equals_the_fold(pg_url: str, pg_schema: 
             day = (n * 37) % 1400 if n % 5 else (n * 3) % 200
             step = Step(0, kind, day, (Decimal(1000 + n), "Déploiement", "Amber", True), 1)
             apply_step(portfolio, [ids[n % len(ids)]] * 4, programme, step)
-        catch_up(services.db, portfolio)
-        rebuild(services.db, portfolio, processes=2, settings=settings)
+        catch_up(services.db, portfolio, PROJECTION)
+        rebuild(services.db, portfolio, processes=2, open_store=store_opener(settings))
         with services.db.transaction(write=False) as tx:
             head = portfolio.recorder.max_notification_id()
             assert (

@@ -18,9 +18,9 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import retry
 
+from domain.application import WITH_EVENTS
 from projections.db import Query, Tx
 
-WITH_EVENTS = "with_events"
 Write = Callable[[Sequence[int]], tuple[Query, Sequence[Any]]]
 
 

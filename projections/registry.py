@@ -1,0 +1,100 @@
+"""The projections, in the order a commit reaches them: name, tables, projector.
+
+`catch_up(db, portfolio, name)` is the one catch-up of every projection; `setup_all`
+creates every read model at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from domain.application import Portfolio
+from projections import alerts, hashchain
+from projections.catchup import BATCH_SIZE, Projector, run_projection
+from projections.db import Database, Tx
+from projections.ddl import run_ddl
+from projections.project_states import ProjectStatesProjector
+from projections.schema import LIVE, PROJECTION, create_tables
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A read model: how to create its tables and make the projector that folds into them."""
+
+    name: str
+    setup: Callable[[Tx], None]
+    projector: Callable[[Portfolio], Projector]
+
+
+def _alerts_projector(portfolio: Portfolio) -> Projector:
+    def load(project_id: UUID, lte: int) -> list[Any]:
+        return list(portfolio.events.get(project_id, lte=lte)) if lte > 0 else []
+
+    return alerts.AlertsProjector(portfolio.mapper, load)
+
+
+PROJECTIONS: dict[str, Projection] = {
+    p.name: p
+    for p in (
+        Projection(
+            PROJECTION,
+            lambda tx: create_tables(tx, LIVE),
+            lambda portfolio: ProjectStatesProjector(portfolio.mapper, LIVE),
+        ),
+        Projection(
+            hashchain.NAME,
+            hashchain.setup,
+            lambda portfolio: hashchain.HashChainProjector(portfolio.mapper),
+        ),
+        Projection(alerts.NAME, alerts.setup, _alerts_projector),
+    )
+}
+
+
+def setup_all(db: Database) -> None:
+    """Create every read model and its tracking row (idempotent, under the DDL lock)."""
+    for projection in PROJECTIONS.values():
+        run_ddl(db, projection.setup)
+
+
+def catch_up(
+    db: Database,
+    portfolio: Portfolio,
+    name: str,
+    *,
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
+    stop_after: int | None = None,
+    until: int | None = None,
+) -> int:
+    """Apply every notification past projection `name`'s position; return how many."""
+    projection = PROJECTIONS[name]
+    return run_projection(
+        db,
+        portfolio,
+        name,
+        lambda: projection.projector(portfolio),
+        batch_size=batch_size,
+        progress=progress,
+        stop_after=stop_after,
+        until=until,
+    )
+
+
+def catch_up_all(
+    db: Database, portfolio: Portfolio, *, batch_size: int = BATCH_SIZE
+) -> dict[str, int]:
+    """Catch every projection up, each on its own; a failure of one does not stop the others."""
+    applied: dict[str, int] = {}
+    first_error: Exception | None = None
+    for name in PROJECTIONS:
+        try:
+            applied[name] = catch_up(db, portfolio, name, batch_size=batch_size)
+        except Exception as error:  # recorded in pr_tracking by the loop; raised below
+            first_error = first_error or error
+    if first_error is not None:
+        raise first_error
+    return applied
