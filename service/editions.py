@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from projections.editions import editions as imported_editions
-from projections.runner import position
+from projections.catchup import position
 from service.auth import require_read
 from service.bootstrap import Services
 
