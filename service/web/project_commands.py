@@ -109,7 +109,7 @@ def project_command(project_id: str, form: str) -> Any:
         field = e.field if e.field in (*command.fields, *COMMON) else command.fields[0]
         return _refused(command, pid, expected, values, {field: e.message})
     notify_committed(result)
-    flash(gettext("Recorded: %(what)s.", what=gettext(command.title).lower()))
+    flash(gettext(command.done))
     return rendered[-1] if rendered else _done(pid, result.position)
 
 

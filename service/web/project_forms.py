@@ -39,13 +39,19 @@ class Command:
     schema: type[Schema]
     fields: tuple[str, ...]
     title: str
+    done: str
 
 
 COMMANDS = {
     c.name: c
     for c in (
         Command(
-            "cost", "reestimate_cost", CostEstimateSchema, ("amount",), mark("Re-estimate the cost")
+            "cost",
+            "reestimate_cost",
+            CostEstimateSchema,
+            ("amount",),
+            mark("Re-estimate the cost"),
+            mark("The new cost is recorded."),
         ),
         Command(
             "schedule",
@@ -53,12 +59,23 @@ COMMANDS = {
             ScheduleEstimateSchema,
             ("planned_end",),
             mark("Re-estimate the planned end"),
+            mark("The new planned end is recorded."),
         ),
         Command(
-            "phase", "transition_phase", PhaseTransitionSchema, ("phase",), mark("Change phase")
+            "phase",
+            "transition_phase",
+            PhaseTransitionSchema,
+            ("phase",),
+            mark("Change phase"),
+            mark("The new phase is recorded."),
         ),
         Command(
-            "rating", "report_status", StatusReportSchema, ("rating",), mark("Report a rating")
+            "rating",
+            "report_status",
+            StatusReportSchema,
+            ("rating",),
+            mark("Report a rating"),
+            mark("The rating is recorded."),
         ),
     )
 }
