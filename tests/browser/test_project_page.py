@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import urllib.request
 from decimal import Decimal
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 

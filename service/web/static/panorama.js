@@ -55,7 +55,7 @@
   function stepsOption(spec) {
     var isDate = spec.unit === "date";
     var dayFmt = function (v) { return new Date(v).toLocaleDateString(locale, { year: "numeric", month: "short", day: "numeric" }); };
-    var fmt = isDate ? dayFmt : formatter(spec.unit, 1);
+    var fmt = isDate ? dayFmt : formatter(spec.unit, 2);
     var series = spec.series.map(function (s, i) {
       var one = {
         type: "line", step: "end", name: s.name, symbolSize: 7, symbol: i === 0 ? "rect" : "circle",
@@ -76,7 +76,7 @@
       legend: { top: 0, textStyle: { color: "#1e1e1e" } },
       tooltip: { trigger: "axis", valueFormatter: fmt },
       xAxis: { type: "time", axisLabel: { hideOverlap: true } },
-      yAxis: { type: isDate ? "time" : "value", name: spec.axis_name || "", scale: true, axisLabel: { formatter: fmt } },
+      yAxis: { type: isDate ? "time" : "value", name: spec.axis_name || "", scale: isDate, axisLabel: { formatter: fmt } },
       series: series
     };
   }
@@ -101,6 +101,8 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    var summary = document.querySelector(".error-summary");
+    if (summary) { summary.focus(); }  // a refused form: its errors are read first
     drawAll(document);
     if (window.htmx) { window.htmx.onLoad(function (elt) { drawAll(elt); }); }
   });
