@@ -270,3 +270,21 @@ def known_ids(tx: Tx, ids: Sequence[str]) -> set[str]:
         list(ids),
     )
     return {r["project_id"] for r in rows}
+
+
+def project_events(
+    tx: Tx, mapper: Mapper[UUID], project_id: str, known_at: datetime | None = None
+) -> list[dict[str, Any]]:
+    """One project's events with their payloads, recorded by `known_at`, in version order."""
+    query = sql.SQL("SELECT * FROM {e} WHERE project_id = %s").format(e=LIVE.events)
+    params: list[Any] = [project_id]
+    if known_at is not None:
+        query += sql.SQL(" AND recorded_at <= %s")
+        params.append(known_at)
+    query += sql.SQL(" ORDER BY version")
+    events = []
+    for row in tx.fetch(query, params):
+        event = describe_event(mapper, row)
+        event["sort_date"] = as_date(row["sort_date"])
+        events.append(event)
+    return events

@@ -56,8 +56,11 @@ def csv_doc(schema: type) -> dict[str, Any]:
 
 
 def _wait(args: dict[str, Any]) -> None:
+    wait_for_position(args.get("min_position"))
+
+
+def wait_for_position(wanted: int | None) -> None:
     """Read-your-writes: wait (bounded) for `min_position`, else 503 with Retry-After."""
-    wanted = args.get("min_position")
     if wanted is None:
         return
     services = current_services()

@@ -18,6 +18,7 @@ def init_app(app: Flask) -> None:
     i18n.init_app(app)
     security.init_app(app)
     session.init_app(app)
-    from service.web import home, signin  # noqa: F401  (their routes register on `web`)
+    # their routes register on `web`
+    from service.web import home, project, project_commands, signin  # noqa: F401
 
     app.register_blueprint(web)

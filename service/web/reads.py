@@ -14,6 +14,7 @@ from projections import queries
 from projections.catchup import position
 from projections.db import Tx
 from projections.editions import editions
+from projections.figures import project_figures
 from projections.hashchain import chain_head
 from service.bootstrap import Services
 from service.context import current_services
@@ -102,3 +103,89 @@ def home(state: PageState) -> dict[str, Any]:
         "drift": drift_distribution(items),
         "timeline": timeline,
     }
+
+
+# the figures of a project page that "as known at" compares with what is known now
+REVISABLE = (
+    "name",
+    "ministry_code",
+    "phase",
+    "interministerial",
+    "start_date",
+    "cost",
+    "baseline_cost",
+    "budget_drift_pct",
+    "planned_end",
+    "baseline_end",
+    "schedule_drift_pct",
+    "rating",
+    "funding_received",
+    "in_portfolio",
+    "figures_withheld",
+    "closed",
+)
+
+
+def project_or_404(tx: Tx, project_id: str, as_of: date, known_at: datetime | None) -> Any:
+    """The project's state on `as_of` (as the API's 404s when it is unknown or not yet)."""
+    from service.errors import Problem
+
+    state = queries.project_state(tx, project_id, as_of, known_at)
+    if state is not None:
+        return state
+    if queries.known_ids(tx, [project_id]):
+        raise Problem(404, f"project {project_id} was not registered yet on {as_of}", field="as_of")
+    raise Problem(404, f"project {project_id} not found", field="id")
+
+
+def project(state: PageState, project_id: str) -> dict[str, Any]:
+    """One project on a date: its figures, their path over time, its events, its revisions."""
+    from service.web.revisions import revised
+
+    mapper = services().portfolio.mapper
+    with reading(state) as read:
+        tx, as_of, known_at = read.tx, state.as_of, state.known_at
+        figures = project_figures(project_or_404(tx, project_id, as_of, known_at), as_of)
+        events = queries.project_events(tx, mapper, project_id, known_at)
+        path = {}
+        for day in sorted({e["sort_date"] for e in events}):
+            found = queries.project_state(tx, project_id, day, known_at)
+            if found is not None:
+                path[day] = project_figures(found, day)
+        live = queries.project_state(tx, project_id, date.max, None)
+        revisions = {}
+        latest = events
+        if known_at is not None:
+            latest = queries.project_events(tx, mapper, project_id)
+
+            def figures_known(at: datetime | None) -> dict[str, Any] | None:
+                found = queries.project_state(tx, project_id, as_of, at)
+                return None if found is None else project_figures(found, as_of)
+
+            revisions = revised(figures_known, known_at, latest, REVISABLE)
+    return {
+        "reflects": read.reflects,
+        "project": figures,
+        "events": events,
+        "path": path,
+        "revisions": revisions,
+        "version": latest[-1]["version"] if latest else 0,
+        "live_ministry": live.ministry_code if live is not None else None,
+    }
+
+
+def latest_figures(project_id: str) -> dict[str, Any]:
+    """The project as known now, on its latest date (what a form changes)."""
+    from service.web.state import today
+
+    with services().db.transaction(write=False) as tx:
+        found = project_or_404(tx, project_id, date.max, None)
+    return project_figures(found, today())
+
+
+def events_since(project_id: str, version: int) -> tuple[list[dict[str, Any]], int]:
+    """The project's events recorded after `version` (as known now), and its last version."""
+    mapper = services().portfolio.mapper
+    with services().db.transaction(write=False) as tx:
+        events = queries.project_events(tx, mapper, project_id)
+    return [e for e in events if e["version"] > version], (events[-1]["version"] if events else 0)

@@ -52,12 +52,42 @@
     return option;
   }
 
+  function stepsOption(spec) {
+    var isDate = spec.unit === "date";
+    var dayFmt = function (v) { return new Date(v).toLocaleDateString(locale, { year: "numeric", month: "short", day: "numeric" }); };
+    var fmt = isDate ? dayFmt : formatter(spec.unit, 2);
+    var series = spec.series.map(function (s, i) {
+      var one = {
+        type: "line", step: "end", name: s.name, symbolSize: 7, symbol: i === 0 ? "rect" : "circle",
+        data: s.points.map(function (p) { return [p[0], isDate ? p[1] : num(p[1])]; }),
+        itemStyle: { color: palette[i] }, lineStyle: { width: 2, type: i === 0 ? "dashed" : "solid" }
+      };
+      if (i === 0 && spec.marks && spec.marks.length) {
+        one.markLine = {
+          symbol: "none", silent: true, lineStyle: { color: "#b00020", width: 2, type: "dotted" },
+          label: { formatter: function (p) { return p.name; } },
+          data: spec.marks.map(function (m) { return { xAxis: m.at, name: m.label }; })
+        };
+      }
+      return one;
+    });
+    return {
+      grid: { left: 8, right: 24, top: 40, bottom: 8, containLabel: true },
+      legend: { top: 0, textStyle: { color: "#1e1e1e" } },
+      tooltip: { trigger: "axis", valueFormatter: fmt },
+      xAxis: { type: "time", axisLabel: { hideOverlap: true } },
+      yAxis: { type: isDate ? "time" : "value", name: spec.axis_name || "", scale: isDate, axisLabel: { formatter: fmt } },
+      series: series
+    };
+  }
+
   function draw(el) {
     if (typeof window.echarts === "undefined" || el.dataset.drawn) { return; }
     var block = document.getElementById(el.dataset.chart);
     if (!block) { return; }
     var spec = JSON.parse(block.textContent);
-    var option = spec.kind === "multiples" ? multiplesOption(spec) : barOption(spec);
+    var option = spec.kind === "multiples" ? multiplesOption(spec)
+      : spec.kind === "steps" ? stepsOption(spec) : barOption(spec);
     option.aria = { enabled: true, decal: { show: true }, label: { description: el.getAttribute("aria-label") } };
     option.animation = false;
     var chart = window.echarts.init(el, null, { renderer: "svg" });
@@ -71,6 +101,8 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    var summary = document.querySelector(".error-summary");
+    if (summary) { summary.focus(); }  // a refused form: its errors are read first
     drawAll(document);
     if (window.htmx) { window.htmx.onLoad(function (elt) { drawAll(elt); }); }
   });
