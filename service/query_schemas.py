@@ -65,11 +65,16 @@ class TimeArgs(Strict):
 DRIFT_LIMIT = Decimal(1_000_000)
 
 
+def _bounded(value: Decimal) -> None:
+    if abs(value) > DRIFT_LIMIT:
+        raise ValidationError(f"Out of range: a drift is within ±{DRIFT_LIMIT} points.")
+
+
 def _drift(bound: str) -> fields.Decimal:
     return fields.Decimal(
         allow_nan=False,
-        validate=validate.Range(min=-DRIFT_LIMIT, max=DRIFT_LIMIT),
-        metadata={"description": f"{bound} of the drift, in percentage points"},
+        validate=_bounded,
+        metadata={"description": f"{bound} drift kept, in percentage points (±1,000,000)"},
     )
 
 

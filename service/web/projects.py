@@ -103,8 +103,7 @@ def pager(page: int, pages: int) -> list[int | None]:
 
 def project_link(project_id: str, as_of: Any = None, anchor: str | None = None) -> str:
     """The project page of `project_id`, on the same date, as known at the same time."""
-    keep = {k: request.args[k] for k in ("as_of", "known_at", "lang") if request.args.get(k)}
-    if as_of is not None:
-        keep["as_of"] = as_of.isoformat()
+    given = {**request.args, **({"as_of": as_of.isoformat()} if as_of is not None else {})}
+    keep = {k: given[k] for k in ("as_of", "known_at", "lang") if given.get(k)}
     path = url_for("web.projects") + "/" + quote(project_id)
     return path + ("?" + urlencode(keep) if keep else "") + ("#" + anchor if anchor else "")
