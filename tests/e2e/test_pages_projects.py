@@ -107,6 +107,9 @@ def test_an_empty_form_field_is_no_filter_and_the_filters_narrow(
     )
     api = http.client.get("/api/projects?budget_drift_min=10&budget_drift_max=60").get_json()
     assert [item["id"] for item in api["items"]] == [paie]  # the API has the same filter
+    uncosted = http.register(name="SI à chiffrer", ministry_code="MJ")
+    by_cost = browser.get("/projects?sort=cost&order=desc").get_data(as_text=True)
+    assert _rows(by_cost)[-1] == uncosted  # a missing figure comes last, even descending
 
 
 def test_withheld_figures_are_shown_as_withheld(browser: FlaskClient, http: Http) -> None:
