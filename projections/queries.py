@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Mapper, StoredEvent
 from psycopg import sql
 
-from domain.values import canonical_ministry
+from domain.values import RATING_RANK, canonical_ministry
 from projections.db import Row, Tx, as_date, as_ts
 from projections.figures import portfolio_summary, project_figures
 from projections.project_states import state_from_row
@@ -95,11 +97,81 @@ SORT_KEYS = {
     "name": lambda f: (f["name"] or "").casefold(),
     "ministry": lambda f: (f["ministry_code"] or "", (f["name"] or "").casefold()),
     "phase": lambda f: (f["phase"] or "", (f["name"] or "").casefold()),
+    "rating": lambda f: (RATING_RANK.get(f["rating"], -1), (f["name"] or "").casefold()),
     "cost": lambda f: (f["cost"] is None, f["cost"] or 0),
     "budget_drift": lambda f: (f["budget_drift_pct"] is None, f["budget_drift_pct"] or 0),
     "schedule_drift": lambda f: (f["schedule_drift_pct"] is None, f["schedule_drift_pct"] or 0),
     "start_date": lambda f: (f["start_date"] is None, f["start_date"] or date.min),
 }
+# The figure of a sort key that may be missing: missing ones come last in either order.
+SORT_FIELDS = {
+    "rating": "rating",
+    "cost": "cost",
+    "budget_drift": "budget_drift_pct",
+    "schedule_drift": "schedule_drift_pct",
+    "start_date": "start_date",
+}
+
+
+@dataclass(frozen=True)
+class ProjectFilter:
+    """Which projects a list keeps; a drift range keeps only projects that have that drift."""
+
+    ministry: str | None = None
+    phase: str | None = None
+    rating: str | None = None
+    q: str | None = None
+    budget_drift_min: Decimal | None = None
+    budget_drift_max: Decimal | None = None
+    schedule_drift_min: Decimal | None = None
+    schedule_drift_max: Decimal | None = None
+
+    def keeps(self, f: dict[str, Any]) -> bool:
+        """Whether the figures `f` of one project pass every filter given."""
+        if self.ministry and canonical_ministry(f["ministry_code"]) != canonical_ministry(
+            self.ministry
+        ):
+            return False
+        if self.phase and f["phase"] != self.phase:
+            return False
+        if self.rating and f["rating"] != self.rating:
+            return False
+        if self.q and self.q.casefold() not in f"{f['name']} {f['description'] or ''}".casefold():
+            return False
+        return _within(f["budget_drift_pct"], self.budget_drift_min, self.budget_drift_max) and (
+            _within(f["schedule_drift_pct"], self.schedule_drift_min, self.schedule_drift_max)
+        )
+
+
+def _within(value: Decimal | None, low: Decimal | None, high: Decimal | None) -> bool:
+    if low is None and high is None:
+        return True
+    if value is None:
+        return False
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def followed_projects(
+    tx: Tx, as_of: date, known_at: datetime | None, *, include_departed: bool = False
+) -> list[dict[str, Any]]:
+    """The figures of every project followed on `as_of` (or registered, with departed ones)."""
+    return [
+        project_figures(state, as_of)
+        for state in states_at(tx, as_of, known_at)
+        if include_departed or state.in_portfolio
+    ]
+
+
+def select_projects(
+    items: list[dict[str, Any]], where: ProjectFilter, sort: str = "name"
+) -> list[dict[str, Any]]:
+    """The projects of `items` that `where` keeps, sorted by `sort` (`-key`: descending)."""
+    found = [f for f in items if where.keeps(f)]
+    key = sort.lstrip("-")
+    found.sort(key=SORT_KEYS[key], reverse=sort.startswith("-"))
+    if key in SORT_FIELDS:
+        found.sort(key=lambda f: f[SORT_FIELDS[key]] is None)  # stable: missing ones last
+    return found
 
 
 def list_projects(
@@ -112,24 +184,12 @@ def list_projects(
     q: str | None = None,
     include_departed: bool = False,
     sort: str = "name",
+    where: ProjectFilter | None = None,
 ) -> list[dict[str, Any]]:
-    """Projects followed on `as_of`, filtered and sorted (`-key` for descending)."""
-    needle = q.casefold() if q else None
-    ministry = canonical_ministry(ministry) if ministry else None
-    found = []
-    for state in states_at(tx, as_of, known_at):
-        if not include_departed and not state.in_portfolio:
-            continue
-        if ministry and canonical_ministry(state.ministry_code) != ministry:
-            continue
-        if phase and state.phase != phase:
-            continue
-        if needle and needle not in f"{state.name} {state.description or ''}".casefold():
-            continue
-        found.append(project_figures(state, as_of))
-    key = sort.lstrip("-")
-    found.sort(key=SORT_KEYS[key], reverse=sort.startswith("-"))
-    return found
+    """Projects followed on `as_of`, filtered (`where`, or the three short filters) and sorted."""
+    where = where or ProjectFilter(ministry=ministry, phase=phase, q=q)
+    items = followed_projects(tx, as_of, known_at, include_departed=include_departed)
+    return select_projects(items, where, sort)
 
 
 def summary(tx: Tx, as_of: date, known_at: datetime | None) -> dict[str, Any]:

@@ -77,9 +77,14 @@ def summary_csv(summary: dict[str, Any]) -> str:
     return csv_text(("scope", "key", *FIGURE_COLUMNS), rows)
 
 
-def changes_csv(changes: dict[str, Any]) -> str:
+CHANGE_COLUMNS = ("change", "id", "name", "ministry_code", "from", "to", "events")
+CHANGE_KINDS = ("entered", "left", "phase_changes", "cost_changes", "schedule_changes")
+
+
+def changes_rows(changes: dict[str, Any]) -> list[list[Any]]:
+    """One row per change, of every kind, with the events responsible (`Type@vN;...`)."""
     rows = []
-    for kind in ("entered", "left", "phase_changes", "cost_changes", "schedule_changes"):
+    for kind in CHANGE_KINDS:
         for change in changes[kind]:
             events = ";".join(f"{e['type']}@v{e['version']}" for e in change["events"])
             rows.append(
@@ -93,4 +98,8 @@ def changes_csv(changes: dict[str, Any]) -> str:
                     events,
                 ]
             )
-    return csv_text(("change", "id", "name", "ministry_code", "from", "to", "events"), rows)
+    return rows
+
+
+def changes_csv(changes: dict[str, Any]) -> str:
+    return csv_text(CHANGE_COLUMNS, changes_rows(changes))

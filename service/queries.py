@@ -33,6 +33,7 @@ from service.query_schemas import (
     ProjectListSchema,
     SummarySchema,
     TimeArgs,
+    project_filter,
 )
 
 reads = Blueprint(
@@ -125,9 +126,7 @@ class ProjectList(MethodView):
                 tx,
                 reflects["as_of"],
                 args.get("known_at"),
-                ministry=args.get("ministry"),
-                phase=args.get("phase"),
-                q=args.get("q"),
+                where=project_filter(args),
                 include_departed=args["include_departed"],
                 sort=args["sort"],
             )

@@ -8,8 +8,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from domain.values import PHASES
-from projections.queries import SORT_KEYS
+from domain.values import PHASES, RATINGS
+from projections.queries import SORT_KEYS, ProjectFilter
 from service.schemas import IsoDate, Strict, plain
 
 SORTS = sorted(SORT_KEYS) + sorted(f"-{k}" for k in SORT_KEYS)
@@ -62,10 +62,50 @@ class TimeArgs(Strict):
     format = fields.String(validate=validate.OneOf(["json", "csv"]))
 
 
-class ListArgs(TimeArgs):
+DRIFT_LIMIT = Decimal(1_000_000)
+
+
+def _bounded(value: Decimal) -> None:
+    if abs(value) > DRIFT_LIMIT:
+        raise ValidationError(f"Out of range: a drift is within ±{DRIFT_LIMIT} points.")
+
+
+def _drift(bound: str) -> fields.Decimal:
+    return fields.Decimal(
+        allow_nan=False,
+        validate=_bounded,
+        metadata={"description": f"{bound} drift kept, in percentage points (±1,000,000)"},
+    )
+
+
+class ProjectFilters(Strict):
+    """The filters of a project list (the API's and the projects page's)."""
+
     ministry = fields.String(validate=validate.Length(max=50))
     phase = fields.String(validate=validate.OneOf(PHASES))
+    rating = fields.String(validate=validate.OneOf(RATINGS))
     q = fields.String(validate=validate.Length(max=200))
+    budget_drift_min = _drift("lowest")
+    budget_drift_max = _drift("highest")
+    schedule_drift_min = _drift("lowest")
+    schedule_drift_max = _drift("highest")
+
+    @validates_schema
+    def _ranges(self, data: dict[str, Any], **_: Any) -> None:
+        for drift in ("budget_drift", "schedule_drift"):
+            low, high = data.get(f"{drift}_min"), data.get(f"{drift}_max")
+            if low is not None and high is not None and low > high:
+                raise ValidationError(
+                    f"'{drift}_min' must not be above '{drift}_max'", field_name=f"{drift}_min"
+                )
+
+
+def project_filter(args: dict[str, Any]) -> ProjectFilter:
+    """The query layer's filter from parsed `ProjectFilters` arguments."""
+    return ProjectFilter(**{k: args.get(k) for k in ProjectFilters().fields})
+
+
+class ListArgs(ProjectFilters, TimeArgs):
     sort = fields.String(load_default="name", validate=validate.OneOf(SORTS))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))

@@ -19,4 +19,8 @@ def mark(msgid: str) -> str:
 
 
 # (endpoint, label msgid) of the header's navigation; a new page appends itself here.
-NAV: list[tuple[str, str]] = [("web.home", mark("Portfolio"))]
+NAV: list[tuple[str, str]] = [
+    ("web.home", mark("Portfolio")),
+    ("web.projects", mark("Projects")),
+    ("web.compare", mark("Compare")),
+]

@@ -189,3 +189,30 @@ def events_since(project_id: str, version: int) -> tuple[list[dict[str, Any]], i
     with services().db.transaction(write=False) as tx:
         events = queries.project_events(tx, mapper, project_id)
     return [e for e in events if e["version"] > version], (events[-1]["version"] if events else 0)
+
+
+def projects(state: PageState, where: queries.ProjectFilter, sort: str) -> dict[str, Any]:
+    """The projects followed on `as_of` that `where` keeps, sorted; the ministries to pick."""
+    with reading(state) as read:
+        tx, known_at = read.tx, state.known_at
+        every = queries.followed_projects(tx, state.as_of, known_at)
+        found = known_editions(tx, known_at)
+    return {
+        "reflects": read.reflects,
+        "items": queries.select_projects(every, where, sort),
+        "ministries": sorted({f["ministry_code"] for f in every if f["ministry_code"]}),
+        "editions": found,
+    }
+
+
+def compare(state: PageState, after: date | None, until: date) -> dict[str, Any]:
+    """What changed from `after` (default: the edition before `until`'s) to `until`."""
+    with reading(state) as read:
+        tx, known_at = read.tx, state.known_at
+        found = known_editions(tx, known_at)
+        if after is None:
+            previous = previous_edition(found, until)
+            after = previous["date"] if previous else min([until, *(e["date"] for e in found)])
+        moves = queries.changes(tx, services().portfolio.mapper, after, until, known_at)
+    read.reflects["as_of"] = until
+    return {"reflects": read.reflects, "changes": moves, "after": after, "editions": found}

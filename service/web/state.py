@@ -41,7 +41,8 @@ class PageState:
 def page_state(schema: type[Schema] = PageArgs) -> PageState:
     """Parse the URL (400 naming the parameter); `known_at` needs an auditor or admin."""
     try:
-        args: dict[str, Any] = schema().load(request.args.to_dict())
+        given = {k: v for k, v in request.args.items() if v != ""}  # a GET form's empty fields
+        args: dict[str, Any] = schema().load(given)
     except ValidationError as e:
         name = sorted(e.messages)[0] if isinstance(e.messages, dict) else "query"
         raise Problem(400, f"{name}: {_first(e.messages, name)}", field=name) from None
