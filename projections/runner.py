@@ -390,11 +390,12 @@ def install_trigger(services: Any, *, in_worker: bool = False) -> None:
     the catch-up runs in-process right after the command (the embedded default).
     Both cover every projection: project_states, the hash chain and alerts.
     """
-    from projections import alerts, hashchain
+    from projections import alerts, hashchain, verify_log
 
     setup(services.db)
     hashchain.setup(services.db)
     alerts.setup(services.db)
+    verify_log.setup(services.db)
     if in_worker:
         return
     if services.settings.redis_url:

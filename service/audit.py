@@ -86,17 +86,18 @@ def _services() -> Services:
     return services
 
 
-def _signer() -> Signer:
-    signer: Signer | None = current_app.extensions.get(_SIGNER)
-    if signer is None:
+def signer() -> Signer:
+    """The signing key of checkpoints (503 when it is missing or unusable)."""
+    found: Signer | None = current_app.extensions.get(_SIGNER)
+    if found is None:
         try:
-            signer = load_signer(_services().settings)
+            found = load_signer(_services().settings)
         except SigningKeyMissing as e:
             raise Problem(503, str(e)) from None
         except ValueError as e:  # a malformed AUDIT_SIGNING_KEY: say so, never echo it
             raise Problem(503, f"the audit signing key is unusable: {e}") from None
-        current_app.extensions[_SIGNER] = signer
-    return signer
+        current_app.extensions[_SIGNER] = found
+    return found
 
 
 @audit.route("/verify")
@@ -124,7 +125,7 @@ class LatestCheckpoint(MethodView):
         The signature is Ed25519 (base64) over the canonical JSON of `position`,
         `chain_head` and `time`: keys sorted, no whitespace, ASCII only.
         """
-        return take_checkpoint(_services().db, _signer())
+        return take_checkpoint(_services().db, signer())
 
 
 @audit.route("/checkpoints/verify")
@@ -143,7 +144,7 @@ class CheckCheckpoint(MethodView):
         `valid` is false when any event at or before it was altered, inserted or removed.
         """
         services = _services()
-        return check_checkpoint(services.db, services.portfolio, _signer(), checkpoint)
+        return check_checkpoint(services.db, services.portfolio, signer(), checkpoint)
 
 
 @audit.route("/public-key")
@@ -153,4 +154,4 @@ class PublicKey(MethodView):
     @require_read()
     def get(self) -> dict[str, str]:
         """The public key that verifies checkpoints (PEM and raw base64), with its key id."""
-        return _signer().public_info()
+        return signer().public_info()

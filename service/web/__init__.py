@@ -24,6 +24,7 @@ def mark(msgid: str) -> str:
 
 # (endpoint, label msgid) of the header's navigation; a new page appends itself here.
 NAV: list[tuple[str, str]] = [("web.home", mark("Portfolio"))]
+NAV += [("web.alerts", mark("Alerts")), ("web.audit", mark("Audit"))]
 
 
 def init_app(app: Flask) -> None:
@@ -33,6 +34,6 @@ def init_app(app: Flask) -> None:
     i18n.init_app(app)
     security.init_app(app)
     session.init_app(app)
-    from service.web import home, signin  # noqa: F401  (their routes register on `web`)
+    from service.web import alerts, audit, home, signin  # noqa: F401  (their routes register on `web`)  # noqa: F401
 
     app.register_blueprint(web)
