@@ -13,7 +13,7 @@ from uuid import UUID
 
 from flask import Response, make_response, redirect, request, url_for
 from flask_babel import gettext
-from marshmallow import ValidationError
+from marshmallow import ValidationError, fields
 
 from domain.errors import NotFound, VersionConflict
 from domain.subscription import COMPARATORS, METRICS, PORTFOLIO_METRICS, SCOPES
@@ -60,7 +60,15 @@ ALERT_HEADER = (
 )
 
 
-class AlertsArgs(PageArgs):
+class NoticeArgs(PageArgs):
+    """What the page after a change says happened (a redirect's notice)."""
+
+    saved = fields.Integer()
+    redelivered = fields.Integer()
+    deleted = fields.Integer()
+
+
+class AlertsArgs(NoticeArgs):
     """The list's period: alerts recorded from `from` to `to` (both days included)."""
 
     from_ = IsoDate(data_key="from")
@@ -145,7 +153,7 @@ def rule_text(rule: dict[str, Any]) -> str:
 @require_page_role(*ROLES)
 def subscription(subscription_id: UUID) -> Any:
     """One rule: its definition, its alerts, and every delivery attempt with a redeliver."""
-    page_state()
+    page_state(NoticeArgs)
     try:
         record = api.subscription(subscription_id)
         log = api.deliveries(subscription_id)

@@ -20,7 +20,7 @@ from service.audit_keys import take_checkpoint
 from service.auth import AUDIT_ROLES, current_actor
 from service.errors import Problem
 from service.web import web
-from service.web.pages import render_page
+from service.web.pages import download, render_page
 from service.web.reads import audit as read_audit
 from service.web.reads import services
 from service.web.session import require_page_role
@@ -33,6 +33,8 @@ def audit() -> Any:
     """The last verification, the chain head, the checkpoint download and the procedure."""
     state = page_state()
     data = read_audit(state)
+    if state.format:
+        return download(state, "audit", ("item", "value"), _facts(data), data["reflects"])
     try:
         key_id: str | None = signer().key_id
         key_problem = None
@@ -46,6 +48,21 @@ def audit() -> Any:
         base=request.host_url.rstrip("/"),
         **data,
     )
+
+
+def _facts(data: dict[str, Any]) -> list[list[Any]]:
+    """The page's figures as rows: the chain now, then the last recorded verification."""
+    rows: list[list[Any]] = [
+        ["chain_position", data["chain_position"]],
+        ["chain_head", data["chain_head"]],
+    ]
+    last = data["last"]
+    if last is not None:
+        rows += [["verified_at", last.at.isoformat()], ["verified_by", last.actor]]
+        rows += [[f"verification_{k}", v] for k, v in last.report.items() if k != "finding"]
+        finding = last.report.get("finding") or {}
+        rows += [[f"finding_{k}", v] for k, v in finding.items()]
+    return rows
 
 
 @web.route("/audit/verify", methods=["POST"])

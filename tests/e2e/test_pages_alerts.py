@@ -201,3 +201,21 @@ def test_deleting_asks_for_confirmation_first(app: Flask, services: Services) ->
     assert response.status_code == 303
     assert _api(client, f"/api/subscriptions/{subscription_id}")[0] == 404
     assert "data-subscription=" not in client.get("/alerts").get_data(as_text=True)
+
+
+def test_the_audit_page_is_for_auditors_and_its_verification_is_recorded(
+    app: Flask, services: Services
+) -> None:
+    assert app.test_client().get("/audit").status_code == 302  # anonymous: to /sign-in
+    assert _client(app, services, "sue").get("/audit").status_code == 403  # as the API: 403
+    auditor = _client(app, services, "ana", "auditor")
+    csrf = _hidden(auditor, "/audit")
+    assert auditor.post("/audit/verify", data={}).status_code == 400  # no CSRF token
+    assert 'data-ok=""' in auditor.get("/audit").get_data(as_text=True)
+    assert auditor.post("/audit/verify", data={"csrf_token": csrf}).status_code == 303
+    assert 'data-ok="true"' in auditor.get("/audit").get_data(as_text=True)
+    csv = auditor.get("/audit?format=csv").get_data(as_text=True)
+    assert "verification_ok,true" in csv.lower() and "verified_by,token:" in csv
+    checkpoint = auditor.get("/audit/checkpoint.json")
+    assert checkpoint.headers["Content-Disposition"].startswith("attachment; filename=")
+    assert set(checkpoint.get_json()) == {"position", "chain_head", "time", "key_id", "signature"}
