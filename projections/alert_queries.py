@@ -104,3 +104,18 @@ def deliveries(tx: Tx, subscription_id: str) -> list[Row]:
         r["at"] = as_ts(r["at"])
         r["next_attempt_at"] = as_ts(r["next_attempt_at"])
     return rows
+
+
+def active_conditions(tx: Tx, subscription_ids: list[str]) -> dict[str, int]:
+    """How many subjects (projects, or the portfolio) are over each subscription's threshold."""
+    if not subscription_ids:
+        return {}
+    marks = sql.SQL(", ").join(sql.Placeholder() * len(subscription_ids))
+    rows = tx.fetch(
+        sql.SQL(
+            "SELECT subscription_id, count(*) AS n FROM pr_alert_state"
+            " WHERE active AND subscription_id IN ({}) GROUP BY subscription_id"
+        ).format(marks),
+        subscription_ids,
+    )
+    return {str(r["subscription_id"]): int(r["n"]) for r in rows}

@@ -62,3 +62,24 @@ def covers(rule: Rule, project_id: str, facts: Facts) -> bool:
         wanted = canonical_ministry(rule.scope_value or "")
         return code is not None and wanted == canonical_ministry(str(code))
     return True
+
+
+def crossing(rule: Rule, states: Iterable[ProjectState]) -> list[tuple[ProjectState, Decimal]]:
+    """The projects a project-metric rule covers whose value crosses its threshold now.
+
+    The same facts, value and condition as the alert evaluation, from a clear state.
+    """
+    found = []
+    for state in states:
+        facts = project_facts(state)
+        value = project_value(rule, facts)
+        if covers(rule, state.project_id, facts) and rule.next_active(False, value):
+            assert value is not None
+            found.append((state, value))
+    return found
+
+
+def portfolio_crossing(rule: Rule, states: Iterable[ProjectState]) -> tuple[Decimal | None, bool]:
+    """A portfolio rule's value over `states` and whether it crosses the threshold now."""
+    value = portfolio_value(rule.metric, [project_facts(s) for s in states])
+    return value, rule.next_active(False, value)

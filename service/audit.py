@@ -81,17 +81,18 @@ class PublicKeySchema(Schema):
     public_key_base64 = fields.String(required=True)
 
 
-def _signer() -> Signer:
-    signer: Signer | None = current_app.extensions.get(_SIGNER)
-    if signer is None:
+def signer() -> Signer:
+    """The signing key of checkpoints (503 when it is missing or unusable)."""
+    found: Signer | None = current_app.extensions.get(_SIGNER)
+    if found is None:
         try:
-            signer = load_signer(current_services().settings)
+            found = load_signer(current_services().settings)
         except SigningKeyMissing as e:
             raise Problem(503, str(e)) from None
         except ValueError as e:  # a malformed AUDIT_SIGNING_KEY: say so, never echo it
             raise Problem(503, f"the audit signing key is unusable: {e}") from None
-        current_app.extensions[_SIGNER] = signer
-    return signer
+        current_app.extensions[_SIGNER] = found
+    return found
 
 
 @audit.route("/verify")
@@ -119,7 +120,7 @@ class LatestCheckpoint(MethodView):
         The signature is Ed25519 (base64) over the canonical JSON of `position`,
         `chain_head` and `time`: keys sorted, no whitespace, ASCII only.
         """
-        return take_checkpoint(current_services().db, _signer())
+        return take_checkpoint(current_services().db, signer())
 
 
 @audit.route("/checkpoints/verify")
@@ -138,7 +139,7 @@ class CheckCheckpoint(MethodView):
         `valid` is false when any event at or before it was altered, inserted or removed.
         """
         services = current_services()
-        return check_checkpoint(services.db, services.portfolio, _signer(), checkpoint)
+        return check_checkpoint(services.db, services.portfolio, signer(), checkpoint)
 
 
 @audit.route("/public-key")
@@ -148,4 +149,4 @@ class PublicKey(MethodView):
     @require_read()
     def get(self) -> dict[str, str]:
         """The public key that verifies checkpoints (PEM and raw base64), with its key id."""
-        return _signer().public_info()
+        return signer().public_info()

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from domain.application import Portfolio, utc_today
+from projections import verify_log
 from projections.db import Database
-from projections.ddl import ddl_session
+from projections.ddl import ddl_session, run_ddl
 from projections.rebuild import PostgresStore
 from projections.registry import catch_up_all, setup_all
 from service.config import Settings
@@ -67,6 +68,7 @@ def bootstrap(
         portfolio = Portfolio(env=settings.eventsourcing_env(), today=today)
     services = Services(settings=settings, portfolio=portfolio, db=make_database(settings))
     setup_all(services.db)
+    run_ddl(services.db, verify_log.setup)
     if not in_worker:
         services.after_commit = trigger(services)
     return services

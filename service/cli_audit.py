@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 
 from projections.chain_verify import verify
+from projections.verify_log import record
 from service.audit_keys import SigningKeyMissing, check_checkpoint, load_signer
 from service.bootstrap import Services
 
@@ -58,6 +60,7 @@ def verify_command(ctx: click.Context, checkpoints: tuple[str, ...], as_json: bo
     """Recompute the hash chain from the raw events; exit 1 naming the first tampered one."""
     services = _services(ctx)
     report = verify(services.db, services.portfolio)
+    record(services.db, report, datetime.now(UTC), "panorama verify")
     if as_json:
         click.echo(json.dumps(report.as_dict()))
     else:

@@ -52,6 +52,7 @@ from service.subscription_schemas import (
     SubscriptionPatchSchema,
     SubscriptionSchema,
 )
+from service.tokens import TokenRecord
 
 ROLES = ("admin", "subscriber")
 RULE_FIELDS = ("metric", "comparator", "threshold", "clear_threshold", "scope", "scope_value")
@@ -86,7 +87,7 @@ def _checked(build: Callable[[], T]) -> T:
         raise Problem(422, error.message, field=error.field) from None
 
 
-def _own(subscription_id: UUID) -> Subscription:
+def own(subscription_id: UUID) -> Subscription:
     """The subscription if the token may see it, else 404."""
     owner = _owner_filter()
     subscription = current_services().portfolio.get_subscription(subscription_id)
@@ -156,6 +157,88 @@ def _channel(body: dict[str, Any], current: dict[str, Any] | None = None) -> dic
     return channel
 
 
+def subscriptions() -> list[dict[str, Any]]:
+    """The token's live subscriptions (an admin's: everyone's), from the alerts read model."""
+    owner = _owner_filter()
+    with current_services().db.transaction(write=False) as tx:
+        rows = alert_queries.subscription_rows(tx, owner)
+    return [
+        {
+            "id": r["id"],
+            "owner": r["owner"],
+            "version": int(r["version"]),
+            "rule": rule_from_payload(json.loads(r["rule"])).as_dict(),
+            "channel": {"kind": r["channel"], "target": r["target"]},
+            "digest": bool(r["digest"]),
+        }
+        for r in rows
+    ]
+
+
+def subscription(subscription_id: UUID) -> dict[str, Any]:
+    """One of the token's subscriptions as the API shows it (never its secret); else 404."""
+    return _record(own(subscription_id))
+
+
+def deliveries(subscription_id: UUID) -> list[dict[str, Any]]:
+    """Every delivery attempt of one of the token's subscriptions, in order; else 404."""
+    own(subscription_id)
+    with current_services().db.transaction(write=False) as tx:
+        return alert_queries.deliveries(tx, str(subscription_id))
+
+
+def rule_of(body: dict[str, Any], current: Rule | None = None) -> Rule:
+    """The rule a body describes (merged over `current`), checked: 422 naming the field."""
+    return _rule(body, current)
+
+
+def creation(body: dict[str, Any]) -> tuple[TokenRecord, Rule, dict[str, Any]]:
+    """Who subscribes, to which rule, through which channel: checked (422 naming the field)."""
+    token = require_token(ROLES)
+    return token, _rule(body), _channel(body)
+
+
+def create(token: TokenRecord, rule: Rule, channel: dict[str, Any]) -> CommandResult:
+    """Record the subscription of `token` (its owner) to `rule` through `channel`."""
+    return current_services().portfolio.create_subscription(
+        owner=token.id, rule=rule, channel=channel, actor=token.actor
+    )
+
+
+def change(
+    subscription_id: UUID, body: dict[str, Any], expected: int | None
+) -> tuple[CommandResult, str | None]:
+    """Change the rule and/or channel (at version `expected` if given): the result, and the
+    newly generated secret to show once (None when the secret did not change)."""
+    subscription = own(subscription_id)
+    rule = None
+    if any(k in body for k in RULE_FIELDS):
+        rule = _rule(body, rule_from_payload(subscription.rule))
+    channel = None
+    if any(k in body for k in CHANNEL_FIELDS):
+        channel = _channel(body, subscription.channel)
+    if rule is None and channel is None:
+        raise Problem(422, "send a rule or a channel field to change", field="body")
+    old_secret = subscription.channel.get("secret")
+    result = current_services().portfolio.change_subscription(
+        subscription_id,
+        actor=require_token(ROLES).actor,
+        rule=rule,
+        channel=channel,
+        expected=expected,
+    )
+    new = None if channel is None else channel["secret"]
+    return result, new if new and new != old_secret and "secret" not in body else None
+
+
+def delete(subscription_id: UUID, expected: int | None) -> CommandResult:
+    """Delete one of the token's subscriptions (at version `expected` if given)."""
+    own(subscription_id)
+    return current_services().portfolio.delete_subscription(
+        subscription_id, actor=require_token(ROLES).actor, expected=expected
+    )
+
+
 @alerting.route("/subscriptions")
 class Subscriptions(MethodView):
     @alerting.arguments(SubscriptionCreateSchema)
@@ -163,13 +246,9 @@ class Subscriptions(MethodView):
     @command(alerting, if_match=False, roles=ROLES)
     def post(self, body: dict[str, Any]) -> Reply | Response:
         """Subscribe the token to a rule and a channel; the webhook secret is shown once."""
-        token = require_token(ROLES)
-        rule = _rule(body)
-        channel = _channel(body)
+        token, rule, channel = creation(body)
         return run(
-            lambda: current_services().portfolio.create_subscription(
-                owner=token.id, rule=rule, channel=channel, actor=token.actor
-            ),
+            lambda: create(token, rule, channel),
             lambda result: _created(result, token.id, rule, channel),
             SubscriptionCreatedSchema(),
         )
@@ -178,20 +257,7 @@ class Subscriptions(MethodView):
     @require_role(*ROLES)
     def get(self) -> list[dict[str, Any]]:
         """The token's subscriptions (an admin's: everyone's), from the alerts read model."""
-        owner = _owner_filter()
-        with current_services().db.transaction(write=False) as tx:
-            rows = alert_queries.subscription_rows(tx, owner)
-        return [
-            {
-                "id": r["id"],
-                "owner": r["owner"],
-                "version": int(r["version"]),
-                "rule": rule_from_payload(json.loads(r["rule"])).as_dict(),
-                "channel": {"kind": r["channel"], "target": r["target"]},
-                "digest": bool(r["digest"]),
-            }
-            for r in rows
-        ]
+        return subscriptions()
 
 
 @alerting.route("/subscriptions/<uuid:subscription_id>")
@@ -201,8 +267,8 @@ class SubscriptionItem(MethodView):
     @require_role(*ROLES)
     def get(self, subscription_id: UUID) -> Any:
         """One subscription (never its secret); its version is the ETag."""
-        subscription = _own(subscription_id)
-        return _record(subscription), {"ETag": f'"{subscription.version}"'}
+        record = subscription(subscription_id)
+        return record, {"ETag": f'"{record["version"]}"'}
 
     @alerting.arguments(SubscriptionPatchSchema)
     @alerting.response(200, SubscriptionCreatedSchema)
@@ -215,26 +281,7 @@ class SubscriptionItem(MethodView):
 
         If-Match (the ETag of a GET) makes it conditional: another version is 412.
         """
-        expected = expected_version()
-        subscription = _own(subscription_id)
-        rule = None
-        if any(k in body for k in RULE_FIELDS):
-            rule = _rule(body, rule_from_payload(subscription.rule))
-        channel = None
-        if any(k in body for k in CHANNEL_FIELDS):
-            channel = _channel(body, subscription.channel)
-        if rule is None and channel is None:
-            raise Problem(422, "send a rule or a channel field to change", field="body")
-        old_secret = subscription.channel.get("secret")
-        result = current_services().portfolio.change_subscription(
-            subscription_id,
-            actor=require_token(ROLES).actor,
-            rule=rule,
-            channel=channel,
-            expected=expected,
-        )
-        new = None if channel is None else channel["secret"]
-        shown = new if new and new != old_secret and "secret" not in body else None
+        result, shown = change(subscription_id, body, expected_version())
         return _answer(result, shown, 200)
 
     @alerting.response(200, CommandResultSchema)
@@ -246,12 +293,7 @@ class SubscriptionItem(MethodView):
 
         If-Match (the ETag of a GET) makes it conditional: another version is 412.
         """
-        expected = expected_version()
-        _own(subscription_id)
-        result = current_services().portfolio.delete_subscription(
-            subscription_id, actor=require_token(ROLES).actor, expected=expected
-        )
-        body, _, headers = committed(result)
+        body, _, headers = committed(delete(subscription_id, expected_version()))
         return body, 200, headers
 
 
@@ -262,9 +304,7 @@ class Deliveries(MethodView):
     @require_role(*ROLES)
     def get(self, subscription_id: UUID) -> list[dict[str, Any]]:
         """Every delivery attempt of the subscription's alerts, in order."""
-        _own(subscription_id)
-        with current_services().db.transaction(write=False) as tx:
-            return alert_queries.deliveries(tx, str(subscription_id))
+        return deliveries(subscription_id)
 
 
 @alerting.route("/alerts")
@@ -274,16 +314,21 @@ class Alerts(MethodView):
     @require_role(*ROLES)
     def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
         """Alerts raised and cleared (the token's own; an admin's: all), oldest first."""
-        owner = _owner_filter()
-        with current_services().db.transaction(write=False) as tx:
-            return alert_queries.alerts(
-                tx,
-                owner=owner,
-                subscription=_opt(args.get("subscription")),
-                project=_opt(args.get("project")),
-                start=args.get("from_"),
-                end=args.get("to"),
-            )
+        return alerts(args)
+
+
+def alerts(args: dict[str, Any]) -> list[dict[str, Any]]:
+    """The token's alerts (an admin's: all), filtered by subscription, project, from, to."""
+    owner = _owner_filter()
+    with current_services().db.transaction(write=False) as tx:
+        return alert_queries.alerts(
+            tx,
+            owner=owner,
+            subscription=_opt(args.get("subscription")),
+            project=_opt(args.get("project")),
+            start=args.get("from_"),
+            end=args.get("to"),
+        )
 
 
 def _opt(value: UUID | None) -> str | None:
@@ -305,14 +350,19 @@ class Redeliver(MethodView):
     @command(alerting, if_match=False, roles=ROLES)
     def post(self, _body: dict[str, Any], alert_id: UUID) -> dict[str, Any]:
         """Deliver an alert again now (a fresh 24-hour window), e.g. after a dead letter."""
-        owner = _owner_filter()
-        services = current_services()
-        with services.db.transaction(write=False) as tx:
-            sid = alert_queries.alert_subscription(tx, str(alert_id))
-            sub_owner = None if sid is None else alert_queries.subscription_owner(tx, sid)
-        if sid is None or (owner is not None and sub_owner != owner):
-            raise Problem(404, f"alert {alert_id} not found")
-        if not outbox.redeliver(services.db, str(alert_id), datetime.now(UTC)):
-            raise Problem(404, f"alert {alert_id} has no delivery")
-        services.after_commit(0)
+        redeliver_alert(alert_id)
         return {"alert_id": str(alert_id), "status": "pending"}
+
+
+def redeliver_alert(alert_id: UUID) -> None:
+    """Make one of the token's alerts due again now (404 when it is not the token's)."""
+    owner = _owner_filter()
+    services = current_services()
+    with services.db.transaction(write=False) as tx:
+        sid = alert_queries.alert_subscription(tx, str(alert_id))
+        sub_owner = None if sid is None else alert_queries.subscription_owner(tx, sid)
+    if sid is None or (owner is not None and sub_owner != owner):
+        raise Problem(404, f"alert {alert_id} not found")
+    if not outbox.redeliver(services.db, str(alert_id), datetime.now(UTC)):
+        raise Problem(404, f"alert {alert_id} has no delivery")
+    services.after_commit(0)

@@ -19,6 +19,15 @@ def init_app(app: Flask) -> None:
     security.init_app(app)
     session.init_app(app)
     # their routes register on `web`
-    from service.web import compare, home, project, project_commands, projects, signin  # noqa: F401
+    from service.web import (  # noqa: F401
+        alerts,
+        audit,
+        compare,
+        home,
+        project,
+        project_commands,
+        projects,
+        signin,
+    )
 
     app.register_blueprint(web)

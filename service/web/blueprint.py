@@ -23,4 +23,6 @@ NAV: list[tuple[str, str]] = [
     ("web.home", mark("Portfolio")),
     ("web.projects", mark("Projects")),
     ("web.compare", mark("Compare")),
+    ("web.alerts", mark("Alerts")),
+    ("web.audit", mark("Audit")),
 ]

@@ -216,3 +216,41 @@ def compare(state: PageState, after: date | None, until: date) -> dict[str, Any]
         moves = queries.changes(tx, services().portfolio.mapper, after, until, known_at)
     read.reflects["as_of"] = until
     return {"reflects": read.reflects, "changes": moves, "after": after, "editions": found}
+
+
+def alert_conditions(subscription_ids: list[Any]) -> dict[str, int]:
+    """How many subjects are over each subscription's threshold now (the alerts' states)."""
+    from projections.alert_queries import active_conditions
+
+    with services().db.transaction(write=False) as tx:
+        return active_conditions(tx, [str(i) for i in subscription_ids])
+
+
+def alert_preview(rule: Any) -> dict[str, Any]:
+    """What a rule would cross today: the projects over it (or the portfolio's value)."""
+    from domain.subscription import PORTFOLIO_METRICS
+    from projections.alert_values import crossing, portfolio_crossing
+
+    on = services().portfolio.today()
+    with services().db.transaction(write=False) as tx:
+        states = queries.states_at(tx, on, None)
+    if rule.metric in PORTFOLIO_METRICS:
+        value, crosses = portfolio_crossing(rule, states)
+        return {"on": on, "value": value, "crosses": crosses, "projects": []}
+    found = sorted(crossing(rule, states), key=lambda sv: (sv[0].name or "").casefold())
+    return {"on": on, "value": None, "crosses": bool(found), "projects": found}
+
+
+def audit(state: PageState) -> dict[str, Any]:
+    """The chain's position and head, and the last recorded verification."""
+    from projections.hashchain import chain_position
+    from projections.verify_log import latest
+
+    with reading(state) as read:
+        at = chain_position(read.tx)
+        return {
+            "reflects": read.reflects,
+            "chain_position": at,
+            "chain_head": chain_head(read.tx, at),
+            "last": latest(read.tx),
+        }

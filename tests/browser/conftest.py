@@ -60,12 +60,17 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def site_options() -> dict[str, Any]:
+    """Extra settings of the module's site (a test module overrides it, e.g. loopback hooks)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, site_options: dict[str, Any]) -> Iterator[Site]:
     """The eight panorama editions imported, the app served on 127.0.0.1:<random>."""
     folder = tmp_path_factory.mktemp("site")
-    services = bootstrap(
-        Settings(database_url=f"sqlite:///{folder / 'panorama.sqlite3'}"), today=lambda: TODAY
-    )
+    settings = Settings(database_url=f"sqlite:///{folder / 'panorama.sqlite3'}", **site_options)
+    services = bootstrap(settings, today=lambda: TODAY)
     files = sorted((SHARED_DATA / "panorama" / "derived").glob("panorama_20??-??.csv"))
     run_import(services, [e for path in files for e in parse_panorama(path)])
     server = make_server("127.0.0.1", 0, create_app(services), threaded=True)
