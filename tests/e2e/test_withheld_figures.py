@@ -110,6 +110,13 @@ def test_no_mean_or_total_counts_a_withheld_project(http: Http, client: FlaskCli
         assert withheld[f"{kind}_schedule_drift_pct"] == "24.93"
         assert withheld[f"{kind}_budget_drift_pct"] == "10.00"
     assert withheld["by_ministry"]["MINARM"]["mean_duration_years"] == "2.50"
+    response = client.get("/api/portfolio/summary?as_of=2024-05-01&format=csv")
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    ministry = next(r for r in rows if r["scope"] == "ministry" and r["key"] == "MINARM")
+    assert (ministry["median_schedule_drift_pct"], ministry["weighted_budget_drift_pct"]) == (
+        "24.93",
+        "10.00",
+    )
 
     changes = _get(client, "/api/portfolio/changes", **{"from": "2024-02-01", "to": "2024-05-01"})
     assert [c["name"] for c in changes["schedule_changes"]] == ["SI paie"]
