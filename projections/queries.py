@@ -278,8 +278,8 @@ def changes(
             ("schedule_changes", "planned_end", {"ScheduleReestimated", "Registered"}),
         ):
             before_value, after_value = getattr(old, attr), getattr(new, attr)
-            if attr == "current_cost" and (old.figures_withheld or new.figures_withheld):
-                continue
+            if attr != "phase" and (old.figures_withheld or new.figures_withheld):
+                continue  # a withheld cost or schedule is not shown, not even as a change
             if before_value != after_value:
                 result[key].append(
                     {

@@ -42,7 +42,11 @@ FIGURE_COLUMNS = (
     "total_cost_engaged",
     "mean_duration_years",
     "mean_schedule_drift_pct",
+    "median_schedule_drift_pct",
+    "weighted_schedule_drift_pct",
     "mean_budget_drift_pct",
+    "median_budget_drift_pct",
+    "weighted_budget_drift_pct",
 )
 
 

@@ -184,7 +184,11 @@ class FiguresSchema(Schema):
     total_cost_engaged = DecimalString()
     mean_duration_years = DecimalString(allow_none=True)
     mean_schedule_drift_pct = DecimalString(allow_none=True)
+    median_schedule_drift_pct = DecimalString(allow_none=True)
+    weighted_schedule_drift_pct = DecimalString(allow_none=True)
     mean_budget_drift_pct = DecimalString(allow_none=True)
+    median_budget_drift_pct = DecimalString(allow_none=True)
+    weighted_budget_drift_pct = DecimalString(allow_none=True)
 
 
 class SummarySchema(FiguresSchema, Reflects):

@@ -4,7 +4,9 @@ Each project is a plain dict folded from the domain events read back from the no
 log: only the events recorded by `known_at`, dated on or before `as_of` (an event dated
 before the registration applies from it), same-date events in recording order. The figures
 are then written out as counts, sums and means, as DESIGN.md ("Time") and the README define
-them. Means are exact fractions here; the API rounds them half-even to two decimals.
+them. Means, medians and weighted drifts are exact fractions here; the API rounds them
+half-even to two decimals. While a project's figures are withheld it is counted, but none
+of its cost or schedule figures is.
 """
 
 from __future__ import annotations
@@ -113,27 +115,34 @@ def apply_event(project: dict[str, Any], event: Any) -> None:
 def figures(followed: list[dict[str, Any]]) -> dict[str, Any]:
     """The panorama's figures over some followed projects; means as exact fractions.
 
-    `total_cost_engaged` leaves out Cadrage on every date, as the API defines it (DESIGN.md:
-    the panorama's own headline counted Cadrage until July 2018)."""
-    costed = [p for p in followed if p["cost"] is not None and not p["withheld"]]
+    A project whose figures are withheld adds nothing but its count: no cost, duration or
+    drift of it is counted. `total_cost_engaged` leaves out Cadrage on every date, as the
+    API defines it (DESIGN.md: the panorama's own headline counted Cadrage until July 2018).
+    """
+    published = [p for p in followed if not p["withheld"]]
+    costed = [p for p in published if p["cost"] is not None]
     engaged = [p for p in costed if p["phase"] != CADRAGE]
     durations = [
-        Fraction((p["end"] - p["start"]).days) / Fraction("365.25")
-        for p in followed
+        Fraction((p["end"] - p["start"]).days, 365)
+        for p in published
         if p["phase"] != CADRAGE and p["start"] is not None and p["end"] is not None
     ]
-    schedule_drifts = [
-        Fraction((p["end"] - p["baseline_end"]).days * 100, (p["baseline_end"] - p["start"]).days)
-        for p in followed
+    slipped = [
+        p
+        for p in published
         if p["start"] is not None
         and p["end"] is not None
         and p["baseline_end"] is not None
         and p["baseline_end"] > p["start"]
     ]
+    slips = [(p["end"] - p["baseline_end"]).days for p in slipped]
+    spans = [(p["baseline_end"] - p["start"]).days for p in slipped]
+    schedule_drifts = [Fraction(slip * 100, span) for slip, span in zip(slips, spans, strict=True)]
+    rebudgeted = [p for p in costed if p["baseline_cost"] is not None]
+    costs = [Fraction(p["cost"]) for p in rebudgeted]
+    baselines = [Fraction(p["baseline_cost"]) for p in rebudgeted]
     budget_drifts = [
-        (Fraction(p["cost"]) - Fraction(p["baseline_cost"])) / Fraction(p["baseline_cost"]) * 100
-        for p in costed
-        if p["baseline_cost"] is not None
+        (cost - base) / base * 100 for cost, base in zip(costs, baselines, strict=True)
     ]
     return {
         "projects": len(followed),
@@ -143,12 +152,27 @@ def figures(followed: list[dict[str, Any]]) -> dict[str, Any]:
         "total_cost_engaged": sum((p["cost"] for p in engaged), Decimal(0)),
         "mean_duration_years": mean(durations),
         "mean_schedule_drift_pct": mean(schedule_drifts),
+        "median_schedule_drift_pct": median(schedule_drifts),
+        "weighted_schedule_drift_pct": Fraction(sum(slips) * 100, sum(spans)) if spans else None,
         "mean_budget_drift_pct": mean(budget_drifts),
+        "median_budget_drift_pct": median(budget_drifts),
+        "weighted_budget_drift_pct": (
+            (sum(costs) - sum(baselines)) / sum(baselines) * 100 if baselines else None
+        ),
     }
 
 
 def mean(values: list[Fraction]) -> Fraction | None:
     return sum(values, Fraction(0)) / len(values) if values else None
+
+
+def median(values: list[Fraction]) -> Fraction | None:
+    """The middle value, or the mean of the two middle values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    half = len(ordered) // 2
+    return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
 
 
 def portfolio_figures(
@@ -189,7 +213,7 @@ def mismatches(answer: dict[str, Any], expected: dict[str, Any], where: str = ""
             else:
                 for key in want:
                     found += mismatches(got[key], want[key], f"{where}{name}[{key}].")
-        elif name.startswith("mean_"):
+        elif name.startswith(("mean_", "median_", "weighted_")):
             if not rounds_to(got, want):
                 found.append(f"{where}{name}: {got!r} != {float(want) if want else want!r}")
         elif name.startswith("total_"):

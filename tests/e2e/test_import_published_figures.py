@@ -258,6 +258,39 @@ def test_july_2018_mean_duration_matches_its_headline(panorama: Store) -> None:
     )
 
 
+def _file_mean_durations(path: Path) -> Decimal:
+    """The mean of the durations an edition's file publishes (none is given in Cadrage)."""
+    with path.open(encoding="utf-8") as f:
+        years = [Decimal(r["duree_annees"]) for r in csv.DictReader(f) if r["duree_annees"]]
+    return sum(years, Decimal(0)) / len(years)
+
+
+def test_the_mean_duration_is_the_mean_of_the_published_durations(panorama: Store) -> None:
+    found = {e.ref: panorama.summary(e.date)["mean_duration_years"] for e in panorama.editions}
+    published = {
+        ref: str(_file_mean_durations(DERIVED / f"panorama_{ref}.csv").quantize(Decimal("0.01")))
+        for ref in found
+    }
+    assert found == published
+
+
+def test_march_2019_mean_duration_leaves_out_the_withheld_projects(panorama: Store) -> None:
+    body = panorama.summary(date(2019, 3, 1))
+    # 44 published durations average 6.557 years (headline 6.6); SI SAMU and SIRHEN, whose
+    # figures are withheld, kept their earlier planned ends but are not counted.
+    assert _file_mean_durations(DERIVED / "panorama_2019-03.csv").quantize(Decimal("0.001")) == (
+        Decimal("6.557")
+    )
+    assert body["mean_duration_years"] == "6.56"
+    assert SUMMARY["2019-03"]["mean_duration_years"] == "6.6"
+    listed = panorama.get("/api/projects?as_of=2019-03-01&per_page=100")["items"]
+    withheld = [p for p in listed if p["name"] in {"SI SAMU", "SIRHEN"}]
+    assert [(p["figures_withheld"], p["duration_years"], p["planned_end"]) for p in withheld] == [
+        (True, None, None),
+        (True, None, None),
+    ]
+
+
 def test_march_2019_lists_projects_whose_figures_are_withheld(panorama: Store) -> None:
     body = panorama.summary(date(2019, 3, 1))
     # The table has 48 rows, four without a cost; the headline says 46 projects.
@@ -345,6 +378,37 @@ def test_gmpp_2020_21_has_184_projects_and_542bn_of_whole_life_cost(gmpp: Store)
     # (half-even), and to £542bn at £1bn.
     assert (total / GBP_BN).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN) == Decimal("542.0")
     assert (total / GBP_BN).quantize(Decimal("1"), rounding=ROUND_HALF_EVEN) == Decimal("542")
+
+
+def test_gmpp_2022_23_gives_the_median_and_cost_weighted_drift_next_to_the_mean(
+    gmpp: Store,
+) -> None:
+    body = gmpp.summary(date(2023, 3, 31))
+    listed = gmpp.get("/api/projects?as_of=2023-03-31&per_page=1000")["items"]
+    drifting = [p for p in listed if p["budget_drift_pct"] is not None]
+    # One project went from £6.86m to £1,638m: +23,777 %, which alone lifts the mean.
+    [outlier] = [p for p in drifting if Decimal(p["budget_drift_pct"]) > 10_000]
+    assert (outlier["baseline_cost"], outlier["cost"]) == ("6860000.00", "1638000000.00")
+    assert Decimal(body["mean_budget_drift_pct"]) > 100
+    drifts = sorted(Decimal(p["budget_drift_pct"]) for p in drifting)
+    assert len(drifts) % 2 == 1 and body["median_budget_drift_pct"] == str(drifts[len(drifts) // 2])
+    cost = sum(Decimal(p["cost"]) for p in drifting)
+    base = sum(Decimal(p["baseline_cost"]) for p in drifting)
+    weighted = ((cost - base) / base * 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+    assert body["weighted_budget_drift_pct"] == str(weighted)
+    assert Decimal(body["median_budget_drift_pct"]) < weighted < 20
+
+    slipping = [p for p in listed if p["schedule_drift_pct"] is not None]
+    slip = sum(
+        (date.fromisoformat(p["planned_end"]) - date.fromisoformat(p["baseline_end"])).days
+        for p in slipping
+    )
+    span = sum(
+        (date.fromisoformat(p["baseline_end"]) - date.fromisoformat(p["start_date"])).days
+        for p in slipping
+    )
+    weighted = (Decimal(slip) / Decimal(span) * 100).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
+    assert body["weighted_schedule_drift_pct"] == str(weighted)
 
 
 def test_each_gmpp_snapshot_gives_its_file_figures(gmpp: Store) -> None:
