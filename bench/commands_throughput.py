@@ -64,16 +64,14 @@ def raw_setup(services: Services) -> Callable[[int], Command]:
     def setup(i: int) -> Command:
         actor = f"bench-{i}"
         project = portfolio.register_project(
-            Provenance(effective_date=date(2024, 1, 15), actor=actor),
+            provenance=Provenance(effective_date=date(2024, 1, 15), actor=actor),
             name=f"raw {i}",
             ministry_code="MINARM",
         )
         prov = Provenance(effective_date=date(2024, 3, 1), actor=actor)
 
         def change(n: int) -> None:
-            portfolio.change_project(
-                project.id, "reestimate_cost", prov, amount=Decimal(f"{1000 + n}.00")
-            )
+            portfolio.reestimate_cost(project.id, Decimal(f"{1000 + n}.00"), provenance=prov)
 
         for n in range(WARMUP_COMMANDS):
             change(-1 - n)

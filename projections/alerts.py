@@ -27,7 +27,7 @@ from domain.subscription import PORTFOLIO_METRICS, Rule, Subscription, rule_from
 from projections.alert_values import Facts, covers, portfolio_value, project_facts, project_value
 from projections.db import Tx
 from projections.runner import BATCH_SIZE, run_projection
-from projections.schema import _TYPES, create_tracking
+from projections.schema import COLUMN_TYPES, create_tracking
 from projections.state import fold
 
 NAME = "alerts"
@@ -71,7 +71,7 @@ def setup(db: Any) -> None:
     """Create the alert tables and the tracking row (idempotent)."""
     with db.transaction() as tx:
         create_tracking(tx)
-        types = {k: sql.SQL(v) for k, v in _TYPES[tx.dialect].items()}
+        types = {k: sql.SQL(v) for k, v in COLUMN_TYPES[tx.dialect].items()}
         for ddl in _DDL:
             tx.execute(sql.SQL(ddl).format(**types))
         if not _has_column(tx, "pr_alert_subscriptions", "digest"):  # tables of an older version
