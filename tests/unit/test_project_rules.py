@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from eventsourcing.domain import DomainEvent
 
 from domain.application import CommandResult, Portfolio, Provenance
 from domain.errors import (
@@ -28,6 +29,9 @@ from domain.errors import (
     ProjectNotFound,
     VersionConflict,
 )
+from domain.programme import FundingProgramme
+from domain.project import Project
+from domain.subscription import Subscription
 
 TODAY = date(2024, 6, 30)
 REGISTERED = date(2024, 1, 15)
@@ -395,3 +399,18 @@ def test_dates_and_amounts_round_trip_through_the_sqlite_store(tmp_path: Path) -
     assert state.start_date == date(2023, 10, 1) and type(state.start_date) is date
     assert state.registered_on == REGISTERED and state.current_cost == Decimal("1.50")
     assert [e.effective_date for e in reader.project_events(project)] == [REGISTERED, MARCH]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("aggregate", [Project, FundingProgramme, Subscription])
+def test_every_event_class_applies_itself(aggregate: type) -> None:
+    events = {
+        name: cls
+        for name, cls in vars(aggregate).items()
+        if isinstance(cls, type)
+        and issubclass(cls, DomainEvent)
+        # the library's default creation event: a Project is created by Registered
+        and not (aggregate is Project and name == "Created")
+    }
+    assert len(events) >= 4
+    owners = {name: cls.apply.__qualname__ for name, cls in events.items()}
+    assert owners == {name: f"{aggregate.__name__}.{name}.apply" for name in events}
