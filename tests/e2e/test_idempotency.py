@@ -114,7 +114,7 @@ def test_a_server_error_releases_the_key_for_a_retry(
         raise RuntimeError("disk on fire")
 
     with monkeypatch.context() as patch:
-        patch.setattr(services.portfolio, "change_project", crash)
+        patch.setattr(services.portfolio, "report_status", crash)
         failed = http.command(project, "status-reports", {"rating": "Green"}, key="retry-me")
     assert_problem(failed, 500)
     retried = http.command(project, "status-reports", {"rating": "Green"}, key="retry-me")
