@@ -19,8 +19,11 @@ from domain.errors import ProgrammeNotFound, ProjectNotFound, VersionConflict
 from domain.programme import FundingProgramme
 from domain.project import Project
 from domain.subscription import Rule, Subscription, SubscriptionNotFound
+from domain.values import Provenance
 
 A = TypeVar("A", bound=Aggregate)
+
+__all__ = ["CommandResult", "Portfolio", "Provenance", "recorded_with_events", "utc_today"]
 
 
 class DateAsISO(Transcoding):
@@ -68,27 +71,6 @@ def recorded_with_events(write: RecordWithEvents) -> Iterator[None]:
         _with_events.reset(token)
 
 
-@dataclass(frozen=True)
-class Provenance:
-    """Who records an event, from where, and when it is true in the world."""
-
-    effective_date: date
-    actor: str
-    source: str = "api"
-    narrative: str | None = None
-    correction: bool = False
-
-    def as_kwargs(self, today: date) -> dict[str, Any]:
-        return {
-            "effective_date": self.effective_date,
-            "actor": self.actor,
-            "source": self.source,
-            "narrative": self.narrative,
-            "correction": self.correction,
-            "today": today,
-        }
-
-
 def utc_today() -> date:
     """Today's date in UTC."""
     return datetime.now(UTC).date()
@@ -120,31 +102,181 @@ class Portfolio(Application[UUID]):
     # -- projects ----------------------------------------------------------------------------
     def register_project(
         self,
-        prov: Provenance,
         *,
-        id: UUID | None = None,
-        **details: Any,  # noqa: A002
+        provenance: Provenance,
+        id: UUID | None = None,  # noqa: A002
+        name: str,
+        ministry_code: str,
+        ministry_name: str | None = None,
+        description: str | None = None,
+        interministerial: bool = False,
+        functional_zone: str | None = None,
+        programmes: list[str] | None = None,
+        links: list[str] | None = None,
+        start_date: date | None = None,
+        phase: str = "Cadrage",
+        cost: Decimal | None = None,
+        planned_end: date | None = None,
     ) -> CommandResult:
         """Register a project; `id` may be given for deterministic imports."""
-        kwargs = prov.as_kwargs(self.today())
-        kwargs.pop("correction")
-        project = Project.register(id=id, **details, **kwargs)
+        project = Project.register(
+            id=id,
+            name=name,
+            ministry_code=ministry_code,
+            ministry_name=ministry_name,
+            description=description,
+            interministerial=interministerial,
+            functional_zone=functional_zone,
+            programmes=programmes,
+            links=links,
+            start_date=start_date,
+            phase=phase,
+            cost=cost,
+            planned_end=planned_end,
+            provenance=provenance,
+            today=self.today(),
+        )
         return self._save(project)
 
-    def change_project(
+    def revise_details(
         self,
         project_id: UUID,
-        command: Callable[..., None] | str,
-        prov: Provenance,
+        changes: dict[str, Any],
         *,
+        provenance: Provenance,
         expected_version: int | None = None,
-        **args: Any,
     ) -> CommandResult:
-        """Load a project, call one of its command methods, and save what it recorded."""
-        project = self.get_project(project_id)
-        self._check_version(project, expected_version)
-        method = getattr(project, command) if isinstance(command, str) else command
-        method(**args, **prov.as_kwargs(self.today()))
+        """Record new identity details (name, ministry, description, ...)."""
+        project = self._project_at(project_id, expected_version)
+        project.revise_details(changes, provenance=provenance, today=self.today())
+        return self._save(project)
+
+    def transition_phase(
+        self,
+        project_id: UUID,
+        phase: str,
+        *,
+        provenance: Provenance,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Move to another phase: forward may skip phases, backward needs a narrative."""
+        project = self._project_at(project_id, expected_version)
+        project.transition_phase(phase, provenance=provenance, today=self.today())
+        return self._save(project)
+
+    def reestimate_cost(
+        self,
+        project_id: UUID,
+        amount: Decimal,
+        *,
+        provenance: Provenance,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Record a new estimate of the project's total cost."""
+        project = self._project_at(project_id, expected_version)
+        project.reestimate_cost(amount, provenance=provenance, today=self.today())
+        return self._save(project)
+
+    def reestimate_schedule(
+        self,
+        project_id: UUID,
+        planned_end: date,
+        *,
+        provenance: Provenance,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Record a new planned end date."""
+        project = self._project_at(project_id, expected_version)
+        project.reestimate_schedule(planned_end, provenance=provenance, today=self.today())
+        return self._save(project)
+
+    def rebaseline(
+        self,
+        project_id: UUID,
+        *,
+        baseline_cost: Decimal | None,
+        baseline_end: date | None,
+        approver: str,
+        reason: str,
+        provenance: Provenance,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Replace the baseline cost and/or end date, with an approver and a reason."""
+        project = self._project_at(project_id, expected_version)
+        project.rebaseline(
+            baseline_cost=baseline_cost,
+            baseline_end=baseline_end,
+            approver=approver,
+            reason=reason,
+            provenance=provenance,
+            today=self.today(),
+        )
+        return self._save(project)
+
+    def report_status(
+        self,
+        project_id: UUID,
+        rating: str,
+        *,
+        provenance: Provenance,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Record a RAG / météo rating; a Red rating needs a narrative."""
+        project = self._project_at(project_id, expected_version)
+        project.report_status(rating, provenance=provenance, today=self.today())
+        return self._save(project)
+
+    def withhold_figures(
+        self, project_id: UUID, *, provenance: Provenance, expected_version: int | None = None
+    ) -> CommandResult:
+        """Stop publishing the project's figures (they are kept, not erased)."""
+        project = self._project_at(project_id, expected_version)
+        project.withhold_figures(provenance=provenance, today=self.today())
+        return self._save(project)
+
+    def disclose_figures(
+        self, project_id: UUID, *, provenance: Provenance, expected_version: int | None = None
+    ) -> CommandResult:
+        """Publish the project's figures again."""
+        project = self._project_at(project_id, expected_version)
+        project.disclose_figures(provenance=provenance, today=self.today())
+        return self._save(project)
+
+    def leave_portfolio(
+        self, project_id: UUID, *, provenance: Provenance, expected_version: int | None = None
+    ) -> CommandResult:
+        """Record that the project is no longer followed by the portfolio."""
+        project = self._project_at(project_id, expected_version)
+        project.leave_portfolio(provenance=provenance, today=self.today())
+        return self._save(project)
+
+    def rejoin_portfolio(
+        self, project_id: UUID, *, provenance: Provenance, expected_version: int | None = None
+    ) -> CommandResult:
+        """Record that the project is followed by the portfolio again."""
+        project = self._project_at(project_id, expected_version)
+        project.rejoin_portfolio(provenance=provenance, today=self.today())
+        return self._save(project)
+
+    def close_project(
+        self,
+        project_id: UUID,
+        outcome: str,
+        *,
+        provenance: Provenance,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Close the project, completed or abandoned: it then accepts only a reopening."""
+        project = self._project_at(project_id, expected_version)
+        project.close(outcome, provenance=provenance, today=self.today())
+        return self._save(project)
+
+    def reopen_project(
+        self, project_id: UUID, *, provenance: Provenance, expected_version: int | None = None
+    ) -> CommandResult:
+        """Reopen a closed project (the one command a closed project accepts); needs a narrative."""
+        project = self._project_at(project_id, expected_version)
+        project.reopen(provenance=provenance, today=self.today())
         return self._save(project)
 
     def get_project(self, project_id: UUID) -> Project:
@@ -158,13 +290,15 @@ class Portfolio(Application[UUID]):
 
     # -- funding programmes ------------------------------------------------------------------
     def create_programme(
-        self, prov: Provenance, *, name: str, envelope: Decimal, currency: str = "EUR"
+        self, *, name: str, envelope: Decimal, currency: str = "EUR", provenance: Provenance
     ) -> CommandResult:
         """Create a funding programme with its envelope."""
-        kwargs = prov.as_kwargs(self.today())
-        kwargs.pop("correction")
         programme = FundingProgramme.create(
-            name=name, envelope=envelope, currency=currency, **kwargs
+            name=name,
+            envelope=envelope,
+            currency=currency,
+            provenance=provenance,
+            today=self.today(),
         )
         return self._save(programme)
 
@@ -172,24 +306,24 @@ class Portfolio(Application[UUID]):
         self,
         programme_id: UUID,
         call: str,
-        prov: Provenance,
         *,
+        provenance: Provenance,
         expected_version: int | None = None,
     ) -> CommandResult:
         """Open a call on a programme."""
         programme = self.get_programme(programme_id)
         self._check_version(programme, expected_version)
-        programme.open_call(call, **prov.as_kwargs(self.today()))
+        programme.open_call(call, provenance=provenance, today=self.today())
         return self._save(programme)
 
     def award_funding(
         self,
         programme_id: UUID,
-        prov: Provenance,
         *,
         project_id: UUID,
         amount: Decimal,
         call: str | None = None,
+        provenance: Provenance,
         expected_version: int | None = None,
     ) -> CommandResult:
         """Award funding: recorded on the programme and on the project in one atomic save."""
@@ -197,8 +331,8 @@ class Portfolio(Application[UUID]):
         self._check_version(programme, expected_version)
         project = self.get_project(project_id)
         today = self.today()
-        programme.award(project_id, amount, call, **prov.as_kwargs(today))
-        project.receive_funding(programme_id, amount, call, **prov.as_kwargs(today))
+        programme.award(project_id, amount, call, provenance=provenance, today=today)
+        project.receive_funding(programme_id, amount, call, provenance=provenance, today=today)
         return self._save(programme, project)
 
     def get_programme(self, programme_id: UUID) -> FundingProgramme:
@@ -247,6 +381,12 @@ class Portfolio(Application[UUID]):
         return self._get(subscription_id, Subscription, SubscriptionNotFound)
 
     # -- helpers -----------------------------------------------------------------------------
+    def _project_at(self, project_id: UUID, expected_version: int | None) -> Project:
+        """The project, if it is still at the version the caller saw (else VersionConflict)."""
+        project = self.get_project(project_id)
+        self._check_version(project, expected_version)
+        return project
+
     def _get(self, aggregate_id: UUID, kind: type[A], not_found: type[Exception]) -> A:
         try:
             aggregate: Aggregate = self.repository.get(aggregate_id)

@@ -10,28 +10,46 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain.errors import CallAlreadyOpen, EnvelopeOverCommitted, InvalidValue, UnknownCall
-from domain.values import EventProvenance as Provenance
-from domain.values import check_amount, check_effective_date
+from domain.values import EventProvenance, Provenance, check_amount, check_effective_date
 
 
 class FundingProgramme(Aggregate):
     """A fund that awards money to projects in successive calls, within an envelope."""
 
-    class Event(Aggregate.Event, Provenance):
-        pass
+    class Event(Aggregate.Event, EventProvenance):
+        def apply(self, aggregate: FundingProgramme) -> None:
+            """Change the programme's state."""
 
-    class Created(Aggregate.Created, Provenance):
+    class Created(Aggregate.Created, EventProvenance):
         name: str
         envelope: Decimal
         currency: str
 
+        def apply(self, aggregate: FundingProgramme) -> None:
+            aggregate.name = self.name
+            aggregate.envelope = self.envelope
+            aggregate.currency = self.currency
+            aggregate.calls = []
+            aggregate.committed = Decimal(0)
+            aggregate.awards = []
+            aggregate.opened_on = self.effective_date
+
     class CallOpened(Event):
         call: str
+
+        def apply(self, aggregate: FundingProgramme) -> None:
+            aggregate.calls.append(self.call)
 
     class FundingAwarded(Event):
         project_id: UUID
         amount: Decimal
         call: str | None
+
+        def apply(self, aggregate: FundingProgramme) -> None:
+            aggregate.committed += self.amount
+            aggregate.awards.append(
+                {"project_id": self.project_id, "amount": self.amount, "call": self.call}
+            )
 
     def __init__(self, **_: Any) -> None:  # state is set by Created.apply
         pass
@@ -51,10 +69,7 @@ class FundingProgramme(Aggregate):
         name: str,
         envelope: Decimal,
         currency: str = "EUR",
-        effective_date: date,
-        actor: str,
-        source: str,
-        narrative: str | None = None,
+        provenance: Provenance,
         today: date,
     ) -> FundingProgramme:
         """Create a programme with its envelope."""
@@ -62,7 +77,11 @@ class FundingProgramme(Aggregate):
             raise InvalidValue("name must not be blank", field="name")
         check_amount(envelope, "envelope")
         check_effective_date(
-            effective_date, today=today, registered_on=None, correction=False, narrative=None
+            provenance.effective_date,
+            today=today,
+            registered_on=None,
+            correction=False,
+            narrative=None,
         )
         return cls._create(
             cls.Created,
@@ -70,10 +89,10 @@ class FundingProgramme(Aggregate):
             name=name,
             envelope=envelope,
             currency=currency,
-            effective_date=effective_date,
-            actor=actor,
-            source=source,
-            narrative=narrative,
+            effective_date=provenance.effective_date,
+            actor=provenance.actor,
+            source=provenance.source,
+            narrative=provenance.narrative,
             correction=False,
         )
 
@@ -82,15 +101,23 @@ class FundingProgramme(Aggregate):
         """What is left of the envelope."""
         return self.envelope - self.committed
 
-    def open_call(self, call: str, **prov: Any) -> None:
+    def open_call(self, call: str, *, provenance: Provenance, today: date) -> None:
         """Open a call for projects."""
         if not call.strip():
             raise InvalidValue("call must not be blank", field="call")
         if call in self.calls:
             raise CallAlreadyOpen(f"call {call!r} is already open")
-        self._record(self.CallOpened, prov, call=call)
+        self._record(self.CallOpened, provenance, today, call=call)
 
-    def award(self, project_id: UUID, amount: Decimal, call: str | None, **prov: Any) -> None:
+    def award(
+        self,
+        project_id: UUID,
+        amount: Decimal,
+        call: str | None,
+        *,
+        provenance: Provenance,
+        today: date,
+    ) -> None:
         """Award funding to a project; the envelope can never be over-committed."""
         check_amount(amount)
         if call is not None and call not in self.calls:
@@ -100,48 +127,35 @@ class FundingProgramme(Aggregate):
                 f"awarding {amount} would over-commit the envelope: "
                 f"{self.available} left of {self.envelope}"
             )
-        self._record(self.FundingAwarded, prov, project_id=project_id, amount=amount, call=call)
+        self._record(
+            self.FundingAwarded,
+            provenance,
+            today,
+            project_id=project_id,
+            amount=amount,
+            call=call,
+        )
 
     def _record(
-        self, event_class: type[FundingProgramme.Event], prov: dict[str, Any], **payload: Any
+        self,
+        event_class: type[FundingProgramme.Event],
+        provenance: Provenance,
+        today: date,
+        **payload: Any,
     ) -> None:
         check_effective_date(
-            prov["effective_date"],
-            today=prov.pop("today"),
+            provenance.effective_date,
+            today=today,
             registered_on=self.opened_on,
-            correction=bool(prov.get("correction", False)),
-            narrative=prov.get("narrative"),
+            correction=provenance.correction,
+            narrative=provenance.narrative,
         )
         self.trigger_event(
             event_class,
-            effective_date=prov["effective_date"],
-            actor=prov["actor"],
-            source=prov["source"],
-            narrative=prov.get("narrative"),
-            correction=bool(prov.get("correction", False)),
+            effective_date=provenance.effective_date,
+            actor=provenance.actor,
+            source=provenance.source,
+            narrative=provenance.narrative,
+            correction=provenance.correction,
             **payload,
         )
-
-
-def _created_apply(self: FundingProgramme.Created, programme: Any) -> None:
-    programme.name = self.name
-    programme.envelope = self.envelope
-    programme.currency = self.currency
-    programme.calls = []
-    programme.committed = Decimal(0)
-    programme.awards = []
-    programme.opened_on = self.effective_date
-
-
-def _event_apply(self: FundingProgramme.Event, programme: Any) -> None:
-    if isinstance(self, FundingProgramme.CallOpened):
-        programme.calls.append(self.call)
-    elif isinstance(self, FundingProgramme.FundingAwarded):
-        programme.committed += self.amount
-        programme.awards.append(
-            {"project_id": self.project_id, "amount": self.amount, "call": self.call}
-        )
-
-
-FundingProgramme.Created.apply = _created_apply  # type: ignore[method-assign,assignment]
-FundingProgramme.Event.apply = _event_apply  # type: ignore[method-assign,assignment]

@@ -14,6 +14,8 @@ from eventsourcing.persistence import RecordConflictError
 from domain.application import Portfolio
 from domain.errors import DomainError
 from domain.project import Project
+from domain.values import Provenance
+from importers.changes import LeavePortfolio, Register, RejoinPortfolio, ReportStatus
 from importers.errors import BackdatedEdition, ImportConflict, ImportRejected
 from importers.model import Edition
 from importers.plan import Command, last_report_as_of, plan_edition, project_as_of
@@ -121,12 +123,12 @@ def import_editions(
         for command in plan.commands:
             project = _apply(command, edition, live, portfolio.today())
             touched[project.id] = project
-            if command.method == "report_status":
+            if isinstance(command.change, ReportStatus):
                 reported[project.id] = edition.date
         (summary.editions if plan.commands else summary.skipped).append(edition.source)
-        summary.registered += plan.count("register")
-        summary.left += plan.count("leave_portfolio")
-        summary.rejoined += plan.count("rejoin_portfolio")
+        summary.registered += plan.count(Register)
+        summary.left += plan.count(LeavePortfolio)
+        summary.rejoined += plan.count(RejoinPortfolio)
         summary.changed += plan.changed
         newest = edition.date
     if progress is not None:
@@ -195,20 +197,14 @@ def _replay(events: list[Any]) -> Project:
 
 
 def _apply(command: Command, edition: Edition, live: dict[UUID, Project], today: date) -> Project:
-    prov: dict[str, Any] = {
-        "effective_date": edition.date,
-        "actor": ACTOR,
-        "source": edition.source,
-        "narrative": command.narrative,
-        "today": today,
-    }
+    provenance = Provenance(edition.date, ACTOR, edition.source, command.narrative)
     try:
-        if command.method == "register":
-            project = Project.register(id=command.project_id, **command.args, **prov)
+        if isinstance(command.change, Register):
+            project = command.change.register(command.project_id, provenance, today)
             live[project.id] = project
             return project
         project = live[command.project_id]
-        getattr(project, command.method)(**command.args, correction=False, **prov)
+        command.change.apply(project, provenance, today)
         return project
     except DomainError as e:
         raise ImportRejected(

@@ -10,36 +10,16 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from domain.project import Project
+from domain.project_facts import FACTS, ProjectFacts
+
+LIST_FACTS: tuple[str, ...] = tuple(f.name for f in FACTS if f.kind == "list")
 
 
-class ProjectState:
-    """What a project looked like on a date, as known at a time."""
-
-    name: str
-    ministry_code: str
-    ministry_name: str | None
-    description: str | None
-    interministerial: bool
-    functional_zone: str | None
-    programmes: list[str]
-    links: list[str]
-    start_date: date | None
-    phase: str
-    baseline_cost: Decimal | None
-    current_cost: Decimal | None
-    baseline_end: date | None
-    planned_end: date | None
-    rating: str | None
-    funding_received: Decimal
-    in_portfolio: bool
-    figures_withheld: bool
-    closed: bool
-    outcome: str | None
-    registered_on: date
+class ProjectState(ProjectFacts):
+    """What a project looked like on a date, as known at a time (the facts of ProjectFacts)."""
 
     def __init__(self, project_id: str) -> None:
         self.project_id = project_id
@@ -48,8 +28,8 @@ class ProjectState:
 
     def copy(self) -> ProjectState:
         clone = copy.copy(self)
-        clone.programmes = list(self.programmes)
-        clone.links = list(self.links)
+        for name in LIST_FACTS:
+            setattr(clone, name, list(getattr(self, name)))
         return clone
 
     def __eq__(self, other: object) -> bool:

@@ -12,7 +12,7 @@ from flask_smorest import Blueprint
 from domain.errors import ProjectNotFound
 from service.auth import require_read
 from service.commands import (
-    _SUCCESS_HEADERS,
+    SUCCESS_HEADERS,
     Reply,
     answer,
     attempt,
@@ -43,20 +43,20 @@ ADMIN = ("admin",)  # programme commands, awards included, are the portfolio off
 @programmes.route("")
 class Programmes(MethodView):
     @programmes.arguments(ProgrammeCreationSchema)
-    @programmes.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @programmes.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
     @command(programmes, if_match=False, roles=ADMIN)
     def post(self, body: dict[str, Any]) -> Reply | Response:
         """Create a funding programme with its envelope."""
         prov, args = provenance(body)
         return run(
-            lambda: current_services().portfolio.create_programme(prov, **args),
+            lambda: current_services().portfolio.create_programme(provenance=prov, **args),
             lambda result: answer(result, location=f"/api/funding-programmes/{result.id}"),
         )
 
 
 @programmes.route("/<uuid:programme_id>")
 class Programme(MethodView):
-    @programmes.response(200, ProgrammeSchema, headers=_SUCCESS_HEADERS)
+    @programmes.response(200, ProgrammeSchema, headers=SUCCESS_HEADERS)
     @programmes.alt_response(404, response="NOT_FOUND")
     @require_read()
     def get(self, programme_id: UUID) -> tuple[dict[str, Any], dict[str, str]]:
@@ -79,7 +79,7 @@ class Programme(MethodView):
 @programmes.route("/<uuid:programme_id>/calls")
 class Calls(MethodView):
     @programmes.arguments(CallOpeningSchema)
-    @programmes.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @programmes.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
     @command(programmes, roles=ADMIN)
     def post(self, body: dict[str, Any], programme_id: UUID) -> Reply | Response:
         """Open a call for projects on the programme."""
@@ -88,7 +88,7 @@ class Calls(MethodView):
         return run(
             lambda: attempt(
                 lambda expected: portfolio.open_call(
-                    programme_id, args["call"], prov, expected_version=expected
+                    programme_id, args["call"], provenance=prov, expected_version=expected
                 )
             )
         )
@@ -97,7 +97,7 @@ class Calls(MethodView):
 @programmes.route("/<uuid:programme_id>/awards")
 class Awards(MethodView):
     @programmes.arguments(AwardSchema)
-    @programmes.response(201, AwardResultSchema, headers=_SUCCESS_HEADERS)
+    @programmes.response(201, AwardResultSchema, headers=SUCCESS_HEADERS)
     @command(programmes, roles=ADMIN)
     def post(self, body: dict[str, Any], programme_id: UUID) -> Reply | Response:
         """Award funding to a project: recorded on the programme and the project atomically.
@@ -111,7 +111,12 @@ class Awards(MethodView):
             return run(
                 lambda: attempt(
                     lambda expected: portfolio.award_funding(
-                        programme_id, prov, expected_version=expected, **args
+                        programme_id,
+                        project_id=project_id,
+                        amount=args["amount"],
+                        call=args["call"],
+                        provenance=prov,
+                        expected_version=expected,
                     )
                 ),
                 lambda result: answer(result, project_version=result.versions[project_id]),

@@ -31,7 +31,7 @@ from domain.subscription import (
 from projections import alert_queries, outbox
 from service.auth import require_role, require_token
 from service.commands import (
-    _HEADERS,
+    COMMAND_HEADERS,
     Reply,
     answer,
     command,
@@ -64,7 +64,7 @@ _ETAG = {"ETag": {"description": "The subscription's version", "schema": {"type"
 
 def _if_match(func: Callable[..., Any]) -> Callable[..., Any]:
     """Document the optional If-Match header and its 400/412 answers."""
-    func = alerting.doc(parameters=[_HEADERS["If-Match"]])(func)
+    func = alerting.doc(parameters=[COMMAND_HEADERS["If-Match"]])(func)
     func = alerting.alt_response(400, response="BAD_REQUEST")(func)
     return alerting.alt_response(412, response="PRECONDITION_FAILED")(func)
 

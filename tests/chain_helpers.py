@@ -29,7 +29,9 @@ def write_history(services: Services, steps: int, *, start: int = 0) -> int:
     if start == 0:
         register_projects(portfolio)
         portfolio.create_programme(
-            Provenance(BASE, "tester", "test"), name="FTAP", envelope=Decimal("1e12")
+            name="FTAP",
+            envelope=Decimal("1e12"),
+            provenance=Provenance(BASE, "tester", "test"),
         )
     ids = streams(services, ":Project.Registered")
     programme = streams(services, ":FundingProgramme.Created")[0]

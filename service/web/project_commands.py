@@ -1,7 +1,7 @@
 """`/projects/<id>/<form>`: a manager's form posted from the project page.
 
 The post goes through the API's own steps: the same roles and ministry scope
-(`require_project_scope`), the same schema, the same `Portfolio.change_project` with the
+(`require_project_scope`), the same schema, the same typed `Portfolio` command with the
 form's version as If-Match, the same idempotency store (the form's hidden key; the outcome
 is committed with the events, so a double submit records once). A stale version is a 409
 page with the changes recorded since; a refusal a 422 page with the message by its field.
@@ -101,9 +101,7 @@ def project_command(project_id: str, form: str) -> Any:
     portfolio = current_services().portfolio
     try:
         with outcome_with_events(store, lambda result: _done(pid, result.position)) as rendered:
-            result = portfolio.change_project(
-                UUID(pid), command.method, prov, expected_version=expected, **rest
-            )
+            result = command.run(portfolio, UUID(pid), prov, expected, rest)
     except VersionConflict:
         return _conflict(command, pid, expected, values)
     except DomainError as e:

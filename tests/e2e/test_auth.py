@@ -188,7 +188,7 @@ def test_no_token_is_logged(
     http.command(project, "status-reports", {"rating": "Green"}, token=manager, key="k")
     http.command(project, "status-reports", {"rating": "Red"}, token=manager)  # a 409
     with monkeypatch.context() as patch:  # a 500 logs its traceback
-        patch.setattr(services.portfolio, "change_project", _crash)
+        patch.setattr(services.portfolio, "report_status", _crash)
         crashed = http.command(project, "status-reports", {"rating": "Green"}, token=manager)
         assert crashed.status_code == 500
     http.command(http.register(ministry_code="MEF"), "status-reports", {"rating": "Green"})

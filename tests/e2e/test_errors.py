@@ -114,7 +114,7 @@ def test_an_unexpected_error_is_a_500_problem_that_leaks_nothing(
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("password=hunter2 at /srv/secret.py")
 
-    monkeypatch.setattr(services.portfolio, "change_project", crash)
+    monkeypatch.setattr(services.portfolio, "report_status", crash)
     response = http.command(project, "status-reports", {"rating": "Green"})
     assert_problem(response, 500)
     text = response.get_data(as_text=True)

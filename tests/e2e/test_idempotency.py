@@ -114,7 +114,7 @@ def test_a_server_error_releases_the_key_for_a_retry(
         raise RuntimeError("disk on fire")
 
     with monkeypatch.context() as patch:
-        patch.setattr(services.portfolio, "change_project", crash)
+        patch.setattr(services.portfolio, "report_status", crash)
         failed = http.command(project, "status-reports", {"rating": "Green"}, key="retry-me")
     assert_problem(failed, 500)
     retried = http.command(project, "status-reports", {"rating": "Green"}, key="retry-me")
@@ -226,7 +226,7 @@ def test_a_save_whose_claim_was_taken_over_records_nothing(
         pytest.raises(WriteRefused),
         recorded_with_events(lambda result: store.record_statement(slow, answer)),
     ):
-        services.portfolio.change_project(UUID(project), "report_status", prov, rating="Red")
+        services.portfolio.report_status(UUID(project), "Red", provenance=prov)
     assert [e["type"] for e in http.events(project)] == ["Registered", "StatusReported"]
 
 

@@ -95,7 +95,7 @@ def test_a_lagging_read_model_answers_503_with_retry_after(
     services.settings = replace(services.settings, min_position_wait_s=0.05)
     # recorded straight through the application: nothing catches the read model up
     result = services.portfolio.register_project(
-        Provenance(date(2024, 1, 20), "tester"), name="Behind", ministry_code="MJ"
+        provenance=Provenance(date(2024, 1, 20), "tester"), name="Behind", ministry_code="MJ"
     )
     response = client.get(f"/api/portfolio/summary?min_position={result.position}")
     assert_problem(response, 503, "min_position")

@@ -25,7 +25,9 @@ def _write_history(services: Services, projects: int, steps: int) -> list:
     for _ in range(projects // 4):
         ids.extend(register_projects(portfolio))
     programme = portfolio.create_programme(
-        Provenance(BASE, "tester", "test"), name="FTAP", envelope=Decimal("1e12")
+        name="FTAP",
+        envelope=Decimal("1e12"),
+        provenance=Provenance(BASE, "tester", "test"),
     ).id
     kinds = ["cost", "schedule", "phase", "status", "cost", "withhold", "disclose", "award"]
     for n in range(steps):

@@ -64,7 +64,9 @@ def test_read_model_equals_fold_of_events_on_sqlite(
             portfolio = services.portfolio
             ids = register_projects(portfolio)
             programme = portfolio.create_programme(
-                Provenance(BASE, "tester", "test"), name="FTAP", envelope=Decimal("1e9")
+                name="FTAP",
+                envelope=Decimal("1e9"),
+                provenance=Provenance(BASE, "tester", "test"),
             ).id
             for step in history:
                 apply_step(portfolio, ids, programme, step)
@@ -86,7 +88,9 @@ def test_rebuild_gives_the_same_answers_as_incremental_catch_up(tmp_path: Path) 
         portfolio = services.portfolio
         ids = register_projects(portfolio)
         programme = portfolio.create_programme(
-            Provenance(BASE, "tester", "test"), name="FTAP", envelope=Decimal("1e9")
+            name="FTAP",
+            envelope=Decimal("1e9"),
+            provenance=Provenance(BASE, "tester", "test"),
         ).id
         for n in range(60):
             kind = ["cost", "schedule", "phase", "withhold", "disclose", "cost"][n % 6]
@@ -129,7 +133,9 @@ def test_read_model_equals_fold_of_events_on_postgres(
         portfolio = services.portfolio
         ids = register_projects(portfolio)
         programme = portfolio.create_programme(
-            Provenance(BASE, "tester", "test"), name="FTAP", envelope=Decimal("1e9")
+            name="FTAP",
+            envelope=Decimal("1e9"),
+            provenance=Provenance(BASE, "tester", "test"),
         ).id
         for step in history:
             apply_step(portfolio, ids, programme, step)
@@ -153,7 +159,9 @@ def test_a_parallel_rebuild_on_postgres_equals_the_fold(pg_url: str, pg_schema: 
         portfolio = services.portfolio
         ids = register_projects(portfolio) + register_projects(portfolio)
         programme = portfolio.create_programme(
-            Provenance(BASE, "tester", "test"), name="FTAP", envelope=Decimal("1e9")
+            name="FTAP",
+            envelope=Decimal("1e9"),
+            provenance=Provenance(BASE, "tester", "test"),
         ).id
         for n in range(120):
             kind = ["cost", "schedule", "phase", "withhold", "disclose", "cost", "award"][n % 7]

@@ -38,23 +38,25 @@ def prov(on: date = date(2024, 3, 1), **kw: object) -> Provenance:
 @pytest.fixture
 def programme(portfolio: Portfolio) -> UUID:
     programme = portfolio.create_programme(
-        prov(OPENED), name="FTAP", envelope=Decimal("1000.00")
+        name="FTAP", envelope=Decimal("1000.00"), provenance=prov(OPENED)
     ).id
-    portfolio.open_call(programme, "AAP 1", prov(OPENED))
+    portfolio.open_call(programme, "AAP 1", provenance=prov(OPENED))
     return programme
 
 
 @pytest.fixture
 def project(portfolio: Portfolio) -> UUID:
-    return portfolio.register_project(prov(date(2024, 1, 15)), name="SI", ministry_code="PM").id
+    return portfolio.register_project(
+        provenance=prov(date(2024, 1, 15)), name="SI", ministry_code="PM"
+    ).id
 
 
 def award(portfolio: Portfolio, programme: UUID, project: UUID, amount: str, **kw: object) -> int:
     return portfolio.award_funding(
         programme,
-        prov(),
         project_id=project,
         amount=Decimal(amount),
+        provenance=prov(),
         **kw,  # type: ignore[arg-type]
     ).version
 
@@ -66,20 +68,22 @@ def test_a_programme_needs_a_name_and_a_positive_envelope(
     portfolio: Portfolio, name: str, envelope: Decimal
 ) -> None:
     with pytest.raises(InvalidValue):
-        portfolio.create_programme(prov(OPENED), name=name, envelope=envelope)
+        portfolio.create_programme(name=name, envelope=envelope, provenance=prov(OPENED))
 
 
 def test_a_programme_cannot_be_created_in_the_future(portfolio: Portfolio) -> None:
     with pytest.raises(EffectiveDateNotAllowed):
-        portfolio.create_programme(prov(date(2024, 7, 1)), name="FTAP", envelope=Decimal("1"))
+        portfolio.create_programme(
+            name="FTAP", envelope=Decimal("1"), provenance=prov(date(2024, 7, 1))
+        )
 
 
 def test_a_call_is_opened_once_and_must_be_named(portfolio: Portfolio, programme: UUID) -> None:
     with pytest.raises(CallAlreadyOpen):
-        portfolio.open_call(programme, "AAP 1", prov())
+        portfolio.open_call(programme, "AAP 1", provenance=prov())
     with pytest.raises(InvalidValue):
-        portfolio.open_call(programme, "  ", prov())
-    portfolio.open_call(programme, "AAP 2", prov())
+        portfolio.open_call(programme, "  ", provenance=prov())
+    portfolio.open_call(programme, "AAP 2", provenance=prov())
     assert portfolio.get_programme(programme).calls == ["AAP 1", "AAP 2"]
 
 
@@ -124,7 +128,7 @@ def test_an_award_in_a_call_that_is_not_open_is_refused(
 def test_an_award_refused_by_the_project_leaves_the_programme_untouched(
     portfolio: Portfolio, programme: UUID, project: UUID
 ) -> None:
-    portfolio.change_project(project, "close", prov(), outcome="abandoned")
+    portfolio.close_project(project, "abandoned", provenance=prov())
     with pytest.raises(ProjectIsClosed):
         award(portfolio, programme, project, "10.00")
     state = portfolio.get_programme(programme)
@@ -145,9 +149,9 @@ def test_an_award_dated_before_the_programme_needs_a_correction(
     early = date(2023, 12, 1)
     args = {"project_id": project, "amount": Decimal("1.00")}
     with pytest.raises(EffectiveDateNotAllowed):
-        portfolio.award_funding(programme, prov(early), **args)  # type: ignore[arg-type]
+        portfolio.award_funding(programme, provenance=prov(early), **args)  # type: ignore[arg-type]
     with pytest.raises(NarrativeRequired):
-        portfolio.award_funding(programme, prov(early, correction=True), **args)  # type: ignore[arg-type]
+        portfolio.award_funding(programme, provenance=prov(early, correction=True), **args)  # type: ignore[arg-type]
 
 
 def test_a_stale_programme_version_is_refused(
