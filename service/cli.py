@@ -176,7 +176,9 @@ def export(
     with services.db.transaction(write=False) as tx:
         at = position(tx)
         if what == "projects":
-            body = csv_export.projects_csv(queries.list_projects(tx, day, None))
+            body = csv_export.projects_csv(
+                queries.list_projects(tx, day, None), services.settings.currency
+            )
         elif what == "summary":
             body = csv_export.summary_csv(queries.summary(tx, day, None))
         else:

@@ -269,7 +269,7 @@ class Deliveries(MethodView):
 
 @alerting.route("/alerts")
 class Alerts(MethodView):
-    @alerting.arguments(AlertArgs, location="query")
+    @alerting.arguments(AlertArgs, location="query", unknown=None)
     @alerting.response(200, AlertSchema(many=True))
     @require_role(*ROLES)
     def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
