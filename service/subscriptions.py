@@ -86,11 +86,12 @@ def _checked(build: Callable[[], T]) -> T:
         raise Problem(422, error.message, field=error.field) from None
 
 
-def _own(subscription_id: UUID) -> Subscription:
-    """The subscription if the token may see it, else 404."""
+def _own(subscription_id: UUID, *, deleted_too: bool = False) -> Subscription:
+    """The subscription if the token may see it (a deleted one only if `deleted_too`), else 404."""
     owner = _owner_filter()
     subscription = current_services().portfolio.get_subscription(subscription_id)
-    if subscription.deleted or (owner is not None and subscription.owner != owner):
+    hidden = subscription.deleted and not deleted_too
+    if hidden or (owner is not None and subscription.owner != owner):
         raise SubscriptionNotFound(subscription_id)
     return subscription
 
@@ -153,6 +154,12 @@ def _channel(body: dict[str, Any], current: dict[str, Any] | None = None) -> dic
     )
     if channel["channel"] == "webhook":
         _checked(lambda: policy.admit(channel["target"]))
+    if channel["channel"] == "email" and not current_services().settings.smtp_url:
+        raise Problem(
+            422,
+            "e-mail alerts cannot be sent: this deployment has no SMTP_URL; use a webhook",
+            field="channel",
+        )
     return channel
 
 
@@ -261,8 +268,11 @@ class Deliveries(MethodView):
     @alerting.alt_response(404, response="NOT_FOUND")
     @require_role(*ROLES)
     def get(self, subscription_id: UUID) -> list[dict[str, Any]]:
-        """Every delivery attempt of the subscription's alerts, in order."""
-        _own(subscription_id)
+        """Every delivery attempt of the subscription's alerts, in order.
+
+        A deleted subscription's log stays readable by its owner and by admins (an audit trail).
+        """
+        _own(subscription_id, deleted_too=True)
         with current_services().db.transaction(write=False) as tx:
             return alert_queries.deliveries(tx, str(subscription_id))
 
