@@ -15,17 +15,15 @@ SQLITE_RECORDER = "domain.recorders:SQLiteRecorder"
 POSTGRES_RECORDER = "domain.recorders:PostgresRecorder"
 
 
-def default_home(env: dict[str, str]) -> Path:
-    """Where the embedded default keeps var/: PANORAMA_HOME, else the source checkout this code
-    runs from (the directory of pyproject.toml), else $XDG_DATA_HOME/panorama
-    (~/.local/share/panorama)."""
-    if env.get("PANORAMA_HOME"):
-        return Path(env["PANORAMA_HOME"]).expanduser().resolve()
+def default_home(given: str | None) -> Path:
+    """Where the embedded default keeps var/: PANORAMA_HOME if given, else the source checkout
+    this code runs from (the directory of pyproject.toml), else ~/.local/share/panorama."""
+    if given:
+        return Path(given).expanduser().resolve()
     checkout = Path(__file__).resolve().parents[1]
     if (checkout / "pyproject.toml").is_file() and (checkout / "service").is_dir():
         return checkout
-    data = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data) / "panorama"
+    return Path.home() / ".local" / "share" / "panorama"
 
 
 def _flag(value: str | None, default: bool) -> bool:
@@ -107,7 +105,7 @@ class Settings:
             secret_key=e.get("SECRET_KEY") or None,
             currency=(e.get("PORTFOLIO_CURRENCY") or "EUR").strip().upper(),
             theme_css_url=e.get("THEME_CSS_URL") or None,
-            home=default_home(e),
+            home=default_home(e.get("PANORAMA_HOME")),
         )
 
     @property
