@@ -133,6 +133,7 @@ def _project_id(project_id: str) -> str:
 @reads.route("/projects")
 class ProjectList(MethodView):
     @reads.arguments(ListArgs, location="query", unknown=None)
+    @reads.alt_response(400, response="BAD_REQUEST", description="an unknown query parameter")
     @reads.response(200, ProjectListSchema)
     @reads.doc(**csv_doc(ProjectListSchema))
     @require_read()
@@ -161,6 +162,7 @@ class ProjectList(MethodView):
 @reads.route("/projects/<project_id>")
 class ProjectState(MethodView):
     @reads.arguments(TimeArgs, location="query", unknown=None)
+    @reads.alt_response(400, response="BAD_REQUEST", description="an unknown query parameter")
     @reads.response(200, ProjectAnswerSchema)
     @reads.doc(**csv_doc(ProjectAnswerSchema))
     @require_read()
@@ -209,6 +211,7 @@ def _not_there(tx: Tx, pid: str, as_of: date, known_at: datetime | None) -> NoRe
 @reads.route("/projects/<project_id>/history")
 class ProjectHistory(MethodView):
     @reads.arguments(HistoryArgs, location="query", unknown=None)
+    @reads.alt_response(400, response="BAD_REQUEST", description="an unknown query parameter")
     @reads.response(200, HistorySchema)
     @reads.doc(**csv_doc(HistorySchema))
     @require_read(auditor_only=True)
@@ -238,6 +241,7 @@ class ProjectHistory(MethodView):
 @reads.route("/portfolio/summary")
 class PortfolioSummary(MethodView):
     @reads.arguments(TimeArgs, location="query", unknown=None)
+    @reads.alt_response(400, response="BAD_REQUEST", description="an unknown query parameter")
     @reads.response(200, SummarySchema)
     @reads.doc(**csv_doc(SummarySchema))
     @require_read()
@@ -255,6 +259,7 @@ class PortfolioSummary(MethodView):
 @reads.route("/portfolio/changes")
 class PortfolioChanges(MethodView):
     @reads.arguments(ChangesArgs, location="query", unknown=None)
+    @reads.alt_response(400, response="BAD_REQUEST", description="an unknown query parameter")
     @reads.response(200, ChangesSchema)
     @reads.doc(**csv_doc(ChangesSchema))
     @require_read()

@@ -48,6 +48,18 @@ def test_every_unknown_parameter_is_named(client: FlaskClient) -> None:
     assert sorted(problem["errors"]) == ["alpha", "zeta"]
 
 
+@pytest.mark.parametrize(
+    "path", ["/api/projects/{pid}/events", "/api/editions", "/api/subscriptions"]
+)
+def test_an_endpoint_without_query_parameters_refuses_any(
+    http: Http, client: FlaskClient, path: str
+) -> None:
+    pid = _project(http)
+    problem = assert_problem(client.get(path.format(pid=pid) + "?as_of=2024-01-01"), 400)
+    assert problem["field"] == "as_of" and "as_of" in problem["detail"]
+    assert client.get(path.format(pid=pid)).status_code == 200
+
+
 def test_filters_on_codes_ignore_case(http: Http, client: FlaskClient) -> None:
     pid = _project(http)  # ministry MINARM, phase Déploiement
     for query in ("ministry=minarm", "ministry=MinArm", "phase=déploiement", "phase=DÉPLOIEMENT"):
