@@ -300,22 +300,37 @@ def history(tx: Tx, mapper: Mapper[UUID], project_id: str) -> list[dict[str, Any
     """The project's state after each recorded change, with the event that caused it.
 
     Each step is the state on the change's effective date as known right after it
-    was recorded (a backdated correction shows the state it corrected).
+    was recorded (a backdated correction shows the state it corrected), with the fields
+    that differ from the previous step's state.
     """
     rows = tx.fetch(
         sql.SQL("SELECT * FROM {e} WHERE project_id = %s ORDER BY version").format(e=LIVE.events),
         (project_id,),
     )
     steps = []
+    previous: dict[str, Any] = {}
     for row in rows:
         event = describe_event(mapper, row)
         day = as_date(row["sort_date"])
         assert day is not None and event["recorded_at"] is not None
         state = project_state(tx, project_id, day, event["recorded_at"])
-        steps.append(
-            {"event": event, "state": project_figures(state, day) if state is not None else None}
-        )
+        figures = project_figures(state, day) if state is not None else None
+        changed = field_changes(previous, figures or {})
+        steps.append({"event": event, "state": figures, "changes": changed})
+        previous = figures or {}
     return steps
+
+
+UNCOMPARED = frozenset({"version", "valid_from"})
+
+
+def field_changes(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """The fields whose value differs between two shown states: field, old value, new value."""
+    return [
+        {"field": key, "old": old.get(key), "new": new.get(key)}
+        for key in [*new, *(k for k in old if k not in new)]
+        if key not in UNCOMPARED and old.get(key) != new.get(key)
+    ]
 
 
 def known_ids(tx: Tx, ids: Sequence[str]) -> set[str]:

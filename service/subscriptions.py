@@ -87,11 +87,12 @@ def _checked(build: Callable[[], T]) -> T:
         raise Problem(422, error.message, field=error.field) from None
 
 
-def own(subscription_id: UUID) -> Subscription:
-    """The subscription if the token may see it, else 404."""
+def own(subscription_id: UUID, *, deleted_too: bool = False) -> Subscription:
+    """The subscription if the token may see it (a deleted one only if `deleted_too`), else 404."""
     owner = _owner_filter()
     subscription = current_services().portfolio.get_subscription(subscription_id)
-    if subscription.deleted or (owner is not None and subscription.owner != owner):
+    hidden = subscription.deleted and not deleted_too
+    if hidden or (owner is not None and subscription.owner != owner):
         raise SubscriptionNotFound(subscription_id)
     return subscription
 
@@ -154,6 +155,12 @@ def _channel(body: dict[str, Any], current: dict[str, Any] | None = None) -> dic
     )
     if channel["channel"] == "webhook":
         _checked(lambda: policy.admit(channel["target"]))
+    if channel["channel"] == "email" and not current_services().settings.smtp_url:
+        raise Problem(
+            422,
+            "e-mail alerts cannot be sent: this deployment has no SMTP_URL; use a webhook",
+            field="channel",
+        )
     return channel
 
 
@@ -181,8 +188,11 @@ def subscription(subscription_id: UUID) -> dict[str, Any]:
 
 
 def deliveries(subscription_id: UUID) -> list[dict[str, Any]]:
-    """Every delivery attempt of one of the token's subscriptions, in order; else 404."""
-    own(subscription_id)
+    """Every delivery attempt of one of the token's subscriptions, in order; else 404.
+
+    A deleted subscription's log stays readable by its owner and by admins (an audit trail).
+    """
+    own(subscription_id, deleted_too=True)
     with current_services().db.transaction(write=False) as tx:
         return alert_queries.deliveries(tx, str(subscription_id))
 
@@ -309,7 +319,7 @@ class Deliveries(MethodView):
 
 @alerting.route("/alerts")
 class Alerts(MethodView):
-    @alerting.arguments(AlertArgs, location="query")
+    @alerting.arguments(AlertArgs, location="query", unknown=None)
     @alerting.response(200, AlertSchema(many=True))
     @require_role(*ROLES)
     def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:

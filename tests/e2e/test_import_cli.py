@@ -181,4 +181,5 @@ def test_a_missing_file_is_a_usage_error(operator: Operator, tmp_path: Path) -> 
     result = operator.imports("panorama", str(tmp_path / "absent.csv"))
     assert result.exit_code == 2
     assert "absent.csv" in result.stderr and "does not exist" in result.stderr
-    assert operator.status()["head"] == 0
+    status = operator.run("projections", "status")  # nothing recorded: not even a database
+    assert status.exit_code == 1 and "no Panorama database" in status.stderr

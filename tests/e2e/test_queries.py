@@ -167,7 +167,7 @@ def test_changes_between_two_dates_name_the_events_responsible(
 
 def test_history_shows_the_state_after_each_change(http: Http, client: FlaskClient) -> None:
     pid = _walk(http)
-    history = client.get(f"/api/projects/{pid}/history").get_json()
+    history = client.get(f"/api/projects/{pid}/history?full=true").get_json()
     types = [step["event"]["type"] for step in history["steps"]]
     assert types == ["Registered", "CostReestimated", "PhaseTransitioned", "ScheduleReestimated"]
     assert history["steps"][1]["state"]["cost"] == "1200000.00"
