@@ -86,20 +86,20 @@ def test_importing_the_panorama_history_prints_what_was_recorded(operator: Opera
     assert lines[0] == f"editions imported: {EDITIONS}"
     assert lines[1] == "editions already imported (nothing to record): none"
     assert lines[2] == "projects registered: 108, changed: 314, left: 62, rejoined: 2"
-    assert lines[3].startswith("events recorded: 756 in ")
-    assert lines[4] == "last notification position: 756"
+    assert lines[3].startswith("events recorded: 764 in ")
+    assert lines[4] == "last notification position: 764"
     assert result.stderr == ""  # no progress bar asked for, nothing refused
 
 
 def test_the_read_model_is_caught_up_when_the_import_command_returns(operator: Operator) -> None:
     operator.imports("panorama", "--no-progress", str(LONG))
     status = operator.status()
-    assert (status["position"], status["head"], status["lag"]) == (756, 756, 0)
+    assert (status["position"], status["head"], status["lag"]) == (764, 764, 0)
     assert status["last_error"] is None
     summary = operator.get("/api/portfolio/summary?as_of=2016-11-03")
     assert (summary["projects"], summary["costed_projects"]) == (57, 49)
     assert Decimal(summary["total_cost"]) == Decimal("2292.9") * MEUR
-    assert summary["position"] == 756
+    assert summary["position"] == 764
     latest = operator.get("/api/portfolio/summary?as_of=2019-03-01")
     assert (latest["projects"], latest["costed_projects"]) == (48, 44)
 
@@ -116,7 +116,7 @@ def test_importing_the_same_file_again_records_nothing(operator: Operator) -> No
     ]
     assert _lines(again)[3].startswith("events recorded: 0 in ")
     assert "last notification position" not in again.stdout
-    assert operator.status()["head"] == 756
+    assert operator.status()["head"] == 764
 
 
 def test_importing_a_gmpp_year_prints_what_was_recorded(operator: Operator) -> None:
@@ -128,7 +128,7 @@ def test_importing_a_gmpp_year_prints_what_was_recorded(operator: Operator) -> N
         "editions already imported (nothing to record): none",
         "projects registered: 184, changed: 0, left: 0, rejoined: 0",
     ]
-    assert lines[3].startswith("events recorded: 377 in ")
+    assert lines[3].startswith("events recorded: 378 in ")
     summary = operator.get("/api/portfolio/summary?as_of=2021-03-31")
     assert summary["projects"] == 184
     assert summary["total_cost"] == "541951370000.00"  # pounds: £542.0bn
@@ -136,7 +136,7 @@ def test_importing_a_gmpp_year_prints_what_was_recorded(operator: Operator) -> N
     assert again.exit_code == 0, again.output
     assert _lines(again)[0] == "editions imported: none"
     assert _lines(again)[3].startswith("events recorded: 0 in ")
-    assert operator.status()["head"] == 377
+    assert operator.status()["head"] == 378
 
 
 def _with_bad_cost(folder: Path, ref: str, record: int, value: str) -> tuple[Path, str]:
