@@ -50,9 +50,7 @@ MONEY_UNITS |= {"£": Decimal(1)}
 LAYOUT = Layout(
     "GMPP annual layout",
     (
-        ColumnSpec(
-            "gmpp_id", ("GMPP ID Number", "GMPP ID"), required=True, synonyms=ID_SYNONYMS
-        ),
+        ColumnSpec("gmpp_id", ("GMPP ID Number", "GMPP ID"), required=True, synonyms=ID_SYNONYMS),
         ColumnSpec("name", ("Project Name",), required=True),
         ColumnSpec("department", ("Department",), required=True),
         ColumnSpec("category", ("Annual Report Category",)),
@@ -214,7 +212,7 @@ class _Reader:
         gmpp_id = self.parse(number, cells, "gmpp_id", one_line)
         name = self.parse(number, cells, "name", one_line)
         department = self.parse(number, cells, "department", one_line)
-        required = (("name", name), ("department", department))
+        required: tuple[tuple[str, Any], ...] = (("name", name), ("department", department))
         if self.options.strict or not name:
             required = (("gmpp_id", gmpp_id), *required)
         for field, value in required:
@@ -280,7 +278,8 @@ class _Reader:
             return None, False  # £0 is read as "no estimate"
         where = f"{self.table.record} {number}, column {column.header[:60]!r}"
         try:
-            return self.options.rounding.money(amount, column.multiplier or Decimal(1), where), False
+            multiplier = column.multiplier or Decimal(1)
+            return self.options.rounding.money(amount, multiplier, where), False
         except CellError as e:
             raise self.table.reject(number, column.header, value, str(e)) from None
 

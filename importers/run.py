@@ -126,11 +126,12 @@ def import_editions(
         edition = _match_by_name(edition, live, summary.warnings)
         if newest is not None and edition.date < newest:
             _check_already_imported(edition, history, newest)
+            _check_same_figures(edition, recorded, [], summary.warnings)
             summary.skipped.append(edition.source)
             _record_edition(portfolio, edition, recorded, records)
             continue
         plan = plan_edition(edition, live, {k: v for k, v in reported.items() if v})
-        _check_same_figures(edition, recorded, plan.commands)
+        _check_same_figures(edition, recorded, plan.commands, summary.warnings)
         summary.warnings.extend(plan.warnings)
         for command in plan.commands:
             project = _apply(command, edition, live, portfolio.today())
@@ -165,7 +166,7 @@ def import_editions(
 def _recorded(portfolio: Portfolio, edition: Edition) -> EditionRecord | None:
     """The edition as a previous import recorded it (None: never imported with its file)."""
     try:
-        record = portfolio.repository.get(edition_id(edition.series, edition.ref))
+        record: Any = portfolio.repository.get(edition_id(edition.series, edition.ref))
     except AggregateNotFoundError:
         return None
     assert isinstance(record, EditionRecord)
@@ -216,10 +217,19 @@ def _publish_headline(
 
 
 def _check_same_figures(
-    edition: Edition, recorded: EditionRecord | None, commands: Sequence[Command]
+    edition: Edition,
+    recorded: EditionRecord | None,
+    commands: Sequence[Command],
+    warnings: list[str],
 ) -> None:
     """Another file for an edition already imported: accepted only if it changes nothing."""
-    if recorded is None or not commands:
+    if recorded is None:
+        return
+    if not commands:
+        warnings.append(
+            f"{edition.file}: gives edition {edition.source} as {recorded.file} (already "
+            "imported) does: nothing recorded"
+        )
         return
     examples = "; ".join(c.describe() for c in commands[:3])
     raise ImportRejected(

@@ -182,3 +182,35 @@ def test_a_missing_file_is_a_usage_error(operator: Operator, tmp_path: Path) -> 
     assert result.exit_code == 2
     assert "absent.csv" in result.stderr and "does not exist" in result.stderr
     assert operator.status()["head"] == 0
+
+
+def test_a_file_with_finer_decimals_imports_with_a_warning_and_strict_refuses_it(
+    operator: Operator, tmp_path: Path
+) -> None:
+    source = DERIVED / "panorama_2016-11.csv"
+    rows = list(csv.reader(io.StringIO(source.read_text(encoding="utf-8"))))
+    column = rows[0].index("cout_estime_meur")
+    rows[1][column] = "7.0000000001234"  # 13 decimals of M€, as a consolidated file had them
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    variant = tmp_path / source.name
+    variant.write_text(out.getvalue(), encoding="utf-8")
+
+    strict = operator.imports("panorama", "--no-progress", "--strict", str(variant))
+    assert strict.exit_code == 1
+    assert strict.stderr == (
+        "Error: import refused, nothing recorded: panorama_2016-11.csv, row 2, column "
+        "'cout_estime_meur': '7.0000000001234' has more precision than a cent once converted "
+        "(amount)\n"
+    )
+    assert operator.status()["head"] == 0
+
+    result = operator.imports("panorama", "--no-progress", str(variant))
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: panorama_2016-11.csv: 1 amount(s) had more precision than a cent and were "
+        "rounded half-even to the cent (largest adjustment: 0.0001234 EUR, row 2, column "
+        "'cout_estime_meur')"
+    ) in _lines(result)
+    summary = operator.get("/api/portfolio/summary?as_of=2016-11-03")
+    assert Decimal(summary["total_cost"]) == Decimal("2292.9") * MEUR
