@@ -83,7 +83,7 @@ def plan_edition(
     plan = EditionPlan(edition)
     listed: set[UUID] = set()
     for row in edition.projects.values():
-        pid = project_id(edition.series, row.key)
+        pid = row.project_id or project_id(edition.series, row.key)
         listed.add(pid)
         project = known.get(pid)
         if project is None:

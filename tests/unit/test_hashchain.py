@@ -178,6 +178,7 @@ def test_the_task_and_beat_cover_the_chain() -> None:
     schedule = make_celery("redis://127.0.0.1:6379/0", "q").conf.beat_schedule
     assert sorted(e["args"][0] for e in schedule.values() if e["task"] == CATCH_UP_TASK) == [
         "alerts",
+        "editions",
         "hash_chain",
         "project_states",
     ]
