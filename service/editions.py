@@ -9,8 +9,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from projections.editions import editions as imported_editions
 from projections.catchup import position
+from projections.editions import editions as imported_editions
 from service.auth import require_read
 from service.bootstrap import Services
 

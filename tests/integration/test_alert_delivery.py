@@ -18,7 +18,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from bench.harness.processes import CeleryWorkers
-from projections import alerts as alerts_projection
+from projections.alert_conditions import ALERT_NS
 from service.app import create_app
 from service.bootstrap import Services
 from service.config import Settings
@@ -174,7 +174,7 @@ def alerts_projection_time(value: Any) -> datetime:
 
 
 def test_redelivering_an_unknown_alert_is_404(client: FlaskClient) -> None:
-    response = client.post(f"/api/alerts/{alerts_projection.ALERT_NS}/redeliver", json={})
+    response = client.post(f"/api/alerts/{ALERT_NS}/redeliver", json={})
     assert response.status_code == 404
 
 
