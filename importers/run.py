@@ -17,6 +17,7 @@ from domain.project import Project
 from importers.errors import BackdatedEdition, ImportConflict, ImportRejected
 from importers.model import Edition
 from importers.plan import Command, last_report_as_of, plan_edition, project_as_of
+from importers.reference import check_currency, unknown_ministries
 
 ACTOR = "import"
 PAGE = 500
@@ -96,6 +97,8 @@ def import_editions(
     ordered = _check(editions, portfolio.today())
     if not ordered:
         return summary
+    check_currency(portfolio, ordered)
+    reference, reference_warnings = unknown_ministries(portfolio, ordered)
     series = ordered[0].series
     history = load_history(portfolio, series)
     live: dict[UUID, Project] = {pid: _replay(events) for pid, events in history.items()}
@@ -133,9 +136,12 @@ def import_editions(
         progress(len(ordered), len(ordered))
     pending = [p for p in touched.values() if p.pending_events]
     summary.events = sum(len(p.pending_events) for p in pending)
+    summary.warnings.extend(reference_warnings)
+    if pending and reference is not None:
+        summary.events += len(reference.pending_events)
     if pending and not dry_run:
         try:
-            recordings = portfolio.save(*pending)
+            recordings = portfolio.save(*pending, *([reference] if reference else []))
         except RecordConflictError:
             raise ImportConflict(
                 "another writer changed these projects during the import; nothing was "

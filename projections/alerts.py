@@ -23,6 +23,7 @@ from eventsourcing.persistence import Mapper, Notification
 from psycopg import sql
 
 from domain.subscription import PORTFOLIO_METRICS, Rule, Subscription, rule_from_payload
+from domain.values import canonical_ministry
 from projections import outbox
 from projections.alert_values import Facts, covers, portfolio_value, project_facts, project_value
 from projections.db import Tx
@@ -95,9 +96,15 @@ def _has_column(tx: Tx, table: str, column: str) -> bool:
 class AlertsProjector:
     """Keeps subscriptions, project facts and condition states; records alerts on flips."""
 
-    def __init__(self, mapper: Mapper[UUID], load_events: LoadEvents) -> None:
+    def __init__(
+        self,
+        mapper: Mapper[UUID],
+        load_events: LoadEvents,
+        stable: Callable[[str], str] = canonical_ministry,
+    ) -> None:
         self.mapper = mapper
         self.load_events = load_events
+        self.stable = stable  # a ministry code -> its stable code (the reference)
         self.subs: dict[str, Rule] | None = None
         self.projects: dict[str, Facts] | None = None
         self.history: dict[str, list[Any]] = {}
@@ -216,7 +223,7 @@ class AlertsProjector:
             self._evaluate(tx, n, sid, rule, PORTFOLIO, value, None, None)
         else:
             for pid, facts in projects.items():
-                if covers(rule, pid, facts):
+                if covers(rule, pid, facts, self.stable):
                     self._evaluate(tx, n, sid, rule, pid, project_value(rule, facts), facts, facts)
 
     # -- project events ----------------------------------------------------------------------
@@ -252,7 +259,9 @@ class AlertsProjector:
                 new = portfolio_value(rule.metric, projects.values())
                 if new != old_values[rule.metric]:
                     self._evaluate(tx, n, sid, rule, PORTFOLIO, new, None, None)
-            elif covers(rule, pid, after) or (before is not None and covers(rule, pid, before)):
+            elif covers(rule, pid, after, self.stable) or (
+                before is not None and covers(rule, pid, before, self.stable)
+            ):
                 self._evaluate(tx, n, sid, rule, pid, project_value(rule, after), before, after)
 
     # -- conditions ----------------------------------------------------------------------------

@@ -69,16 +69,22 @@ def csv_response(body: str, name: str, reflects: dict[str, Any]) -> Response:
     return response
 
 
-def projects_csv(items: Sequence[dict[str, Any]]) -> str:
-    return csv_text(PROJECT_COLUMNS, ([item[c] for c in PROJECT_COLUMNS] for item in items))
+def projects_csv(items: Sequence[dict[str, Any]], currency: str) -> str:
+    """One row per project; `currency` is the currency of every amount (the portfolio's)."""
+    return csv_text(
+        (*PROJECT_COLUMNS, "currency"),
+        ([*[item[c] for c in PROJECT_COLUMNS], currency] for item in items),
+    )
 
 
-def summary_csv(summary: dict[str, Any]) -> str:
-    rows: list[list[Any]] = [["portfolio", "", *[summary[c] for c in FIGURE_COLUMNS]]]
+def summary_csv(summary: dict[str, Any], currency: str) -> str:
+    """The portfolio, then each ministry (stable code) and phase, with the currency."""
+    rows: list[list[Any]] = [["portfolio", "", *[summary[c] for c in FIGURE_COLUMNS], currency]]
     for scope in ("by_ministry", "by_phase"):
         for key, figures in summary[scope].items():
-            rows.append([scope.removeprefix("by_"), key, *[figures[c] for c in FIGURE_COLUMNS]])
-    return csv_text(("scope", "key", *FIGURE_COLUMNS), rows)
+            cells = [figures[c] for c in FIGURE_COLUMNS]
+            rows.append([scope.removeprefix("by_"), key, *cells, currency])
+    return csv_text(("scope", "key", *FIGURE_COLUMNS, "currency"), rows)
 
 
 CHANGE_COLUMNS = ("change", "id", "name", "ministry_code", "from", "to", "events")
@@ -105,5 +111,7 @@ def changes_rows(changes: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
-def changes_csv(changes: dict[str, Any]) -> str:
-    return csv_text(CHANGE_COLUMNS, changes_rows(changes))
+def changes_csv(changes: dict[str, Any], currency: str) -> str:
+    """One row per change, with the currency of the cost changes' amounts."""
+    rows = [[*row, currency] for row in changes_rows(changes)]
+    return csv_text((*CHANGE_COLUMNS, "currency"), rows)

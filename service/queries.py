@@ -88,6 +88,7 @@ def _reflects(tx: Tx, args: dict[str, Any]) -> dict[str, Any]:
         "as_of": args.get("as_of") or datetime.now(UTC).date(),
         "known_at": args.get("known_at") or datetime.now(UTC),
         "position": at,
+        "currency": current_services().settings.currency,
     }
     if _wants_csv(args):
         reflects["chain_head"] = chain_head(tx, at)
@@ -131,7 +132,9 @@ class ProjectList(MethodView):
                 sort=args["sort"],
             )
         if _wants_csv(args):
-            return csv_export.csv_response(csv_export.projects_csv(items), "projects", reflects)
+            return csv_export.csv_response(
+                csv_export.projects_csv(items, reflects["currency"]), "projects", reflects
+            )
         page, per_page = args["page"], args["per_page"]
         chunk = items[(page - 1) * per_page : page * per_page]
         return {**reflects, "page": page, "per_page": per_page, "total": len(items), "items": chunk}
@@ -176,7 +179,7 @@ class ProjectHistory(MethodView):
             at = position(tx)
         if not steps:
             raise Problem(404, f"project {pid} not found", field="id")
-        return {"id": pid, "position": at, "steps": steps}
+        return {"id": pid, "position": at, "currency": services.settings.currency, "steps": steps}
 
 
 @reads.route("/portfolio/summary")
@@ -192,7 +195,9 @@ class PortfolioSummary(MethodView):
             reflects = _reflects(tx, args)
             figures = queries.summary(tx, reflects["as_of"], args.get("known_at"))
         if _wants_csv(args):
-            return csv_export.csv_response(csv_export.summary_csv(figures), "summary", reflects)
+            return csv_export.csv_response(
+                csv_export.summary_csv(figures, reflects["currency"]), "summary", reflects
+            )
         return {**figures, **reflects}
 
 
@@ -219,6 +224,7 @@ class PortfolioChanges(MethodView):
             "to": until,
             "known_at": args.get("known_at") or datetime.now(UTC),
             "position": at,
+            "currency": services.settings.currency,
         }
         if _wants_csv(args):
             meta = {
@@ -227,6 +233,8 @@ class PortfolioChanges(MethodView):
                 "known_at": reflects["known_at"],
                 "position": at,
                 "chain_head": head,
+                "currency": services.settings.currency,
             }
-            return csv_export.csv_response(csv_export.changes_csv(found), "changes", meta)
+            body = csv_export.changes_csv(found, services.settings.currency)
+            return csv_export.csv_response(body, "changes", meta)
         return {**found, **reflects}
