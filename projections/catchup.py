@@ -75,11 +75,14 @@ def consumer_lock(db: Database, name: str, timeout_s: float = 30.0) -> Iterator[
             conn.execute(
                 sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{int(timeout_s * 1000)}ms"))
             )
-            conn.execute("SELECT pg_advisory_lock(%s)", (lock_key(name),))
+            # Advisory locks are database-wide: a portfolio in another schema (another
+            # currency, another test) must not wait for this one's consumer.
+            key = lock_key(f"{db.schema}:{name}")
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
             try:
                 yield
             finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key(name),))
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
     finally:
         local.release()
 

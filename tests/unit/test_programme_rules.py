@@ -46,7 +46,7 @@ def programme(portfolio: Portfolio) -> UUID:
 
 @pytest.fixture
 def project(portfolio: Portfolio) -> UUID:
-    return portfolio.register_project(prov(date(2024, 1, 15)), name="SI", ministry_code="PM").id
+    return portfolio.register_project(prov(date(2024, 1, 15)), name="SI", ministry_code="SPM").id
 
 
 def award(portfolio: Portfolio, programme: UUID, project: UUID, amount: str, **kw: object) -> int:
