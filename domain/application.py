@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -15,7 +16,9 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Recording, Transcoding
 
+from domain.currency import CURRENCY_ID, CurrencyMismatch, PortfolioCurrency, check_currency
 from domain.errors import ProgrammeNotFound, ProjectNotFound, VersionConflict
+from domain.ministry import MINISTRIES_ID, Alias, Ministries, Ministry
 from domain.programme import FundingProgramme
 from domain.project import Project
 from domain.subscription import Rule, Subscription, SubscriptionNotFound
@@ -86,6 +89,8 @@ class Portfolio(Application[UUID]):
     ) -> None:
         super().__init__(env)
         self.today = today
+        self._reference: Ministries | None = None
+        self._reference_lock = threading.Lock()
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Any:
         """Given settings are the whole configuration: the process environment is not read."""
@@ -119,6 +124,7 @@ class Portfolio(Application[UUID]):
         planned_end: date | None = None,
     ) -> CommandResult:
         """Register a project; `id` may be given for deterministic imports."""
+        self.check_ministry(ministry_code)
         project = Project.register(
             id=id,
             name=name,
@@ -147,6 +153,7 @@ class Portfolio(Application[UUID]):
         expected_version: int | None = None,
     ) -> CommandResult:
         """Record new identity details (name, ministry, description, ...)."""
+        self.check_ministry(changes.get("ministry_code"))
         project = self._project_at(project_id, expected_version)
         project.revise_details(changes, provenance=provenance, today=self.today())
         return self._save(project)
@@ -290,9 +297,21 @@ class Portfolio(Application[UUID]):
 
     # -- funding programmes ------------------------------------------------------------------
     def create_programme(
-        self, *, name: str, envelope: Decimal, currency: str = "EUR", provenance: Provenance
+        self,
+        *,
+        name: str,
+        envelope: Decimal,
+        currency: str | None = None,
+        provenance: Provenance,
     ) -> CommandResult:
-        """Create a funding programme with its envelope."""
+        """Create a funding programme with its envelope, in the portfolio's currency."""
+        portfolio_currency = self.currency()
+        currency = check_currency(currency or portfolio_currency or "EUR")
+        if portfolio_currency is not None and currency != portfolio_currency:
+            raise CurrencyMismatch(
+                f"this portfolio is in {portfolio_currency}: a programme in {currency} would add "
+                f"{currency} to its projects' funding; create it in {portfolio_currency}"
+            )
         programme = FundingProgramme.create(
             name=name,
             envelope=envelope,
@@ -325,10 +344,16 @@ class Portfolio(Application[UUID]):
         call: str | None = None,
         provenance: Provenance,
         expected_version: int | None = None,
+        currency: str | None = None,
     ) -> CommandResult:
         """Award funding: recorded on the programme and on the project in one atomic save."""
         programme = self.get_programme(programme_id)
         self._check_version(programme, expected_version)
+        if currency is not None and check_currency(currency) != programme.currency:
+            raise CurrencyMismatch(
+                f"the programme {programme.name!r} awards in {programme.currency}, "
+                f"not {check_currency(currency)}"
+            )
         project = self.get_project(project_id)
         today = self.today()
         programme.award(project_id, amount, call, provenance=provenance, today=today)
@@ -379,6 +404,125 @@ class Portfolio(Application[UUID]):
     def get_subscription(self, subscription_id: UUID) -> Subscription:
         """The subscription's current state, or SubscriptionNotFound."""
         return self._get(subscription_id, Subscription, SubscriptionNotFound)
+
+    # -- reference data: ministries -----------------------------------------------------------
+    def ministries(self) -> Ministries | None:
+        """The ministries reference as recorded (cached, brought up to date), None if unseeded."""
+        with self._reference_lock:
+            cached = self._reference
+            if cached is None:
+                try:
+                    cached = self.repository.get(MINISTRIES_ID)
+                except AggregateNotFoundError:
+                    return None
+            else:
+                for event in self.events.get(MINISTRIES_ID, gt=cached.version):
+                    cached = event.mutate(cached)  # type: ignore[attr-defined]
+            assert isinstance(cached, Ministries)
+            self._reference = cached
+            return cached
+
+    def check_ministry(self, code: str | None) -> Ministry | None:
+        """The ministry `code` names; UnknownMinistry (422) once the reference is seeded."""
+        reference = self.ministries()
+        if code is None or reference is None:
+            return None
+        return reference.resolve(code)
+
+    def register_ministry(
+        self,
+        code: str,
+        name: str,
+        *,
+        actor: str,
+        aliases: Sequence[Alias] = (),
+        source: str = "api",
+        expected: int | None = None,
+    ) -> CommandResult:
+        """Register a ministry under a new stable code (an admin's amendment of the reference)."""
+        reference = self._reference_for_change(actor, source, expected)
+        reference.register(code, name, actor=actor, source=source, aliases=tuple(aliases))
+        return self._save(reference)
+
+    def amend_ministry(
+        self,
+        code: str,
+        *,
+        actor: str,
+        name: str | None = None,
+        valid_from: date | None = None,
+        alias: Alias | None = None,
+        expected: int | None = None,
+    ) -> CommandResult:
+        """Rename a ministry and/or add an alias it was published under, in one save."""
+        reference = self._reference_for_change(actor, "api", expected)
+        if name is not None:
+            reference.rename(code, name, valid_from=valid_from, actor=actor, source="api")
+        if alias is not None:
+            reference.add_alias(code, alias, actor=actor, source="api")
+        return self._save(reference)
+
+    def seed_ministries(
+        self, seed: Sequence[Ministry], *, actor: str = "seed", source: str = "seed"
+    ) -> CommandResult | None:
+        """Record what the seed has that the reference lacks (idempotent; None: nothing new).
+
+        A ministry or alias an admin already recorded is left as it is.
+        """
+        reference = self._reference_for_change(actor, source, None)
+        for ministry in seed:
+            if reference.stable(ministry.code) is None:
+                fresh = [a for a in ministry.aliases if reference.stable(a.code) is None]
+                reference.register(
+                    ministry.code, ministry.name, actor=actor, source=source, aliases=tuple(fresh)
+                )
+                continue
+            for alias in ministry.aliases:
+                if reference.stable(alias.code) is None:
+                    reference.add_alias(ministry.code, alias, actor=actor, source=source)
+        if not reference.pending_events:
+            return None
+        try:
+            return self._save(reference)
+        except VersionConflict:  # another process seeded at the same time
+            return None
+
+    def _reference_for_change(self, actor: str, source: str, expected: int | None) -> Ministries:
+        try:
+            reference: Aggregate = self.repository.get(MINISTRIES_ID)
+        except AggregateNotFoundError:
+            reference = Ministries.start(actor=actor, source=source)
+        assert isinstance(reference, Ministries)
+        self._check_version(reference, expected)
+        return reference
+
+    # -- reference data: the portfolio's currency --------------------------------------------
+    def currency(self) -> str | None:
+        """The portfolio's currency as recorded, or None before its first start."""
+        try:
+            recorded: Aggregate = self.repository.get(CURRENCY_ID)
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(recorded, PortfolioCurrency)
+        return recorded.currency
+
+    def configure_currency(self, currency: str, *, actor: str = "setup") -> str:
+        """Record the currency on first use; later, refuse a different one (CurrencyMismatch)."""
+        wanted = check_currency(currency, "PORTFOLIO_CURRENCY")
+        recorded = self.currency()
+        if recorded is None:
+            try:
+                self._save(PortfolioCurrency.configure(wanted, actor=actor))
+                return wanted
+            except VersionConflict:  # configured by another process in the meantime
+                recorded = self.currency()
+        if recorded != wanted:
+            raise CurrencyMismatch(
+                f"this portfolio is in {recorded}, not {wanted}: its currency was recorded on "
+                f"first use and cannot change: set PORTFOLIO_CURRENCY={recorded}, or point "
+                "DATABASE_URL at another database for a portfolio in another currency"
+            )
+        return wanted
 
     # -- helpers -----------------------------------------------------------------------------
     def _project_at(self, project_id: UUID, expected_version: int | None) -> Project:

@@ -24,6 +24,7 @@ from importers.errors import BackdatedEdition, ImportConflict, ImportRejected
 from importers.matching import normalise_name, project_id
 from importers.model import Edition, ProjectRow
 from importers.plan import Command, last_report_as_of, plan_edition, project_as_of
+from importers.reference import check_currency, unknown_ministries
 
 ACTOR = "import"
 PAGE = 500
@@ -103,6 +104,8 @@ def import_editions(
     ordered = _check(editions, portfolio.today())
     if not ordered:
         return summary
+    check_currency(portfolio, ordered)
+    reference, reference_warnings = unknown_ministries(portfolio, ordered)
     series = ordered[0].series
     history = load_history(portfolio, series)
     live: dict[UUID, Project] = {pid: _replay(events) for pid, events in history.items()}
@@ -152,9 +155,12 @@ def import_editions(
     pending: list[Aggregate] = [p for p in touched.values() if p.pending_events]
     pending += [r for r in records.values() if r.pending_events]  # last: the import's position
     summary.events = sum(len(p.pending_events) for p in pending)
+    summary.warnings.extend(reference_warnings)
+    if pending and reference is not None:
+        summary.events += len(reference.pending_events)
     if pending and not dry_run:
         try:
-            recordings = portfolio.save(*pending)
+            recordings = portfolio.save(*pending, *([reference] if reference else []))
         except RecordConflictError:
             raise ImportConflict(
                 "another writer changed these projects during the import; nothing was "

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
 from domain.subscription import PORTFOLIO_METRICS, Rule
+from domain.values import canonical_ministry
 from projections.alert_values import Facts, covers, portfolio_value, project_value
 
 PORTFOLIO = "portfolio"  # the subject of a portfolio metric's condition
@@ -113,20 +114,30 @@ def evaluate(
     return AlertTransition(condition, alert)
 
 
-def rule_checks(subscription_id: str, rule: Rule, projects: Mapping[str, Facts]) -> list[Check]:
-    """A new or changed rule, checked at once on every subject it covers."""
+def rule_checks(
+    subscription_id: str,
+    rule: Rule,
+    projects: Mapping[str, Facts],
+    stable: Callable[[str], str] = canonical_ministry,
+) -> list[Check]:
+    """A new or changed rule, checked at once on every subject it covers (`stable`: a
+    ministry code to its stable code, the ministries reference)."""
     if rule.metric in PORTFOLIO_METRICS:
         value = portfolio_value(rule.metric, projects.values())
         return [Check(subscription_id, rule, PORTFOLIO, value)]
     return [
         Check(subscription_id, rule, pid, project_value(rule, facts), facts, facts)
         for pid, facts in projects.items()
-        if covers(rule, pid, facts)
+        if covers(rule, pid, facts, stable)
     ]
 
 
 def project_checks(
-    rules: Mapping[str, Rule], projects: Mapping[str, Facts], project_id: str, after: Facts
+    rules: Mapping[str, Rule],
+    projects: Mapping[str, Facts],
+    project_id: str,
+    after: Facts,
+    stable: Callable[[str], str] = canonical_ministry,
 ) -> list[Check]:
     """The checks one project's new facts call for, `projects` holding the facts before.
 
@@ -144,8 +155,8 @@ def project_checks(
         if rule.metric in PORTFOLIO_METRICS:
             if rule.metric in moved:
                 checks.append(Check(sid, rule, PORTFOLIO, moved[rule.metric]))
-        elif covers(rule, project_id, after) or (
-            before is not None and covers(rule, project_id, before)
+        elif covers(rule, project_id, after, stable) or (
+            before is not None and covers(rule, project_id, before, stable)
         ):
             checks.append(Check(sid, rule, project_id, project_value(rule, after), before, after))
     return checks

@@ -24,6 +24,7 @@ from eventsourcing.persistence import Mapper, Notification
 
 from domain.project import Project
 from domain.subscription import Rule, Subscription, rule_from_payload
+from domain.values import canonical_ministry
 from projections import alert_store
 from projections.alert_conditions import (
     AlertRow,
@@ -49,9 +50,15 @@ HISTORY_LIMIT = 5000  # projects whose events are kept in memory between events
 class AlertsProjector:
     """Keeps subscriptions, project facts and condition states; records alerts on flips."""
 
-    def __init__(self, mapper: Mapper[UUID], load_events: LoadEvents) -> None:
+    def __init__(
+        self,
+        mapper: Mapper[UUID],
+        load_events: LoadEvents,
+        stable: Callable[[str], str] = canonical_ministry,
+    ) -> None:
         self.mapper = mapper
         self.load_events = load_events
+        self.stable = stable  # a ministry code -> its stable code (the reference)
         self.rules: dict[str, Rule] = {}
         self.projects: dict[str, Facts] = {}
         self.states: dict[Key, ConditionRow] = {}
@@ -115,7 +122,7 @@ class AlertsProjector:
                 return
         # A new or changed rule is evaluated at once on what is known (cause: this event).
         rule = self.rules[sid] = rule_from_payload(event.rule)
-        self._apply(rule_checks(sid, rule, self.projects), _cause(n, event))
+        self._apply(rule_checks(sid, rule, self.projects, self.stable), _cause(n, event))
 
     def _project(self, tx: Tx, n: Notification, event: Any) -> None:
         pid = str(n.originator_id)
@@ -133,7 +140,7 @@ class AlertsProjector:
         after = project_facts(state)
         if after == before:
             return
-        checks = project_checks(self.rules, self.projects, pid, after)
+        checks = project_checks(self.rules, self.projects, pid, after, self.stable)
         self.projects[pid] = after
         alert_store.save_facts(tx, pid, after, known=before is not None)
         self._apply(checks, _cause(n, event))

@@ -181,13 +181,13 @@ def status(db: Database, portfolio: Portfolio) -> list[Status]:
     ]
 
 
-def wait_for(db: Database, min_position: int, timeout_s: float) -> int:
-    """Wait (bounded) until the live projection has reached `min_position`."""
+def wait_for(db: Database, min_position: int, timeout_s: float, name: str = PROJECTION) -> int:
+    """Wait (bounded) until projection `name` (the project states) has reached `min_position`."""
     deadline = time.monotonic() + timeout_s
     delay = 0.005
     while True:
         with db.transaction(write=False) as tx:
-            current = position(tx)
+            current = position(tx, name)
         if current >= min_position or time.monotonic() >= deadline:
             return current
         time.sleep(delay)

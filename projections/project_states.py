@@ -20,6 +20,7 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper, Notification, StoredEvent
 from psycopg import sql
 
+from domain.ministry import Ministries
 from domain.project import Project
 from domain.project_facts import FACTS, Fact
 from projections.db import Row, Tx, as_date, as_money, as_ts
@@ -27,6 +28,7 @@ from projections.schema import EVENT_COLUMNS, STATE_COLUMNS, Tables, state_colum
 from projections.state import ProjectState, evolve, sort_date
 
 PROJECT_TOPIC_PREFIX = "domain.project:Project."
+MINISTRIES_TOPIC_PREFIX = "domain.ministry:Ministries."
 _COLS = sql.SQL(", ").join(sql.Identifier(c) for c in STATE_COLUMNS)
 
 
@@ -98,7 +100,32 @@ def state_row(state: ProjectState, recorded_from: datetime) -> list[Any]:
 
 def state_from_row(row: Row) -> ProjectState:
     """Rebuild a ProjectState from a row of either dialect."""
-    return STATE_ROWS.state(row)
+    state: ProjectState = STATE_ROWS.state(row)
+    if row.get("ministry_stable"):
+        state.stable_ministry_code = row["ministry_stable"]
+        state.ministry_reference_name = row["ministry_reference_name"]
+    return state
+
+
+def apply_ministry_event(tx: Tx, tables: Tables, event: Any) -> None:
+    """Keep the ministry codes table (code -> stable code, current name) of the reference."""
+    tbl = tables.ministry_codes
+    upsert = sql.SQL(
+        "INSERT INTO {tbl} (code, stable_code, name) VALUES (%s, %s, %s) ON CONFLICT (code) "
+        "DO UPDATE SET stable_code = excluded.stable_code, name = excluded.name"
+    ).format(tbl=tbl)
+    if isinstance(event, Ministries.Registered):
+        tx.execute(upsert, (event.code, event.code, event.name))
+    elif isinstance(event, Ministries.AliasAdded):
+        name = tx.scalar(
+            sql.SQL("SELECT name FROM {tbl} WHERE code = %s").format(tbl=tbl), (event.code,)
+        )
+        tx.execute(upsert, (event.alias, event.code, name or event.code))
+    elif isinstance(event, Ministries.Renamed):
+        tx.execute(
+            sql.SQL("UPDATE {tbl} SET name = %s WHERE stable_code = %s").format(tbl=tbl),
+            (event.name, event.code),
+        )
 
 
 def partition_of(project_id: str, count: int) -> int:
@@ -138,9 +165,13 @@ class ProjectStatesProjector:
     def process(self, tx: Tx, notifications: Sequence[Notification]) -> int:
         """Apply a batch of notifications in order; return how many were project events."""
         mine = [n for n in notifications if n.topic.startswith(PROJECT_TOPIC_PREFIX)]
+        reference = [n for n in notifications if n.topic.startswith(MINISTRIES_TOPIC_PREFIX)]
         if self.partition is not None:
             k, count = self.partition
             mine = [n for n in mine if partition_of(str(n.originator_id), count) == k]
+            reference = [n for n in reference if partition_of(str(n.originator_id), count) == k]
+        for notification in reference:
+            apply_ministry_event(tx, self.tables, self.mapper.to_domain_event(notification))
         self._prefetch(tx, {str(n.originator_id) for n in mine} - set(self.tails))
         for notification in mine:
             self._apply(tx, notification)

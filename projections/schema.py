@@ -92,11 +92,18 @@ class Tables:
         return ident(self.name("pr_projects"))
 
     @property
+    def ministry_codes(self) -> sql.Identifier:
+        """Every ministry code (stable or alias) -> its stable code and current name."""
+        return ident(self.name("pr_ministry_codes"))
+
+    @property
     def tracking_name(self) -> str:
         return PROJECTION + self.suffix
 
     def all(self) -> tuple[str, ...]:
-        return tuple(self.name(b) for b in ("pr_states", "pr_events", "pr_projects"))
+        return tuple(
+            self.name(b) for b in ("pr_states", "pr_events", "pr_projects", "pr_ministry_codes")
+        )
 
 
 LIVE = Tables()
@@ -165,6 +172,12 @@ def create_tables(tx: Tx, tables: Tables, *, tag: str = "") -> None:
             "CREATE TABLE IF NOT EXISTS {tbl} (project_id text PRIMARY KEY, "
             "registered_on {date} NOT NULL, tail_valid_from {date} NOT NULL)"
         ).format(tbl=tables.projects, **t)
+    )
+    tx.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {tbl} (code text PRIMARY KEY, stable_code text NOT NULL, "
+            "name text NOT NULL)"
+        ).format(tbl=tables.ministry_codes)
     )
     key = tag or tables.suffix.strip("_") or "live"
     for index, table, columns in (

@@ -21,6 +21,10 @@ LIST_FACTS: tuple[str, ...] = tuple(f.name for f in FACTS if f.kind == "list")
 class ProjectState(ProjectFacts):
     """What a project looked like on a date, as known at a time (the facts of ProjectFacts)."""
 
+    # the queries resolve the code through the ministries reference (not a fact of the project)
+    stable_ministry_code: str | None = None
+    ministry_reference_name: str | None = None
+
     def __init__(self, project_id: str) -> None:
         self.project_id = project_id
         self.version = 0
@@ -40,7 +44,17 @@ class ProjectState(ProjectFacts):
 
     def facts(self) -> dict[str, Any]:
         """Every attribute that a query can see, excluding bookkeeping."""
-        return {k: v for k, v in vars(self).items() if k not in {"version", "valid_from"}}
+        return {k: v for k, v in vars(self).items() if k not in _BOOKKEEPING}
+
+    @property
+    def ministry(self) -> str:
+        """The ministry's stable code (the code as recorded when the reference lacks it)."""
+        return self.stable_ministry_code or self.ministry_code
+
+
+_BOOKKEEPING = frozenset(
+    {"version", "valid_from", "stable_ministry_code", "ministry_reference_name"}
+)
 
 
 def sort_date(event: Project.Event | Project.Registered, registered_on: date) -> date:

@@ -19,6 +19,7 @@ from service.config import Settings
 from service.context import attach, current_services
 from service.editions import editions
 from service.errors import Problem, ProblemApi, register_error_handlers
+from service.ministries import ministries
 from service.programmes import programmes
 from service.queries import reads
 from service.schemas import StatusSchema
@@ -64,7 +65,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     )
     store.create_table()
     idempotency.init_app(app, store)
-    for blueprint in (ops, projects, programmes, reads, editions, audit, alerting):
+    for blueprint in (ops, projects, programmes, reads, editions, audit, alerting, ministries):
         api.register_blueprint(blueprint)
     app.add_url_rule(f"{DOCS_STATIC}<path:filename>", "swagger_ui_static", swagger_ui_static)
     init_pages(app)

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from service.bootstrap import Services, bootstrap
+from service.bootstrap import ConfigurationError, Services, bootstrap
 from service.cli_audit import verify_command
 from service.cli_tokens import ensure_first_admin, tokens
 from service.config import Settings
@@ -56,7 +56,10 @@ class LazyServices(dict[str, Any]):
         command = path[1] if len(path) > 1 else ""
         if command in READ_COMMANDS:
             require_database(settings, f"panorama {command}")
-        services = bootstrap(settings)
+        try:
+            services = bootstrap(settings)
+        except ConfigurationError as e:
+            raise click.ClickException(str(e)) from None
         self._ctx.call_on_close(services.close)
         self[key] = services
         return services
@@ -199,19 +202,19 @@ def export(
 
     services = _services(ctx)
     day: date = as_of.date() if as_of else datetime.now(UTC).date()
+    currency = services.settings.currency
     with services.db.transaction(write=False) as tx:
         at = position(tx)
         if what == "projects":
-            body = csv_export.projects_csv(
-                queries.list_projects(tx, day, None), services.settings.currency
-            )
+            body = csv_export.projects_csv(queries.list_projects(tx, day, None), currency)
         elif what == "summary":
-            body = csv_export.summary_csv(queries.summary(tx, day, None))
+            body = csv_export.summary_csv(queries.summary(tx, day, None), currency)
         else:
             if after is None or until is None:
                 raise click.UsageError("changes needs --from and --to")
             body = csv_export.changes_csv(
-                queries.changes(tx, services.portfolio.mapper, after.date(), until.date(), None)
+                queries.changes(tx, services.portfolio.mapper, after.date(), until.date(), None),
+                currency,
             )
     click.echo(f"# as_of={day.isoformat()} position={at}", err=True)
     click.echo(body, nl=False)

@@ -64,7 +64,8 @@ class Settings:
     audit_signing_key: str | None = field(default=None, repr=False)
     # signs the pages' session cookies; absent: generated once under var/ (docs/pages.md)
     secret_key: str | None = field(default=None, repr=False)
-    currency: str = "EUR"  # the portfolio's currency, until issue 12 records it per portfolio
+    # the portfolio's currency: recorded in the event store on first start, then checked
+    currency: str = "EUR"
     theme_css_url: str | None = None  # a deployment's own stylesheet, loaded after ours
     # the embedded default's var/ lives here (None: under the working directory)
     home: Path | None = None

@@ -94,16 +94,18 @@ def projects_csv(items: Sequence[dict[str, Any]], currency: str) -> str:
     return csv_text(*projects_table(items, currency))
 
 
-def summary_table(summary: dict[str, Any]) -> Table:
-    rows: list[list[Any]] = [["portfolio", "", *[summary[c] for c in FIGURE_COLUMNS]]]
+def summary_table(summary: dict[str, Any], currency: str) -> Table:
+    """The portfolio, then each ministry (stable code) and phase, with the currency."""
+    rows: list[list[Any]] = [["portfolio", "", *[summary[c] for c in FIGURE_COLUMNS], currency]]
     for scope in ("by_ministry", "by_phase"):
         for key, figures in summary[scope].items():
-            rows.append([scope.removeprefix("by_"), key, *[figures[c] for c in FIGURE_COLUMNS]])
-    return ("scope", "key", *FIGURE_COLUMNS), rows
+            cells = [figures[c] for c in FIGURE_COLUMNS]
+            rows.append([scope.removeprefix("by_"), key, *cells, currency])
+    return ("scope", "key", *FIGURE_COLUMNS, "currency"), rows
 
 
-def summary_csv(summary: dict[str, Any]) -> str:
-    return csv_text(*summary_table(summary))
+def summary_csv(summary: dict[str, Any], currency: str) -> str:
+    return csv_text(*summary_table(summary, currency))
 
 
 CHANGE_COLUMNS = ("change", "id", "name", "ministry_code", "from", "to", "events")
@@ -130,13 +132,14 @@ def changes_rows(changes: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
-def changes_table(changes: dict[str, Any]) -> Table:
-    """The changes as a table: the columns and one row per change."""
-    return CHANGE_COLUMNS, changes_rows(changes)
+def changes_table(changes: dict[str, Any], currency: str) -> Table:
+    """The changes as a table, with the currency of the cost changes' amounts."""
+    rows = [[*row, currency] for row in changes_rows(changes)]
+    return (*CHANGE_COLUMNS, "currency"), rows
 
 
-def changes_csv(changes: dict[str, Any]) -> str:
-    return csv_text(*changes_table(changes))
+def changes_csv(changes: dict[str, Any], currency: str) -> str:
+    return csv_text(*changes_table(changes, currency))
 
 
 def history_table(steps: Sequence[dict[str, Any]], currency: str, full: bool) -> Table:

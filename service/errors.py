@@ -17,7 +17,9 @@ from flask_smorest.utils import prepare_response
 from marshmallow import Schema
 from werkzeug.exceptions import HTTPException
 
+from domain.currency import CurrencyMismatch
 from domain.errors import DomainError, NotFound, VersionConflict
+from domain.ministry import MinistryCodeTaken, UnknownMinistry
 from service.schemas import ProblemSchema
 
 log = logging.getLogger(__name__)
@@ -123,11 +125,15 @@ def handle_problem(error: Problem) -> Response:
     )
 
 
+# Refusals of a value the reference data does not know: the input is unprocessable (422).
+UNPROCESSABLE = (UnknownMinistry, MinistryCodeTaken, CurrencyMismatch)
+
+
 def handle_domain_error(error: DomainError) -> Response:
     name = type(error).__name__
     words = _words(name)
     return problem(
-        409,
+        422 if isinstance(error, UNPROCESSABLE) else 409,
         error.message,
         title=" ".join(words).capitalize(),
         type_="urn:panorama:problem:" + "-".join(w.lower() for w in words),

@@ -117,6 +117,7 @@ class Awards(MethodView):
                         call=args["call"],
                         provenance=prov,
                         expected_version=expected,
+                        currency=args.get("currency"),
                     )
                 ),
                 lambda result: answer(result, project_version=result.versions[project_id]),

@@ -20,6 +20,7 @@ from projections.catchup import position, wait_for
 from projections.db import Tx
 from projections.figures import project_figures
 from projections.hashchain import chain_head
+from projections.schema import PROJECTION
 from service import csv_export
 from service.auth import require_read
 from service.context import current_services
@@ -65,8 +66,9 @@ def _wait(args: dict[str, Any]) -> None:
     wait_for_position(args.get("min_position"))
 
 
-def wait_for_position(wanted: int | None) -> None:
-    """Read-your-writes: wait (bounded) for `min_position`, else 503 with Retry-After."""
+def wait_for_position(wanted: int | None, projection: str = PROJECTION) -> None:
+    """Read-your-writes: wait (bounded) until `projection` has reached `min_position`, else
+    503 with Retry-After."""
     if wanted is None:
         return
     services = current_services()
@@ -77,7 +79,7 @@ def wait_for_position(wanted: int | None) -> None:
             f"min_position {wanted} is beyond the last recorded position {head}",
             field="min_position",
         )
-    reached = wait_for(services.db, wanted, services.settings.min_position_wait_s)
+    reached = wait_for(services.db, wanted, services.settings.min_position_wait_s, projection)
     if reached < wanted:
         raise Problem(
             503,
@@ -93,6 +95,7 @@ def _reflects(tx: Tx, args: dict[str, Any]) -> dict[str, Any]:
         "as_of": args.get("as_of") or datetime.now(UTC).date(),
         "known_at": args.get("known_at") or datetime.now(UTC),
         "position": at,
+        "currency": current_services().settings.currency,
     }
     if _table_format(args):
         reflects["chain_head"] = chain_head(tx, at)
@@ -232,7 +235,7 @@ class ProjectHistory(MethodView):
             return _table(args, table, "history", meta)
         if not args["full"]:
             steps = [{k: v for k, v in step.items() if k != "state"} for step in steps]
-        return {"id": pid, "position": at, "steps": steps}
+        return {"id": pid, "position": at, "currency": _currency(), "steps": steps}
 
 
 @reads.route("/portfolio/summary")
@@ -249,7 +252,7 @@ class PortfolioSummary(MethodView):
             reflects = _reflects(tx, args)
             figures = queries.summary(tx, reflects["as_of"], args.get("known_at"))
         if _table_format(args):
-            return _table(args, csv_export.summary_table(figures), "summary", reflects)
+            return _table(args, csv_export.summary_table(figures, _currency()), "summary", reflects)
         return {**figures, **reflects}
 
 
@@ -277,6 +280,7 @@ class PortfolioChanges(MethodView):
             "to": until,
             "known_at": args.get("known_at") or datetime.now(UTC),
             "position": at,
+            "currency": services.settings.currency,
         }
         if _table_format(args):
             meta = {
@@ -285,6 +289,7 @@ class PortfolioChanges(MethodView):
                 "known_at": reflects["known_at"],
                 "position": at,
                 "chain_head": head,
+                "currency": services.settings.currency,
             }
-            return _table(args, csv_export.changes_table(found), "changes", meta)
+            return _table(args, csv_export.changes_table(found, _currency()), "changes", meta)
         return {**found, **reflects}

@@ -186,7 +186,13 @@ class ChangesArgs(OutputArgs):
             raise ValidationError("'from' must not be after 'to'", field_name="from")
 
 
-class Reflects(Schema):
+class Currency(Schema):
+    """The currency of every amount of an answer: the portfolio's one currency."""
+
+    currency = fields.String(metadata={"description": "ISO 4217 code of every amount"})
+
+
+class Reflects(Currency):
     """What every answer states it reflects."""
 
     as_of = fields.Date()
@@ -199,7 +205,10 @@ class ProjectStateSchema(Schema):
     version = fields.Integer()
     valid_from = fields.Date(allow_none=True)
     name = fields.String()
-    ministry_code = fields.String()
+    ministry_code = fields.String(metadata={"description": "the ministry's stable code"})
+    published_ministry_code = fields.String(
+        metadata={"description": "the code as recorded (as the edition published it)"}
+    )
     ministry_name = fields.String(allow_none=True)
     description = fields.String(allow_none=True)
     interministerial = fields.Boolean()
@@ -252,8 +261,15 @@ class FiguresSchema(Schema):
     weighted_budget_drift_pct = DecimalString(allow_none=True)
 
 
+class MinistryFiguresSchema(FiguresSchema):
+    name = fields.String(allow_none=True, metadata={"description": "the ministry's current name"})
+
+
 class SummarySchema(FiguresSchema, Reflects):
-    by_ministry = fields.Dict(keys=fields.String(), values=fields.Nested(FiguresSchema))
+    by_ministry = fields.Dict(
+        keys=fields.String(metadata={"description": "stable ministry code"}),
+        values=fields.Nested(MinistryFiguresSchema),
+    )
     by_phase = fields.Dict(keys=fields.String(), values=fields.Nested(FiguresSchema))
 
 
@@ -280,7 +296,7 @@ class ChangeSchema(Schema):
     events = fields.List(fields.Nested(ReadEventSchema))
 
 
-class ChangesSchema(Schema):
+class ChangesSchema(Currency):
     from_ = fields.Date(data_key="from")
     to = fields.Date()
     known_at = fields.DateTime()
@@ -311,7 +327,7 @@ class HistoryStepSchema(Schema):
     )
 
 
-class HistorySchema(Schema):
+class HistorySchema(Currency):
     id = fields.String()
     position = fields.Integer()
     steps = fields.List(fields.Nested(HistoryStepSchema))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -19,6 +20,7 @@ from marshmallow import EXCLUDE, Schema
 
 from domain.application import CommandResult
 from domain.errors import InvalidValue
+from domain.ministry import UnknownMinistry
 from domain.subscription import (
     Rule,
     Subscription,
@@ -29,6 +31,7 @@ from domain.subscription import (
     rule_payload,
 )
 from projections import alert_queries, outbox
+from projections import alert_schema as alerts_projection
 from service.auth import require_role, require_token
 from service.commands import (
     COMMAND_HEADERS,
@@ -41,6 +44,7 @@ from service.commands import (
 )
 from service.context import current_services
 from service.errors import Problem
+from service.queries import wait_for_position
 from service.schemas import CommandResultSchema
 from service.subscription_schemas import (
     AlertArgs,
@@ -138,7 +142,19 @@ def _rule(body: dict[str, Any], current: Rule | None = None) -> Rule:
     merged = (current.as_dict() if current else {}) | given
     if current is not None and "comparator" not in given and "metric" in given:
         merged.pop("comparator")
-    return _checked(lambda: make_rule(**merged))
+    rule = _checked(lambda: make_rule(**merged))
+    if rule.scope == "ministry" and rule.scope_value is not None:
+        return replace(rule, scope_value=_stable_scope(rule.scope_value))
+    return rule
+
+
+def _stable_scope(code: str) -> str:
+    """A ministry scope as its stable code (MINDEF: MINARM), so it covers the whole history."""
+    try:
+        ministry = current_services().portfolio.check_ministry(code)
+    except UnknownMinistry as error:
+        raise Problem(422, error.message, field="scope_value") from None
+    return ministry.code if ministry is not None else code
 
 
 def _channel(body: dict[str, Any], current: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -324,6 +340,7 @@ class Alerts(MethodView):
     @require_role(*ROLES)
     def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
         """Alerts raised and cleared (the token's own; an admin's: all), oldest first."""
+        wait_for_position(args.get("min_position"), alerts_projection.NAME)
         return alerts(args)
 
 

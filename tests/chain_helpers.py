@@ -67,7 +67,15 @@ def streams(services: Services, topic_suffix: str) -> list[UUID]:
     ]
 
 
+REFERENCE_TOPICS = ("domain.ministry:", "domain.currency:")
+
+
 def events(services: Services) -> list[Row]:
+    """Every stored event but the reference data recorded at start-up, raw, in order."""
+    return [r for r in all_events(services) if not str(r["topic"]).startswith(REFERENCE_TOPICS)]
+
+
+def all_events(services: Services) -> list[Row]:
     """Every stored event, raw, in notification order."""
     with services.db.transaction(write=False) as tx:
         return tx.fetch(

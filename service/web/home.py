@@ -7,9 +7,9 @@ from typing import Any
 
 from flask_babel import gettext
 
-from service.csv_export import FIGURE_COLUMNS
+from service.csv_export import summary_table
 from service.web.blueprint import web
-from service.web.i18n import MILLION, day, money, number, percent, years
+from service.web.i18n import MILLION, currency, day, money, number, percent, years
 from service.web.pages import download, render_page
 from service.web.reads import home as read_home
 from service.web.state import page_state
@@ -31,7 +31,9 @@ def home() -> Any:
     state = page_state()
     data = read_home(state)
     if state.format:
-        return download(state, "portfolio", *summary_table(data["summary"]), data["reflects"])
+        return download(
+            state, "portfolio", *summary_table(data["summary"], currency()), data["reflects"]
+        )
     helpers = {"band": BAND, "shown": shown, "figure_label": figure_label}
     return render_page("web/home.html", state=state, charts=charts(data), **helpers, **data)
 
@@ -45,15 +47,6 @@ def shown(value: Any, kind: str) -> str:
     if kind == "percent":
         return percent(value)
     return number(value)
-
-
-def summary_table(summary: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    """The summary as the download's rows: the portfolio, then each ministry and phase."""
-    rows: list[list[Any]] = [["portfolio", "", *[summary[c] for c in FIGURE_COLUMNS]]]
-    for scope in ("by_ministry", "by_phase"):
-        for key, figures in summary[scope].items():
-            rows.append([scope.removeprefix("by_"), key, *[figures[c] for c in FIGURE_COLUMNS]])
-    return ["scope", "key", *FIGURE_COLUMNS], rows
 
 
 def money_unit() -> str:

@@ -197,6 +197,7 @@ def projects(state: PageState, where: queries.ProjectFilter, sort: str) -> dict[
         tx, known_at = read.tx, state.known_at
         every = queries.followed_projects(tx, state.as_of, known_at)
         found = known_editions(tx, known_at)
+        where = queries.resolve_filter(tx, where)
     return {
         "reflects": read.reflects,
         "items": queries.select_projects(every, where, sort),

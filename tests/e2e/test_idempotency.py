@@ -30,7 +30,7 @@ def test_a_replayed_key_returns_the_first_response_and_records_nothing(http: Htt
 
 
 def test_a_retried_registration_creates_one_project(http: Http) -> None:
-    body = {"name": "France Connect", "ministry_code": "PM", "effective_date": "2024-01-15"}
+    body = {"name": "France Connect", "ministry_code": "SPM", "effective_date": "2024-01-15"}
     first = http.post("/api/projects", body, key="register-fc")
     again = http.post("/api/projects", dict(reversed(body.items())), key="register-fc")
     assert again.status_code == 201
@@ -198,7 +198,7 @@ def test_the_outcome_is_committed_with_the_events_even_if_the_answer_is_never_st
 
 
 def test_a_registration_replays_its_location_from_the_outcome_saved_with_it(http: Http) -> None:
-    body = {"name": "France Connect", "ministry_code": "PM", "effective_date": "2024-01-15"}
+    body = {"name": "France Connect", "ministry_code": "SPM", "effective_date": "2024-01-15"}
     first = http.post("/api/projects", body, key="reg")
     again = http.post("/api/projects", body, key="reg")
     assert (

@@ -47,7 +47,7 @@ def programme(portfolio: Portfolio) -> UUID:
 @pytest.fixture
 def project(portfolio: Portfolio) -> UUID:
     return portfolio.register_project(
-        provenance=prov(date(2024, 1, 15)), name="SI", ministry_code="PM"
+        provenance=prov(date(2024, 1, 15)), name="SI", ministry_code="SPM"
     ).id
 
 

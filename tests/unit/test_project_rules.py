@@ -77,7 +77,7 @@ def test_registration_refuses_invalid_details(
 
 def test_registration_in_the_future_is_refused(portfolio: Portfolio) -> None:
     with pytest.raises(EffectiveDateNotAllowed):
-        portfolio.register_project(provenance=prov(date(2024, 7, 1)), name="X", ministry_code="PM")
+        portfolio.register_project(provenance=prov(date(2024, 7, 1)), name="X", ministry_code="SPM")
 
 
 def test_a_registered_project_starts_in_its_phase_with_its_cost_as_baseline(
@@ -389,7 +389,7 @@ def test_dates_and_amounts_round_trip_through_the_sqlite_store(tmp_path: Path) -
     project = writer.register_project(
         provenance=prov(REGISTERED),
         name="X",
-        ministry_code="PM",
+        ministry_code="SPM",
         start_date=date(2023, 9, 1),
         cost=Decimal("1.50"),
     ).id
