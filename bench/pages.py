@@ -24,8 +24,10 @@ from bench.harness.results import Figure, Result
 from bench.harness.stats import ms, p50_p99, p99_ms, timed
 from bench.synthetic import MINISTRIES, TODAY, record
 from domain.project import Project
+from projections import hashchain
 from projections.rebuild import rebuild
-from projections.registry import catch_up_all
+from projections.registry import catch_up
+from projections.schema import PROJECTION
 from service.bootstrap import Services, store_opener
 
 RENDER_TARGET_MS = 150
@@ -85,7 +87,8 @@ def _write(services: Services) -> None:
             today=TODAY,
         )
     )
-    catch_up_all(services.db, services.portfolio)
+    for name in (PROJECTION, hashchain.NAME):  # what the pages read (not the alerts)
+        catch_up(services.db, services.portfolio, name)
 
 
 def first_load(client: FlaskClient, url: str) -> tuple[int, int, list[str]]:
@@ -140,7 +143,7 @@ def run(services: Services, app: Flask) -> list[Result]:
                 f"{url} server render p50 / p99 (cold after a write: {p50_p99(cold[url])})",
                 p50_p99(page),
                 f"{api_name} {p50_p99(base)} (cold {p50_p99(cold[api])})",
-                f"{p99_ms(page) / p99_ms(base):.1f}x",
+                f"{p99_ms(page) / p99_ms(base):.3f}",
                 target,
                 met,
                 (
