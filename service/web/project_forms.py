@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from service.schemas import (
     StatusReportSchema,
 )
 from service.web.blueprint import mark
+from service.web.forms import new_key
 from service.web.i18n import page_lang
 
 COMMON = ("effective_date", "narrative")
@@ -124,11 +124,6 @@ class Form:
     @property
     def errors(self) -> list[Field]:
         return [f for f in self.fields if f.error]
-
-
-def new_key() -> str:
-    """A fresh idempotency key for a form being rendered."""
-    return "page-" + secrets.token_urlsafe(18)
 
 
 def defaults(name: str, figures: dict[str, Any], today: str) -> dict[str, str]:
