@@ -15,12 +15,19 @@ from typing import Any
 from psycopg import sql
 
 from domain.subscription import Rule, rule_from_payload
-from projections import outbox
 from projections.alert_conditions import AlertRow, ConditionRow
 from projections.alert_values import Facts
 from projections.db import Tx
 
 Key = tuple[str, str]  # (subscription id, subject)
+OUTBOX_COLUMNS = (
+    "alert_id",
+    "subscription_id",
+    "status",
+    "attempts",
+    "first_at",
+    "next_attempt_at",
+)
 
 
 @dataclass(frozen=True)
@@ -162,10 +169,16 @@ def save_all_facts(tx: Tx, facts: Mapping[str, Facts]) -> None:
 
 def record(tx: Tx, alerts: Sequence[AlertRow], changed: Sequence[ConditionRow]) -> None:
     """A batch's alerts, their pending deliveries and its changed conditions."""
-    _insert(tx, "pr_alerts", alerts)
-    outbox.add(
-        tx, [(a.id, a.subscription_id, "pending", 0, a.created_at, a.created_at) for a in alerts]
-    )
+    if alerts:  # insert only: COPY on PostgreSQL
+        names = [f.name for f in fields(alerts[0])]
+        tx.copy_rows(
+            sql.Identifier("pr_alerts"), names, [[getattr(a, n) for n in names] for a in alerts]
+        )
+        tx.copy_rows(
+            sql.Identifier("alert_outbox"),
+            OUTBOX_COLUMNS,
+            [(a.id, a.subscription_id, "pending", 0, a.created_at, a.created_at) for a in alerts],
+        )
     _insert(
         tx,
         "pr_alert_state",
