@@ -1,27 +1,30 @@
 """Alert evaluation: events per second of one catch-up of the alerts projection.
 
 1,000 subscriptions (90 % on a ministry, 9 % on every project, 1 % portfolio mean drift) are
-recorded first, then 1,000,000 x BENCH_SCALE synthetic events; the baseline is reading and
-decoding the same notification log.
+recorded first, then 100 synthetic events for each of 10,000 x BENCH_SCALE projects, then one
+catch-up in a worker process (bench.alert_child, so its peak memory is its own); the baseline
+is reading and decoding the same notification log. The same at a tenth of the projects
+gives the flatness (rate at full size / rate at a tenth).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
-import time
 
-from tqdm import tqdm
-
-from bench.harness.config import SCALE
+from bench.harness.config import PG_URL, ROOT, SCALE, log
 from bench.harness.db import fresh_schema, raw_decode_rate, schema_services
 from bench.harness.results import Figure, Result
 from bench.synthetic import MINISTRIES, record
 from domain.subscription import PROJECT_METRICS, make_channel, make_rule
-from projections import alerts
-from projections.registry import catch_up
 from service.bootstrap import Services
 
 SUBSCRIPTIONS = 1_000
+TARGET_EVENTS_PER_S = 10_000
+TARGET_FLATNESS = 0.8
+TARGET_PEAK_MB = 300
 THRESHOLDS = {
     "budget_drift_pct": ("20", "10"),
     "schedule_drift_pct": ("25", "15"),
@@ -64,36 +67,113 @@ def _subscribe(services: Services, count: int) -> None:
         )
 
 
-def run() -> list[Result]:
-    """The evaluation-throughput row."""
-    projects = max(10, int(10_000 * SCALE))
+def _evaluate(projects: int) -> tuple[int, float, float, float, int]:
+    """Record `projects` x 100 events under the subscriptions, then one catch-up in a worker
+    process: (events, ev/s, read+decode ev/s, peak MB, alerts)."""
     with fresh_schema("bench_alerts") as schema:
         services = schema_services(schema)
         try:
-            portfolio = services.portfolio
             _subscribe(services, SUBSCRIPTIONS)
-            record(portfolio, projects=projects, events_per_project=100)
-            total = portfolio.recorder.max_notification_id() or 0
-            raw_rate = raw_decode_rate(portfolio)
-            with tqdm(total=total, desc="evaluate", unit="ev", file=sys.stderr) as bar:
-                t0 = time.perf_counter()
-                applied = catch_up(services.db, portfolio, alerts.NAME, progress=bar.update)
-                seconds = time.perf_counter() - t0
+            record(services.portfolio, projects=projects, events_per_project=100)
+            raw_rate = raw_decode_rate(services.portfolio)
+            log(f"alerts: evaluating {projects:,} projects in a worker process")
+            env = dict(
+                os.environ,
+                DATABASE_URL=PG_URL,
+                DATABASE_SCHEMA=schema,
+                PYTHONPATH=str(ROOT),
+                PROJECTION_BATCH_SIZE="2000",
+            )
+            out = subprocess.run(
+                [sys.executable, "-m", "bench.alert_child"],
+                env=env,
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            child = json.loads(out.stdout)
             with services.db.transaction(write=False) as tx:
-                raised = tx.scalar("SELECT count(*) FROM pr_alerts")
+                raised = int(tx.scalar("SELECT count(*) FROM pr_alerts") or 0)
         finally:
             services.close()
-    rate = applied / seconds
+    rate = child["events"] / child["seconds"]
+    return child["events"], rate, raw_rate, child["peak_mb"], raised
+
+
+def run() -> list[Result]:
+    """Throughput at full scale and at a tenth of the projects (flatness), worker memory."""
+    projects = max(100, int(10_000 * SCALE))
+    small = projects // 10
+    _, small_rate, small_raw, _, _ = _evaluate(small)
+    applied, rate, raw_rate, peak_mb, raised = _evaluate(projects)
+    flatness = rate / small_rate
+    rate_target, flat_target, memory_target = (
+        f">= {TARGET_EVENTS_PER_S:,} ev/s",
+        f">= {TARGET_FLATNESS}",
+        f"<= {TARGET_PEAK_MB} MB",
+    )
+    rate_met = rate >= TARGET_EVENTS_PER_S
+    flat_met = flatness >= TARGET_FLATNESS
+    memory_met = peak_mb <= TARGET_PEAK_MB
     return [
         Result(
             "alerts",
-            f"evaluation throughput ({applied:,} events, {SUBSCRIPTIONS:,} subscriptions,"
-            f" {raised:,} alerts)",
+            f"evaluation throughput ({projects:,} projects, {applied:,} events,"
+            f" {SUBSCRIPTIONS:,} subscriptions, {raised:,} alerts)",
             f"{rate:,.0f} ev/s",
             f"{raw_rate:,.0f} ev/s read+decode",
             f"{rate / raw_rate:.2f}",
+            rate_target,
+            rate_met,
+            (
+                Figure(
+                    "alerts.events_per_s",
+                    rate,
+                    "ev/s",
+                    "read+decode",
+                    raw_rate,
+                    rate_target,
+                    rate_met,
+                ),
+            ),
+        ),
+        Result(
+            "alerts",
+            f"flatness: rate at {projects:,} projects / at {small:,}",
+            f"{flatness:.2f}",
+            f"{small_rate:,.0f} ev/s at {small:,} ({small_raw:,.0f} read+decode)",
             "",
-            None,
-            (Figure("alerts.events_per_s", rate, "ev/s", "read+decode", raw_rate),),
-        )
+            flat_target,
+            flat_met,
+            (
+                Figure(
+                    "alerts.flatness",
+                    flatness,
+                    "ratio",
+                    f"ev/s at {small:,} projects",
+                    small_rate,
+                    flat_target,
+                    flat_met,
+                ),
+            ),
+        ),
+        Result(
+            "alerts",
+            "peak worker memory (evaluation)",
+            f"{peak_mb:.0f} MB",
+            "",
+            "",
+            memory_target,
+            memory_met,
+            (
+                Figure(
+                    "alerts.worker_peak_rss_mb",
+                    peak_mb,
+                    "MB",
+                    target=memory_target,
+                    met=memory_met,
+                ),
+            ),
+        ),
     ]

@@ -7,7 +7,7 @@ columns are the dataclass's field names, so a value cannot land in another colum
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -15,12 +15,19 @@ from typing import Any
 from psycopg import sql
 
 from domain.subscription import Rule, rule_from_payload
-from projections import outbox
 from projections.alert_conditions import AlertRow, ConditionRow
 from projections.alert_values import Facts
 from projections.db import Tx
 
 Key = tuple[str, str]  # (subscription id, subject)
+OUTBOX_COLUMNS = (
+    "alert_id",
+    "subscription_id",
+    "status",
+    "attempts",
+    "first_at",
+    "next_attempt_at",
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,31 @@ def project_facts(tx: Tx) -> dict[str, Facts]:
 
 def conditions(tx: Tx) -> dict[Key, ConditionRow]:
     """Every condition state, by (subscription id, subject)."""
-    rows = tx.fetch("SELECT subscription_id, subject, active, value FROM pr_alert_state")
+    return _conditions(tx.fetch(_CONDITIONS))
+
+
+def conditions_of_subjects(tx: Tx, subjects: Sequence[str]) -> dict[Key, ConditionRow]:
+    """The condition states of these subjects (projects, "portfolio"), every subscription's."""
+    found: dict[Key, ConditionRow] = {}
+    for start in range(0, len(subjects), CHUNK):
+        chunk = subjects[start : start + CHUNK]
+        query = sql.SQL(_CONDITIONS + " WHERE subject IN ({})").format(
+            sql.SQL(", ").join(sql.Placeholder() * len(chunk))
+        )
+        found.update(_conditions(tx.fetch(query, chunk)))
+    return found
+
+
+def conditions_of_subscription(tx: Tx, sid: str) -> dict[Key, ConditionRow]:
+    """The condition states of one subscription, on every subject."""
+    return _conditions(tx.fetch(_CONDITIONS + " WHERE subscription_id = %s", (sid,)))
+
+
+_CONDITIONS = "SELECT subscription_id, subject, active, value FROM pr_alert_state"
+CHUNK = 500  # parameters per IN list
+
+
+def _conditions(rows: Sequence[dict[str, Any]]) -> dict[Key, ConditionRow]:
     return {
         (r["subscription_id"], r["subject"]): ConditionRow(
             r["subscription_id"], r["subject"], bool(r["active"]), r["value"]
@@ -127,12 +158,27 @@ def save_facts(tx: Tx, project_id: str, facts: Facts, *, known: bool) -> None:
         )
 
 
+def save_all_facts(tx: Tx, facts: Mapping[str, Facts]) -> None:
+    """Record the facts of several projects (inserted or replaced), one statement."""
+    tx.executemany(
+        "INSERT INTO pr_alert_projects (project_id, facts) VALUES (%s, %s)"
+        " ON CONFLICT (project_id) DO UPDATE SET facts = excluded.facts",
+        [(pid, json.dumps(f)) for pid, f in sorted(facts.items())],
+    )
+
+
 def record(tx: Tx, alerts: Sequence[AlertRow], changed: Sequence[ConditionRow]) -> None:
     """A batch's alerts, their pending deliveries and its changed conditions."""
-    _insert(tx, "pr_alerts", alerts)
-    outbox.add(
-        tx, [(a.id, a.subscription_id, "pending", 0, a.created_at, a.created_at) for a in alerts]
-    )
+    if alerts:  # insert only: COPY on PostgreSQL
+        names = [f.name for f in fields(alerts[0])]
+        tx.copy_rows(
+            sql.Identifier("pr_alerts"), names, [[getattr(a, n) for n in names] for a in alerts]
+        )
+        tx.copy_rows(
+            sql.Identifier("alert_outbox"),
+            OUTBOX_COLUMNS,
+            [(a.id, a.subscription_id, "pending", 0, a.created_at, a.created_at) for a in alerts],
+        )
     _insert(
         tx,
         "pr_alert_state",

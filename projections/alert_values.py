@@ -37,10 +37,15 @@ def project_facts(state: ProjectState) -> Facts:
 
 def project_value(rule: Rule, facts: Facts) -> Decimal | None:
     """The value of a project metric for a project's facts."""
-    if rule.metric == "rating_at_or_worse":
+    return metric_value(rule.metric, facts)
+
+
+def metric_value(metric: str, facts: Facts) -> Decimal | None:
+    """The value of the project metric `metric` for a project's facts."""
+    if metric == "rating_at_or_worse":
         rating = facts.get("rating")
         return None if rating is None else Decimal(RATING_RANK[rating])
-    raw = facts.get(rule.metric)
+    raw = facts.get(metric)
     return None if raw is None else Decimal(raw)
 
 

@@ -1,54 +1,69 @@
 """The alerts projection: evaluate the subscriptions' rules, record one alert per crossing.
 
 Caught up by the one catch-up loop under its own tracking row ("alerts"). For each project
-event it folds the project's state from every event of its stream recorded up to and
-including that one (no `as_of` limit: the latest state as known then), recomputes the
-value of each rule that covers the project (or the portfolio), and records an alert row
-(and its delivery outbox row) only when the rule's condition flips. The condition state,
-the alerts, the outbox and the tracking position commit in one transaction: exactly once
-per event. See docs/alerts.md.
+event it brings the project's state up to that event (no `as_of` limit: the latest state as
+known then), evaluates the rules whose value or scope that changed (or the portfolio
+rules whose metric moved), and records an alert row (and its delivery outbox row) only when
+a rule's condition flips. The condition state, the alerts, the outbox and the tracking
+position commit in one transaction: exactly once per event. See docs/alerts.md.
 
-The projector composes three modules: what it reads and writes (`alert_store`), the pure
-evaluation (`alert_conditions`) and the tables (`alert_schema`).
+Incremental and warm: each project's state is kept and the event applied to it (refolded
+from the store only for a backdated event or a project not seen yet), the portfolio metrics
+are running sums, the rules are indexed by scope and metric (`alert_index`), and only the
+batch's condition states are read. A projector stays warm across catch-ups (`resume`) as
+long as the tracking position is the one it left.
+
+The projector composes four modules: what it reads and writes (`alert_store`), the pure
+evaluation (`alert_conditions`, `alert_index`) and the tables (`alert_schema`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Mapper, Notification
 
 from domain.project import Project
-from domain.subscription import Rule, Subscription, rule_from_payload
+from domain.subscription import PORTFOLIO_METRICS, Rule, Subscription, rule_from_payload
 from domain.values import canonical_ministry
 from projections import alert_store
 from projections.alert_conditions import (
+    PORTFOLIO,
     AlertRow,
     Cause,
     Check,
     ConditionRow,
     evaluate,
-    project_checks,
     rule_checks,
 )
+from projections.alert_index import PortfolioSums, RuleIndex
 from projections.alert_schema import NAME, setup
 from projections.alert_store import Key, SubscriptionRow
 from projections.alert_values import Facts, project_facts
 from projections.db import Tx
-from projections.state import fold
+from projections.state import ProjectState, fold, sort_date
 
 __all__ = ["NAME", "AlertsProjector", "setup"]
 
 LoadEvents = Callable[[UUID, int], list[Any]]
-HISTORY_LIMIT = 5000  # projects whose events are kept in memory between events
+
+
+@dataclass
+class Latest:
+    """A project's latest state as known, and the latest effective date folded into it."""
+
+    state: ProjectState
+    registered_on: date
+    last: date
 
 
 class AlertsProjector:
-    """Keeps subscriptions, project facts and condition states; records alerts on flips."""
+    """Keeps the rules, each project's state and facts warm; records alerts on flips."""
 
     def __init__(
         self,
@@ -59,31 +74,58 @@ class AlertsProjector:
         self.mapper = mapper
         self.load_events = load_events
         self.stable = stable  # a ministry code -> its stable code (the reference)
-        self.rules: dict[str, Rule] = {}
-        self.projects: dict[str, Facts] = {}
-        self.states: dict[Key, ConditionRow] = {}
+        self.position: int | None = None  # the last position applied; None: not warm
+        self.reset()
+
+    def use_reference(self, stable: Callable[[str], str], codes: object) -> None:
+        """Resolve ministry codes with `stable` (the reference `codes` as recorded); a changed
+        reference re-indexes the rules from the tables."""
+        if codes != getattr(self, "codes", None):
+            self.stable, self.codes = stable, codes
+            self.reset()
+
+    def reset(self) -> None:
+        """Forget everything: the next batch reads the rules and facts again."""
+        self.position = None
         self.loaded = False
-        self.history: dict[str, list[Any]] = {}
-        self.dirty: dict[Key, ConditionRow] = {}  # read once, written once per batch
-        self.new_alerts: list[AlertRow] = []
+        self.index = RuleIndex(stable=self.stable)
+        self.projects: dict[str, Facts] = {}
+        self.sums = PortfolioSums()
+        self.latest: dict[str, Latest] = {}
+
+    def resume(self, position: int) -> None:
+        """Stay warm only if `position` (the tracking position) is where this one left off."""
+        if position != self.position:
+            self.reset()
 
     def process(self, tx: Tx, batch: Sequence[Notification]) -> None:
+        applied, self.position = self.position, None  # not warm until the batch is through
         if not self.loaded:
-            self.rules = alert_store.active_rules(tx)
+            self.index = RuleIndex(alert_store.active_rules(tx), self.stable)
             self.projects = alert_store.project_facts(tx)
-            self.states = alert_store.conditions(tx)
+            self.sums = PortfolioSums(self.projects.values())
+            self.latest = {}
             self.loaded = True
-        self.dirty, self.new_alerts = {}, []
+        subjects = sorted({str(n.originator_id) for n in batch} | {PORTFOLIO})
+        self.tx = tx
+        self.states: dict[Key, ConditionRow] = alert_store.conditions_of_subjects(tx, subjects)
+        self.read_subjects, self.read_subscriptions = set(subjects), set[str]()
+        self.dirty: dict[Key, ConditionRow] = {}
+        self.new_alerts: list[AlertRow] = []
+        self.changed_facts: dict[str, Facts] = {}
         for n in batch:
             event = self.mapper.to_domain_event(n)
             match event:
                 case Subscription.Created() | Subscription.Event():
                     self._subscription(tx, n, event)
                 case Project.Registered() | Project.Event():
-                    self._project(tx, n, event)
-        # The batch's alerts, their outbox rows and the changed condition states, written
-        # in the batch's transaction (with the tracking position): exactly once per event.
+                    self._project(n, event)
+        # The batch's facts, alerts, their outbox rows and the changed condition states,
+        # written in the batch's transaction (with the tracking position): exactly once.
+        alert_store.save_all_facts(tx, self.changed_facts)
         alert_store.record(tx, self.new_alerts, [self.dirty[k] for k in sorted(self.dirty)])
+        del self.tx, self.states, self.dirty
+        self.position = batch[-1].id if batch else applied
 
     def _subscription(self, tx: Tx, n: Notification, event: Any) -> None:
         sid, version = str(n.originator_id), n.originator_version
@@ -116,41 +158,83 @@ class AlertsProjector:
                 for cache in (self.states, self.dirty):
                     for key in [k for k in cache if k[0] == sid]:
                         del cache[key]
-                self.rules.pop(sid, None)
+                self.read_subscriptions.add(sid)
+                self.index.remove(sid)
                 return
             case _:
                 return
         # A new or changed rule is evaluated at once on what is known (cause: this event).
-        rule = self.rules[sid] = rule_from_payload(event.rule)
-        self._apply(rule_checks(sid, rule, self.projects, self.stable), _cause(n, event))
+        rule = rule_from_payload(event.rule)
+        self.index.put(sid, rule)
+        self._apply(self._rule_checks(sid, rule), _cause(n, event))
 
-    def _project(self, tx: Tx, n: Notification, event: Any) -> None:
+    def _rule_checks(self, sid: str, rule: Rule) -> list[Check]:
+        if rule.metric in PORTFOLIO_METRICS:
+            return [Check(sid, rule, PORTFOLIO, self.sums.value(rule.metric))]
+        return rule_checks(sid, rule, self.projects, self.stable)
+
+    def _project(self, n: Notification, event: Any) -> None:
         pid = str(n.originator_id)
-        events = self.history.get(pid)
-        if events is None or (events and events[-1].originator_version != n.originator_version - 1):
-            events = self.load_events(UUID(pid), n.originator_version - 1)
-        events.append(event)
-        if len(self.history) > HISTORY_LIMIT:
-            self.history.clear()
-        self.history[pid] = events
-        state = fold(events)
+        state = self._advance(pid, n.originator_version, event)
         if state is None:
             return
         before = self.projects.get(pid)
         after = project_facts(state)
         if after == before:
             return
-        checks = project_checks(self.rules, self.projects, pid, after, self.stable)
-        self.projects[pid] = after
-        alert_store.save_facts(tx, pid, after, known=before is not None)
+        checks = self.index.project_checks(pid, before, after)
+        checks += self.sums.replace(self.index.portfolio, before, after)
+        self.projects[pid] = self.changed_facts[pid] = after
         self._apply(checks, _cause(n, event))
+
+    def _advance(self, pid: str, version: int, event: Any) -> ProjectState | None:
+        """The project's latest state after `event`: applied to the kept state when it is
+        the latest by effective date, else refolded from the stream up to it."""
+        latest = self.latest.get(pid)
+        if isinstance(event, Project.Registered) and version == 1:
+            state = ProjectState(pid)
+            latest = self.latest[pid] = Latest(state, event.effective_date, event.effective_date)
+        elif latest is not None and latest.state.version == version - 1:
+            day = sort_date(event, latest.registered_on)
+            if day < latest.last:  # backdated: a later-dated event may still govern
+                return self._refold(pid, version, event)
+            latest.last, state = day, latest.state
+        else:
+            return self._refold(pid, version, event)
+        event.apply(state)
+        state.version = max(state.version, version)
+        return state
+
+    def _refold(self, pid: str, version: int, event: Any) -> ProjectState | None:
+        events = [*self.load_events(UUID(pid), version - 1), event]
+        state = fold(events)
+        registration = next((e for e in events if isinstance(e, Project.Registered)), None)
+        if state is None or registration is None:
+            self.latest.pop(pid, None)
+            return None
+        registered_on = registration.effective_date
+        last = max(sort_date(e, registered_on) for e in events)
+        self.latest[pid] = Latest(state, registered_on, last)
+        return state
+
+    def _known(self, key: Key) -> ConditionRow | None:
+        """The condition of `key` as known (read with the batch, or with its subscription)."""
+        if key in self.states:
+            return self.states[key]
+        sid, subject = key
+        if subject in self.read_subjects or sid in self.read_subscriptions:
+            return None
+        for found, row in alert_store.conditions_of_subscription(self.tx, sid).items():
+            self.states.setdefault(found, row)
+        self.read_subscriptions.add(sid)
+        return self.states.get(key)
 
     def _apply(self, checks: list[Check], cause: Cause) -> None:
         """Evaluate each check on the known condition; keep what changed for the batch."""
         now = datetime.now(UTC)
         for check in checks:
             key = (check.subscription_id, check.subject)
-            transition = evaluate(check, self.states.get(key), cause, now)
+            transition = evaluate(check, self._known(key), cause, now)
             if transition.condition is not None:
                 self.states[key] = self.dirty[key] = transition.condition
             if transition.alert is not None:

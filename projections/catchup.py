@@ -116,6 +116,7 @@ def run_projection(
         projector = make_projector()
         with db.transaction(write=False) as tx:
             start = position(tx, name)
+        _resume(projector, start)
         while stop_after is None or applied < stop_after:
             limit = batch_size if stop_after is None else min(batch_size, stop_after - applied)
             batch = portfolio.recorder.select_notifications(
@@ -139,6 +140,7 @@ def run_projection(
                 projector = make_projector()
                 with db.transaction(write=False) as tx:
                     start = position(tx, name)
+                _resume(projector, start)
                 continue
             except Exception as error:
                 record_error(db, name, error)
@@ -148,6 +150,13 @@ def run_projection(
             if progress is not None:
                 progress(len(batch))
     return applied
+
+
+def _resume(projector: Projector, start: int) -> None:
+    """Tell a warm projector (one with `resume`) the position it starts from."""
+    resume = getattr(projector, "resume", None)
+    if resume is not None:
+        resume(start)
 
 
 def record_error(db: Database, name: str, error: BaseException) -> None:

@@ -6,6 +6,7 @@ creates every read model at start-up.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,10 +31,24 @@ class Projection:
     projector: Callable[[Portfolio], Projector]
 
 
-def _alerts_projector(portfolio: Portfolio) -> Projector:
-    def load(project_id: UUID, lte: int) -> list[Any]:
-        return list(portfolio.events.get(project_id, lte=lte)) if lte > 0 else []
+_warm_alerts: weakref.WeakKeyDictionary[Portfolio, alerts.AlertsProjector] = (
+    weakref.WeakKeyDictionary()
+)
 
+
+def _alerts_projector(portfolio: Portfolio) -> Projector:
+    """The process's alerts projector for this portfolio, kept warm across catch-ups (the
+    catch-up loop's `resume` discards its state when another consumer moved the position)."""
+    projector = _warm_alerts.get(portfolio)
+    if projector is None:
+        store = weakref.ref(portfolio)  # the projector must not keep the portfolio alive
+
+        def load(project_id: UUID, lte: int) -> list[Any]:
+            owner = store()
+            assert owner is not None
+            return list(owner.events.get(project_id, lte=lte)) if lte > 0 else []
+
+        projector = _warm_alerts[portfolio] = alerts.AlertsProjector(portfolio.mapper, load)
     reference = portfolio.ministries()  # as recorded when this catch-up run starts
     codes = dict(reference.codes) if reference is not None else {}
 
@@ -41,7 +56,8 @@ def _alerts_projector(portfolio: Portfolio) -> Projector:
         canonical = canonical_ministry(code)
         return codes.get(canonical, canonical)
 
-    return alerts.AlertsProjector(portfolio.mapper, load, stable)
+    projector.use_reference(stable, codes)
+    return projector
 
 
 PROJECTIONS: dict[str, Projection] = {

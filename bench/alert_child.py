@@ -1,0 +1,33 @@
+"""Run one catch-up of the alerts projection in its own process, as a worker would.
+
+Prints its events, seconds and peak memory (MB) as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+from projections import alerts
+from projections.registry import catch_up
+from service.bootstrap import bootstrap
+from service.config import Settings
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    services = bootstrap(settings, in_worker=True)
+    t0 = time.perf_counter()
+    count = catch_up(
+        services.db, services.portfolio, alerts.NAME, batch_size=settings.projection_batch_size
+    )
+    seconds = time.perf_counter() - t0
+    services.close()
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    json.dump({"events": count, "seconds": seconds, "peak_mb": peak_kb / 1024}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Incremental alert evaluation, pure: rules indexed by scope and metric, running portfolio sums.
+
+The alerts projector keeps one `RuleIndex` and one `PortfolioSums` warm; for a project's
+new facts it asks `RuleIndex.project_checks` for the checks whose value or scope moved, and
+updates the sums by the project's delta. The checks are the ones of
+`alert_conditions.project_checks` that can flip (a rule whose value and scope did not move
+cannot: `Rule.next_active` is idempotent), so the alerts are the same.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal, localcontext
+
+from domain.subscription import PORTFOLIO_METRICS, Rule
+from domain.values import canonical_ministry
+from projections.alert_conditions import PORTFOLIO, Check
+from projections.alert_values import Facts, metric_value
+from projections.figures import q2
+
+Bucket = dict[str, dict[str, Rule]]  # metric -> subscription id -> rule
+EXACT = 200  # digits of the running sums: Decimal sums stay exact, whatever the order
+
+
+class RuleIndex:
+    """The live rules, by subscription id and indexed by scope (project, ministry, all)."""
+
+    def __init__(
+        self,
+        rules: Mapping[str, Rule] | None = None,
+        stable: Callable[[str], str] = canonical_ministry,
+    ) -> None:
+        self.stable = stable  # a ministry code -> its stable code (the ministries reference)
+        self.rules: dict[str, Rule] = {}
+        self.by_project: dict[str, Bucket] = {}
+        self.by_ministry: dict[str, Bucket] = {}
+        self.everywhere: Bucket = {}
+        self.portfolio: Bucket = {}
+        for sid, rule in (rules or {}).items():
+            self.put(sid, rule)
+
+    def put(self, sid: str, rule: Rule) -> None:
+        """Add or replace subscription `sid`'s rule."""
+        self.remove(sid)
+        self.rules[sid] = rule
+        self._bucket(rule, create=True).setdefault(rule.metric, {})[sid] = rule
+
+    def remove(self, sid: str) -> None:
+        """Forget subscription `sid`'s rule (nothing if it has none)."""
+        rule = self.rules.pop(sid, None)
+        if rule is None:
+            return
+        bucket = self._bucket(rule, create=False)
+        rules = bucket.get(rule.metric, {})
+        rules.pop(sid, None)
+        if not rules:
+            bucket.pop(rule.metric, None)
+
+    def _bucket(self, rule: Rule, *, create: bool) -> Bucket:
+        if rule.metric in PORTFOLIO_METRICS:
+            return self.portfolio
+        if rule.scope == "project":
+            table, key = self.by_project, rule.scope_value or ""
+        elif rule.scope == "ministry":
+            table, key = self.by_ministry, self.stable(rule.scope_value or "")
+        else:
+            return self.everywhere
+        return table.setdefault(key, {}) if create else table.get(key, {})
+
+    def covering(self, project_id: str, facts: Facts | None) -> list[Bucket]:
+        """The buckets of the project-metric rules that cover a project with these facts."""
+        if facts is None:
+            return []
+        found = [self.everywhere]
+        if project_id in self.by_project:
+            found.append(self.by_project[project_id])
+        code = facts.get("ministry_code")
+        if code is not None and self.stable(str(code)) in self.by_ministry:
+            found.append(self.by_ministry[self.stable(str(code))])
+        return found
+
+    def project_checks(self, project_id: str, before: Facts | None, after: Facts) -> list[Check]:
+        """The project-metric checks that can flip: the value moved, or the scope did."""
+        old, new = self.covering(project_id, before), self.covering(project_id, after)
+        moved: dict[str, bool] = {}
+        checks: list[Check] = []
+        for bucket in _distinct(old + new):
+            scope_moved = _within(bucket, old) != _within(bucket, new)
+            for metric, rules in bucket.items():
+                if not scope_moved:
+                    if metric not in moved:
+                        moved[metric] = before is None or metric_value(
+                            metric, before
+                        ) != metric_value(metric, after)
+                    if not moved[metric]:
+                        continue
+                value = metric_value(metric, after)
+                checks.extend(
+                    Check(sid, rule, project_id, value, before, after)
+                    for sid, rule in rules.items()
+                )
+        return checks
+
+
+class PortfolioSums:
+    """The portfolio metrics' running sums over the projects followed, updated by deltas."""
+
+    def __init__(self, projects: Iterable[Facts] = ()) -> None:
+        self.engaged = Decimal(0)
+        self.exponents: Counter[int] = Counter()  # a sum's exponent is its terms' smallest
+        self.drift_total = Decimal(0)
+        self.drifts = 0
+        for facts in projects:
+            self.add(facts, 1)
+
+    def add(self, facts: Facts | None, sign: int) -> None:
+        """Count a project's facts in (`sign` 1) or out (-1)."""
+        if facts is None or not facts["in_portfolio"]:
+            return
+        with localcontext() as ctx:
+            ctx.prec = EXACT
+            if facts["engaged"]:
+                engaged = Decimal(facts["engaged"])
+                self.engaged += sign * engaged
+                self.exponents[int(engaged.as_tuple().exponent)] += sign
+            if facts["drift"] is not None:
+                self.drift_total += sign * Decimal(facts["drift"])
+                self.drifts += sign
+
+    def value(self, metric: str) -> Decimal | None:
+        """A portfolio metric's value now (as `alert_values.portfolio_value`)."""
+        if metric == "portfolio_total_cost_engaged":
+            exponent = min([0, *(e for e, n in self.exponents.items() if n)])
+            with localcontext() as ctx:
+                ctx.prec = EXACT
+                total = self.engaged.quantize(Decimal(1).scaleb(exponent))
+            return +total
+        return q2(self.drift_total / self.drifts) if self.drifts else None
+
+    def replace(self, rules: Bucket, before: Facts | None, after: Facts) -> list[Check]:
+        """Swap a project's facts; the checks of the portfolio rules whose value moved."""
+        values = {metric: self.value(metric) for metric in rules}
+        self.add(before, -1)
+        self.add(after, 1)
+        checks: list[Check] = []
+        for metric, by_sid in rules.items():
+            value = self.value(metric)
+            if value != values[metric]:
+                checks.extend(Check(sid, rule, PORTFOLIO, value) for sid, rule in by_sid.items())
+        return checks
+
+
+def _distinct(buckets: list[Bucket]) -> list[Bucket]:
+    found: list[Bucket] = []
+    for bucket in buckets:
+        if not _within(bucket, found):
+            found.append(bucket)
+    return found
+
+
+def _within(bucket: Bucket, buckets: list[Bucket]) -> bool:
+    return any(bucket is other for other in buckets)

@@ -1,0 +1,246 @@
+"""The incremental alerts projector raises exactly the alerts of the refolding reference.
+
+Random histories (costs, schedules, ratings, withheld figures, backdated corrections,
+projects leaving the portfolio or changing ministry) under many subscriptions that are
+created, changed and deleted along the way, caught up in random batches by the warm
+projector (and at times by another consumer, which it must notice); then the same log
+replayed by the reference (`tests/alert_reference.py`, the projector as it was) from empty
+tables: the alert rows and condition states are identical.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from psycopg import sql
+
+from domain.application import Portfolio, Provenance
+from domain.errors import DomainError
+from domain.subscription import make_channel, make_rule
+from projections import alerts
+from projections.catchup import run_projection
+from projections.db import Database
+from projections.registry import catch_up
+from service.bootstrap import bootstrap
+from service.config import Settings
+from tests.alert_reference import ReferenceAlertsProjector
+from tests.histories import BASE, TODAY, apply_step, register_projects, step
+
+RULES: list[dict[str, Any]] = [
+    {"metric": "budget_drift_pct", "comparator": ">", "threshold": "10"},
+    {"metric": "budget_drift_pct", "comparator": ">", "threshold": "50", "clear_threshold": "0"},
+    {"metric": "budget_drift_pct", "comparator": "<=", "threshold": "-20"},
+    {"metric": "schedule_drift_pct", "comparator": ">=", "threshold": "10"},
+    {"metric": "schedule_drift_pct", "comparator": ">", "threshold": "40", "clear_threshold": "5"},
+    {"metric": "current_cost", "comparator": ">", "threshold": "1500000"},
+    {"metric": "current_cost", "comparator": ">", "threshold": "3000000", "clear_threshold": "1e6"},
+    {"metric": "current_cost", "comparator": "<", "threshold": "500000"},
+    {"metric": "rating_at_or_worse", "threshold": "Amber"},
+    {"metric": "rating_at_or_worse", "threshold": "Red", "clear_threshold": "Amber/Green"},
+]
+PORTFOLIO_RULES: list[dict[str, Any]] = [
+    {"metric": "portfolio_total_cost_engaged", "comparator": ">", "threshold": "5000000"},
+    {"metric": "portfolio_total_cost_engaged", "comparator": "<", "threshold": "3000000"},
+    {"metric": "portfolio_mean_budget_drift_pct", "comparator": ">", "threshold": "5"},
+    {
+        "metric": "portfolio_mean_budget_drift_pct",
+        "comparator": ">",
+        "threshold": "30",
+        "clear_threshold": "10",
+    },
+]
+MINISTRIES = ["MJ", "MEF", "MI", " mj"]
+CHANNEL = make_channel("webhook", url="http://127.0.0.1:9/hook", email=None, secret=None)
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    rule: int  # index into RULES + PORTFOLIO_RULES
+    scope: int  # 0 every project, 1..4 a ministry, 5..8 a project
+    catch_up: int
+
+
+@dataclass(frozen=True)
+class Change:
+    which: int
+    rule: int
+    scope: int
+    catch_up: int
+
+
+@dataclass(frozen=True)
+class Delete:
+    which: int
+    catch_up: int
+
+
+@dataclass(frozen=True)
+class Move:
+    project: int
+    ministry: int
+    day: int
+    catch_up: int
+
+
+batches = st.sampled_from([0, 0, 1, 2, 7, 1000])
+rule_ix = st.integers(min_value=0, max_value=len(RULES) + len(PORTFOLIO_RULES) - 1)
+scope_ix = st.integers(min_value=0, max_value=8)
+actions = st.one_of(
+    step,
+    step,
+    step,
+    st.builds(Subscribe, rule_ix, scope_ix, batches),
+    st.builds(Change, st.integers(0, 100), rule_ix, scope_ix, batches),
+    st.builds(Delete, st.integers(0, 100), batches),
+    st.builds(Move, st.integers(0, 3), st.integers(0, 3), st.integers(0, 1500), batches),
+)
+
+
+def rule_for(rule: int, scope: int, ids: list[Any]) -> Any:
+    """A checked rule from the tables above, on every project, a ministry or one project."""
+    if rule >= len(RULES):
+        return make_rule(**PORTFOLIO_RULES[rule - len(RULES)], scope="portfolio")
+    if scope == 0:
+        return make_rule(**RULES[rule], scope="portfolio")
+    if scope <= 4:
+        return make_rule(**RULES[rule], scope="ministry", scope_value=MINISTRIES[scope - 1])
+    return make_rule(**RULES[rule], scope="project", scope_value=str(ids[scope - 5]))
+
+
+def act(portfolio: Portfolio, ids: list[Any], programme: Any, subs: list[Any], a: Any) -> None:
+    """Apply one action of a history; a refusal of the domain records nothing."""
+    try:
+        match a:
+            case Subscribe():
+                rule = rule_for(a.rule, a.scope, ids)
+                created = portfolio.create_subscription(
+                    owner="o", rule=rule, channel=CHANNEL, actor="t"
+                )
+                subs.append(created.id)
+            case Change() if subs:
+                sid = subs[a.which % len(subs)]
+                portfolio.change_subscription(sid, actor="t", rule=rule_for(a.rule, a.scope, ids))
+            case Delete() if subs:
+                portfolio.delete_subscription(subs.pop(a.which % len(subs)), actor="t")
+            case Move():
+                prov = Provenance(BASE + timedelta(days=a.day), "tester", "test")
+                changes = {"ministry_code": MINISTRIES[a.ministry].strip()}
+                portfolio.revise_details(ids[a.project], changes, provenance=prov)
+            case Change() | Delete():
+                pass
+            case _:
+                apply_step(portfolio, ids, programme, a)
+    except DomainError:
+        pass
+
+
+def snapshot(db: Database) -> tuple[list[tuple[Any, ...]], ...]:
+    """The alert rows (but their wall-clock time), the condition states and the outbox."""
+    with db.transaction(write=False) as tx:
+        alert_rows = tx.fetch("SELECT * FROM pr_alerts ORDER BY id")
+        states = tx.fetch("SELECT * FROM pr_alert_state ORDER BY subscription_id, subject")
+        outbox = tx.fetch("SELECT alert_id, subscription_id FROM alert_outbox ORDER BY alert_id")
+    return (
+        [tuple(v for k, v in r.items() if k != "created_at") for r in alert_rows],
+        [tuple(r.values()) for r in states],
+        [tuple(r.values()) for r in outbox],
+    )
+
+
+def load_for(portfolio: Portfolio) -> Any:
+    def load(project_id: Any, lte: int) -> list[Any]:
+        return list(portfolio.events.get(project_id, lte=lte)) if lte > 0 else []
+
+    return load
+
+
+def fresh(portfolio: Portfolio) -> alerts.AlertsProjector:
+    """An incremental projector other than the process's warm one (another consumer)."""
+    return alerts.AlertsProjector(portfolio.mapper, load_for(portfolio))
+
+
+def replay_with_reference(db: Database, portfolio: Portfolio) -> None:
+    """Empty the alert tables and replay the whole log through the reference projector."""
+    with db.transaction() as tx:
+        for table in ("pr_alerts", "alert_outbox", "pr_alert_state", "pr_alert_projects"):
+            tx.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
+        tx.execute("DELETE FROM pr_alert_subscriptions")
+        tx.execute("UPDATE pr_tracking SET position = 0 WHERE name = %s", (alerts.NAME,))
+    run_projection(
+        db,
+        portfolio,
+        alerts.NAME,
+        lambda: ReferenceAlertsProjector(portfolio.mapper, load_for(portfolio)),
+        batch_size=5,
+    )
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    start=st.lists(st.tuples(rule_ix, scope_ix), min_size=5, max_size=40),
+    history=st.lists(actions, min_size=5, max_size=60),
+)
+def test_incremental_alerts_equal_the_refolding_reference(
+    start: list[tuple[int, int]], history: list[Any]
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'alerts.sqlite3'}"
+        services = bootstrap(Settings(database_url=url), today=lambda: TODAY)
+        services.after_commit = lambda position: None  # catch up only where the history says
+        try:
+            portfolio, db = services.portfolio, services.db
+            ids = register_projects(portfolio)
+            programme = portfolio.create_programme(
+                name="FTAP", envelope=Decimal("1e9"), provenance=Provenance(BASE, "tester", "t")
+            ).id
+            subs: list[Any] = []
+            for rule, scope in start:
+                act(portfolio, ids, programme, subs, Subscribe(rule, scope, 0))
+            catch_up(db, portfolio, alerts.NAME, batch_size=3)
+            for a in history:
+                act(portfolio, ids, programme, subs, a)
+                if a.catch_up == 2:  # another consumer moves the position past the warm one
+                    run_projection(db, portfolio, alerts.NAME, lambda: fresh(portfolio))
+                elif a.catch_up:
+                    catch_up(db, portfolio, alerts.NAME, batch_size=a.catch_up)
+            catch_up(db, portfolio, alerts.NAME, batch_size=4)
+            incremental = snapshot(db)
+            replay_with_reference(db, portfolio)
+            assert snapshot(db) == incremental
+        finally:
+            services.close()
+
+
+def test_a_warm_projector_notices_another_consumer_moved_the_position() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'alerts.sqlite3'}"
+        services = bootstrap(Settings(database_url=url), today=lambda: TODAY)
+        services.after_commit = lambda position: None
+        try:
+            portfolio, db = services.portfolio, services.db
+            ids = register_projects(portfolio)
+            catch_up(db, portfolio, alerts.NAME)  # the process's projector is warm
+            rule = make_rule(
+                metric="current_cost", comparator=">", threshold="9e6", scope="portfolio"
+            )
+            portfolio.create_subscription(owner="o", rule=rule, channel=CHANNEL, actor="t")
+            run_projection(db, portfolio, alerts.NAME, lambda: fresh(portfolio))  # another one
+            prov = Provenance(BASE + timedelta(days=10), "tester", "test")
+            portfolio.reestimate_cost(ids[0], Decimal("1e7"), provenance=prov)
+            catch_up(db, portfolio, alerts.NAME)
+            with db.transaction(write=False) as tx:
+                raised = tx.fetch("SELECT subject, kind, value_after FROM pr_alerts")
+            assert raised == [{"subject": str(ids[0]), "kind": "raised", "value_after": "1E+7"}]
+        finally:
+            services.close()
