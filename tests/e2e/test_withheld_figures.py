@@ -90,7 +90,7 @@ def test_a_withheld_project_shows_no_cost_or_schedule_figure_anywhere(
     revealed = {k: v for k, v in rows["SIRHEN"].items() if k in REVEALING and v != ""}
     assert revealed == {} and rows["SI paie"]["planned_end"] == "2024-07-01"
 
-    steps = _get(client, f"/api/projects/{hidden}/history?full=true")["steps"]
+    steps = _get(client, f"/api/projects/{hidden}/history", full="true")["steps"]
     last = steps[-1]
     assert last["event"]["type"] == "FiguresWithheld"
     assert {name: last["state"][name] for name in REVEALING} == dict.fromkeys(REVEALING)
