@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 from domain.application import Portfolio
 from projections import alerts, hashchain
-from projections.catchup import BATCH_SIZE, Projector, run_projection
+from projections.catchup import BATCH_SIZE, Projector, Warm, run_projection
 from projections.db import Database, Tx
 from projections.ddl import run_ddl
 from projections.project_states import ProjectStatesProjector
@@ -54,6 +55,10 @@ PROJECTIONS: dict[str, Projection] = {
 }
 
 
+# Per process and database: the projectors of the last catch-up, reused by the next one.
+_WARM: WeakKeyDictionary[Database, dict[str, Warm]] = WeakKeyDictionary()
+
+
 def setup_all(db: Database) -> None:
     """Create every read model and its tracking row (idempotent, under the DDL lock)."""
     for projection in PROJECTIONS.values():
@@ -70,7 +75,10 @@ def catch_up(
     stop_after: int | None = None,
     until: int | None = None,
 ) -> int:
-    """Apply every notification past projection `name`'s position; return how many."""
+    """Apply every notification past projection `name`'s position; return how many.
+
+    The projector stays warm in this process between catch-ups (projections.catchup.Warm).
+    """
     projection = PROJECTIONS[name]
     return run_projection(
         db,
@@ -81,6 +89,7 @@ def catch_up(
         progress=progress,
         stop_after=stop_after,
         until=until,
+        keep=_WARM.setdefault(db, {}),
     )
 
 
