@@ -169,6 +169,8 @@ def run_projection(
             start, stamp = end, now
             if progress is not None:
                 progress(len(batch))
+            if len(batch) < limit and until is None:
+                break  # the head when read: a later commit enqueues another catch-up
         if keep is not None:
             keep[name] = Warm(portfolio, projector, start, stamp)
     return applied

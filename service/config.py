@@ -36,6 +36,8 @@ class Settings:
     max_body_bytes: int = 1_000_000
     min_position_wait_s: float = 5.0
     db_pool_size: int = 5
+    # ping each event-store connection before use (the library retries a lost one anyway)
+    db_pre_ping: bool = False
     log_level: str = "INFO"
     projection_batch_size: int = 2000
     # aggregates kept decoded per process (fast-forwarded from the store on every load); 0: none
@@ -81,6 +83,7 @@ class Settings:
             max_body_bytes=int(e.get("MAX_BODY_BYTES", "1000000")),
             min_position_wait_s=float(e.get("MIN_POSITION_WAIT_S", "5")),
             db_pool_size=int(e.get("DB_POOL_SIZE", "5")),
+            db_pre_ping=_flag(e.get("DB_PRE_PING"), False),
             log_level=e.get("LOG_LEVEL", "INFO"),
             projection_batch_size=int(e.get("PROJECTION_BATCH_SIZE", "2000")),
             aggregate_cache_size=_count(e.get("AGGREGATE_CACHE_SIZE"), 1000),
@@ -167,7 +170,7 @@ class Settings:
                 "POSTGRES_POOL_SIZE": str(self.db_pool_size),
                 "POSTGRES_MAX_OVERFLOW": str(self.db_pool_size * 2),
                 "POSTGRES_LOCK_TIMEOUT": "5",
-                "POSTGRES_PRE_PING": "y",
+                "POSTGRES_PRE_PING": "y" if self.db_pre_ping else "n",
                 "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
             }
         path = self.sqlite_path
