@@ -71,9 +71,11 @@ def position(tx: Tx, name: str = PROJECTION) -> int:
     return int(value or 0)
 
 
-def lock_key(name: str) -> int:
-    """A stable 63-bit advisory-lock key for a projection name."""
-    return int.from_bytes(hashlib.sha256(f"panorama:{name}".encode()).digest()[:8], "big") >> 1
+def lock_key(name: str, schema: str = "public") -> int:
+    """A stable 63-bit advisory-lock key for a projection name in a schema (advisory locks
+    are per database: deployments in other schemas of it must not wait for ours)."""
+    text = f"panorama:{name}" if schema == "public" else f"panorama:{schema}:{name}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
 
 
 @contextmanager
@@ -88,11 +90,12 @@ def consumer_lock(db: Database, name: str, timeout_s: float = 30.0) -> Iterator[
             yield
             return
         # On the process's one long-lived connection: no new connection per catch-up.
-        db.try_advisory_lock(lock_key(name), timeout_s)
+        key = lock_key(name, db.schema)
+        db.try_advisory_lock(key, timeout_s)
         try:
             yield
         finally:
-            db.advisory_unlock(lock_key(name))
+            db.advisory_unlock(key)
     finally:
         local.release()
 

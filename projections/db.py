@@ -224,7 +224,7 @@ class Database:
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"advisory lock {key} is held elsewhere")
             time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+            delay = min(delay * 2, 0.02)
 
     def advisory_unlock(self, key: int) -> None:
         """Release advisory lock `key` (a lock lost with its connection is already gone)."""

@@ -8,9 +8,10 @@ of databases older than expiry, which keep working): new tokens expire after
 TOKEN_EXPIRES_IN (default 90 days) unless told otherwise.
 A process may reuse a token it checked for TOKEN_CACHE_SECONDS (default 5), keyed by the
 token's hash, only while the revocation counter (one row, `token_revocations`, read on every
-request and raised by every revocation in the revocation's transaction) is still the one
-read before the check: a revocation holds from the next request on every process, and an
-expiry is checked on every request.
+request) is still the one read before the check. A trigger raises the counter in the
+transaction of every UPDATE or DELETE of `api_tokens` (a revocation, or an operator's own
+SQL), so such a change holds from the next request on every process; an expiry is checked
+on every request.
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ class TokenStore:
             self._add_expiry_column(tx)
             tx.execute(counter)
             tx.execute(first.format(ident(REVOCATIONS)))
+            self._add_change_trigger(tx)
 
         run_ddl(self.db, setup)
 
@@ -177,6 +179,38 @@ class TokenStore:
         columns = {row["name"] for row in tx.fetch(sql.SQL("PRAGMA table_info({})").format(table))}
         if "expires_at" not in columns:
             tx.execute(sql.SQL("ALTER TABLE {} ADD COLUMN expires_at TEXT").format(table))
+
+    def _add_change_trigger(self, tx: Tx) -> None:
+        """Every UPDATE or DELETE of a token row raises the revocation counter, in its own
+        transaction (names qualified: an operator's session may have another search_path)."""
+        if tx.dialect == "sqlite":
+            for kind in ("UPDATE", "DELETE"):
+                tx.execute(
+                    sql.SQL(
+                        "CREATE TRIGGER IF NOT EXISTS {} AFTER {} ON {}"
+                        " BEGIN UPDATE {} SET counter = counter + 1; END"
+                    ).format(
+                        ident(f"{TABLE}_{kind.lower()}d"),
+                        sql.SQL(kind),
+                        ident(TABLE),
+                        ident(REVOCATIONS),
+                    )
+                )
+            return
+        schema = self.db.schema
+        function = sql.Identifier(schema, "panorama_token_changed")
+        tx.execute(
+            sql.SQL(
+                "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS"
+                " $$ BEGIN UPDATE {} SET counter = counter + 1; RETURN NULL; END $$"
+            ).format(function, sql.Identifier(schema, REVOCATIONS))
+        )
+        tx.execute(
+            sql.SQL(
+                "CREATE OR REPLACE TRIGGER api_tokens_changed AFTER UPDATE OR DELETE ON {}"
+                " FOR EACH STATEMENT EXECUTE FUNCTION {}()"
+            ).format(sql.Identifier(schema, TABLE), function)
+        )
 
     def create(
         self,
@@ -267,10 +301,8 @@ class TokenStore:
         """Revoke a token (for good); None when there is no such token."""
         update = sql.SQL("UPDATE {} SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL")
         select = sql.SQL("SELECT * FROM {} WHERE id = %s").format(ident(TABLE))
-        count = sql.SQL("UPDATE {} SET counter = counter + 1").format(ident(REVOCATIONS))
-        with self.db.transaction() as tx:
-            if tx.execute(update.format(ident(TABLE)), (datetime.now(UTC).isoformat(), token_id)):
-                tx.execute(count)  # every process's checked tokens are stale from now on
+        with self.db.transaction() as tx:  # the trigger raises the revocation counter
+            tx.execute(update.format(ident(TABLE)), (datetime.now(UTC).isoformat(), token_id))
             row = tx.fetchone(select, (token_id,))
         return None if row is None else _record(row)
 

@@ -67,7 +67,7 @@ def test_the_consumer_locks_use_one_long_lived_connection(
     row = db.quick("SELECT pg_backend_pid() AS pid")
     assert row is not None
     backend = row["pid"]
-    key = lock_key(PROJECTION)
+    key = lock_key(PROJECTION, pg_settings.database_schema)
     holders: list[int] = []
 
     def holder(_: int) -> None:  # while the catch-up holds its lock
