@@ -38,3 +38,17 @@ def test_a_cached_token_with_another_secret_is_refused(
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     with pytest.raises(TokenRefused):
         web.authenticate(forged)
+
+
+def test_a_token_row_deleted_by_hand_is_refused_from_the_next_request(
+    settings: Settings, make_services: Callable[..., Services]
+) -> None:
+    services = make_services(settings)
+    web = TokenStore(services.db, cache_s=60)
+    web.create_table()
+    record, token = web.create("admin", name="deleted")
+    web.authenticate(token)
+    with services.db.transaction() as tx:  # an operator's own SQL
+        tx.execute("DELETE FROM api_tokens WHERE id = %s", (record.id,))
+    with pytest.raises(TokenRefused):
+        web.authenticate(token)
