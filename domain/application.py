@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -12,7 +13,12 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProjectorFunction,
+    project_aggregate,
+)
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Recording, Transcoding
 
@@ -25,6 +31,10 @@ from domain.subscription import Rule, Subscription, SubscriptionNotFound
 from domain.values import Provenance
 
 A = TypeVar("A", bound=Aggregate)
+log = logging.getLogger(__name__)
+# Every this many events an aggregate's state is snapshotted (when IS_SNAPSHOTTING_ENABLED):
+# a load that misses the cache reads the last snapshot and at most this many events.
+SNAPSHOT_INTERVAL = 50
 
 __all__ = ["CommandResult", "Portfolio", "Provenance", "recorded_with_events", "utc_today"]
 
@@ -83,6 +93,11 @@ class Portfolio(Application[UUID]):
     """The portfolio of projects and funding programmes."""
 
     name = "Panorama"
+    snapshotting_intervals = {
+        Project: SNAPSHOT_INTERVAL,
+        FundingProgramme: SNAPSHOT_INTERVAL,
+        Subscription: SNAPSHOT_INTERVAL,
+    }
 
     def __init__(
         self, env: dict[str, str] | None = None, *, today: Callable[[], date] = utc_today
@@ -99,6 +114,18 @@ class Portfolio(Application[UUID]):
         from eventsourcing.utils import Environment
 
         return Environment(name, {**type(self).env, **env})
+
+    def take_snapshot(
+        self,
+        aggregate_id: UUID,
+        version: int | None = None,
+        projector_func: ProjectorFunction[Any, Any] = project_aggregate,
+    ) -> None:
+        """Snapshot an aggregate; a failure is logged, never raised: the events have committed."""
+        try:
+            super().take_snapshot(aggregate_id, version, projector_func)
+        except Exception:
+            log.warning("no snapshot of %s at version %s", aggregate_id, version, exc_info=True)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

@@ -70,10 +70,12 @@ class AlertsProjector:
         mapper: Mapper[UUID],
         load_events: LoadEvents,
         stable: Callable[[str], str] = canonical_ministry,
+        reference: Callable[[], tuple[Callable[[str], str], object]] | None = None,
     ) -> None:
         self.mapper = mapper
         self.load_events = load_events
         self.stable = stable  # a ministry code -> its stable code (the reference)
+        self.reference = reference  # the reference as recorded now: (stable, codes)
         self.position: int | None = None  # the last position applied; None: not warm
         self.reset()
 
@@ -99,6 +101,8 @@ class AlertsProjector:
             self.reset()
 
     def process(self, tx: Tx, batch: Sequence[Notification]) -> None:
+        if self.reference is not None:
+            self.use_reference(*self.reference())  # an amended reference re-indexes the rules
         applied, self.position = self.position, None  # not warm until the batch is through
         if not self.loaded:
             self.index = RuleIndex(alert_store.active_rules(tx), self.stable)

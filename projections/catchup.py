@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from eventsourcing.persistence import Notification
-from psycopg import sql
 
 from domain.application import Portfolio
 from projections.db import Database, Tx, as_ts
@@ -49,6 +48,23 @@ class Status:
         return max(0, self.head - self.position)
 
 
+@dataclass
+class Warm:
+    """A projector kept between catch-ups in this process, with the tracking row it left:
+    reused only while that row is unchanged (no other consumer, no rebuild, came between)."""
+
+    owner: object  # the Portfolio it was made for
+    projector: Projector
+    position: int
+    updated_at: datetime | None
+
+
+def tracking(tx: Tx, name: str) -> tuple[int, datetime | None]:
+    """The tracking position of a projection and when it was last written."""
+    row = tx.fetchone("SELECT position, updated_at FROM pr_tracking WHERE name = %s", (name,))
+    return (0, None) if row is None else (int(row["position"]), as_ts(row["updated_at"]))
+
+
 def position(tx: Tx, name: str = PROJECTION) -> int:
     """The tracking position of a projection (0 when it has never run)."""
     value = tx.scalar("SELECT position FROM pr_tracking WHERE name = %s", (name,))
@@ -56,10 +72,10 @@ def position(tx: Tx, name: str = PROJECTION) -> int:
 
 
 def lock_key(name: str, schema: str = "public") -> int:
-    """A stable 63-bit advisory-lock key for a projection of one schema (advisory locks are
-    database-wide: two deployments in two schemas of one database must not block each other)."""
-    digest = hashlib.sha256(f"panorama:{schema}:{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
+    """A stable 63-bit advisory-lock key for a projection name in a schema (advisory locks
+    are per database: deployments in other schemas of it must not wait for ours)."""
+    text = f"panorama:{name}" if schema == "public" else f"panorama:{schema}:{name}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
 
 
 @contextmanager
@@ -73,16 +89,13 @@ def consumer_lock(db: Database, name: str, timeout_s: float = 30.0) -> Iterator[
         if db.dialect != "postgres":
             yield
             return
-        with db.session() as conn:
-            conn.execute(
-                sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{int(timeout_s * 1000)}ms"))
-            )
-            key = lock_key(name, db.schema)
-            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-            try:
-                yield
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        # On the process's one long-lived connection: no new connection per catch-up.
+        key = lock_key(name, db.schema)
+        db.try_advisory_lock(key, timeout_s)
+        try:
+            yield
+        finally:
+            db.advisory_unlock(key)
     finally:
         local.release()
 
@@ -103,20 +116,30 @@ def run_projection(
     progress: Callable[[int], None] | None = None,
     stop_after: int | None = None,
     until: int | None = None,
+    keep: dict[str, Warm] | None = None,
 ) -> int:
     """Catch the projection tracked as `name` up with the notification log; return how many.
 
     The one loop every projection shares: under `consumer_lock`, batches from the
     tracking position, each applied with a compare-and-set of that position in the same
     transaction. A fresh projector is made whenever another consumer moved the position
-    (projectors may cache what they read under the lock).
+    (projectors may cache what they read under the lock). With `keep`, the projector of the
+    last catch-up in this process is reused when the tracking row is still the one it wrote,
+    and kept again afterwards (never after a failure).
     """
     applied = 0
     with consumer_lock(db, name):
-        projector = make_projector()
         with db.transaction(write=False) as tx:
-            start = position(tx, name)
-        _resume(projector, start)
+            start, stamp = tracking(tx, name)
+        warm = keep.pop(name, None) if keep is not None else None
+        if warm is not None and (warm.owner, warm.position, warm.updated_at) == (
+            portfolio,
+            start,
+            stamp,
+        ):
+            projector = warm.projector
+        else:
+            projector = make_projector()
         while stop_after is None or applied < stop_after:
             limit = batch_size if stop_after is None else min(batch_size, stop_after - applied)
             batch = portfolio.recorder.select_notifications(
@@ -125,12 +148,13 @@ def run_projection(
             if not batch:
                 break
             end = batch[-1].id
+            now = datetime.now(UTC)
             try:
                 with db.transaction() as tx:
                     moved = tx.execute(
                         "UPDATE pr_tracking SET position = %s, updated_at = %s "
                         "WHERE name = %s AND position = %s",
-                        (end, datetime.now(UTC), name, start),
+                        (end, now, name, start),
                     )
                     if moved != 1:
                         raise PositionMoved(name)
@@ -139,24 +163,20 @@ def run_projection(
                 log.info("projection %s was advanced by another consumer", name)
                 projector = make_projector()
                 with db.transaction(write=False) as tx:
-                    start = position(tx, name)
-                _resume(projector, start)
+                    start, stamp = tracking(tx, name)
                 continue
             except Exception as error:
                 record_error(db, name, error)
                 raise
             applied += len(batch)
-            start = end
+            start, stamp = end, now
             if progress is not None:
                 progress(len(batch))
+            if len(batch) < limit and until is None:
+                break  # the head when read: a later commit enqueues another catch-up
+        if keep is not None:
+            keep[name] = Warm(portfolio, projector, start, stamp)
     return applied
-
-
-def _resume(projector: Projector, start: int) -> None:
-    """Tell a warm projector (one with `resume`) the position it starts from."""
-    resume = getattr(projector, "resume", None)
-    if resume is not None:
-        resume(start)
 
 
 def record_error(db: Database, name: str, error: BaseException) -> None:

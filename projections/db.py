@@ -6,14 +6,16 @@ Queries are written once with `%s` placeholders and identifiers composed through
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from uuid import UUID
 
 import psycopg
@@ -114,6 +116,10 @@ class Database:
         self._pool: ConnectionPool | None = None
         self._pool_lock = threading.Lock()
         self._local = threading.local()
+        # this process's one long-lived autocommit connection (see `quick`), and its owner
+        self._quick: psycopg.Connection[Any] | None = None
+        self._quick_pid = 0
+        self._quick_lock = threading.Lock()
 
     # -- connections -------------------------------------------------------------------------
     def _pg_pool(self) -> ConnectionPool:
@@ -178,6 +184,55 @@ class Database:
         finally:
             conn.close()
 
+    def quick(self, query: Query, params: Sequence[Any] = ()) -> Row | None:
+        """One statement outside any transaction, its first row: on PostgreSQL on this
+        process's one long-lived autocommit connection (advisory locks, one-row reads),
+        one statement at a time, reconnecting once if the connection was lost."""
+        if self.dialect != "postgres":
+            with self.transaction(write=False) as tx:
+                return tx.fetchone(query, params)
+        with self._quick_lock:
+            for attempt in (1, 2):
+                conn = self._quick_connection()
+                try:
+                    cur = conn.execute(cast(Any, query), params)
+                    row: Row | None = cur.fetchone() if cur.description else None
+                    return row
+                except psycopg.OperationalError:
+                    self._quick = None
+                    if attempt == 2 or not conn.closed:
+                        raise
+        raise AssertionError("unreachable")
+
+    def _quick_connection(self) -> psycopg.Connection[Any]:
+        if self._quick is None or self._quick_pid != os.getpid() or self._quick.closed:
+            # A connection inherited through fork() belongs to the parent: never reuse it.
+            conn = psycopg.connect(self.conninfo or "", row_factory=dict_row, autocommit=True)
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+            self._quick, self._quick_pid = conn, os.getpid()
+        return self._quick
+
+    def try_advisory_lock(self, key: int, timeout_s: float) -> None:
+        """Take session-level advisory lock `key` on the long-lived connection; TimeoutError
+        after `timeout_s`. Polled, so the shared connection is never held while waiting."""
+        deadline = time.monotonic() + timeout_s
+        delay = 0.001
+        while True:
+            row = self.quick("SELECT pg_try_advisory_lock(%s) AS ok", (key,))
+            if row is not None and row["ok"]:
+                return
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"advisory lock {key} is held elsewhere")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.02)
+
+    def advisory_unlock(self, key: int) -> None:
+        """Release advisory lock `key` (a lock lost with its connection is already gone)."""
+        try:
+            self.quick("SELECT pg_advisory_unlock(%s) AS ok", (key,))
+        except psycopg.OperationalError:
+            pass
+
     def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""
         with self.transaction(write=False) as tx:
@@ -192,6 +247,10 @@ class Database:
         if conn is not None:
             conn.close()
             self._local.conn = None
+        with self._quick_lock:
+            if self._quick is not None and self._quick_pid == os.getpid():
+                self._quick.close()
+            self._quick = None
 
 
 def to_sqlite(value: Any) -> Any:

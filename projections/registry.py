@@ -6,16 +6,16 @@ creates every read model at start-up.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 from domain.application import Portfolio
 from domain.values import canonical_ministry
 from projections import alerts, editions, hashchain
-from projections.catchup import BATCH_SIZE, Projector, run_projection
+from projections.catchup import BATCH_SIZE, Projector, Warm, run_projection
 from projections.db import Database, Tx
 from projections.ddl import run_ddl
 from projections.project_states import ProjectStatesProjector
@@ -31,33 +31,24 @@ class Projection:
     projector: Callable[[Portfolio], Projector]
 
 
-_warm_alerts: weakref.WeakKeyDictionary[Portfolio, alerts.AlertsProjector] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def _alerts_projector(portfolio: Portfolio) -> Projector:
-    """The process's alerts projector for this portfolio, kept warm across catch-ups (the
-    catch-up loop's `resume` discards its state when another consumer moved the position)."""
-    projector = _warm_alerts.get(portfolio)
-    if projector is None:
-        store = weakref.ref(portfolio)  # the projector must not keep the portfolio alive
+    """The alerts projector (kept warm between catch-ups by the loop's `keep`); it resolves
+    ministry codes through the reference as recorded at the start of each batch."""
 
-        def load(project_id: UUID, lte: int) -> list[Any]:
-            owner = store()
-            assert owner is not None
-            return list(owner.events.get(project_id, lte=lte)) if lte > 0 else []
+    def load(project_id: UUID, lte: int) -> list[Any]:
+        return list(portfolio.events.get(project_id, lte=lte)) if lte > 0 else []
 
-        projector = _warm_alerts[portfolio] = alerts.AlertsProjector(portfolio.mapper, load)
-    reference = portfolio.ministries()  # as recorded when this catch-up run starts
-    codes = dict(reference.codes) if reference is not None else {}
+    def reference() -> tuple[Callable[[str], str], dict[str, str]]:
+        recorded = portfolio.ministries()
+        codes = dict(recorded.codes) if recorded is not None else {}
 
-    def stable(code: str) -> str:
-        canonical = canonical_ministry(code)
-        return codes.get(canonical, canonical)
+        def stable(code: str) -> str:
+            canonical = canonical_ministry(code)
+            return codes.get(canonical, canonical)
 
-    projector.use_reference(stable, codes)
-    return projector
+        return stable, codes
+
+    return alerts.AlertsProjector(portfolio.mapper, load, reference=reference)
 
 
 PROJECTIONS: dict[str, Projection] = {
@@ -83,6 +74,10 @@ PROJECTIONS: dict[str, Projection] = {
 }
 
 
+# Per process and database: the projectors of the last catch-up, reused by the next one.
+_WARM: WeakKeyDictionary[Database, dict[str, Warm]] = WeakKeyDictionary()
+
+
 def setup_all(db: Database) -> None:
     """Create every read model and its tracking row (idempotent, under the DDL lock)."""
     for projection in PROJECTIONS.values():
@@ -99,7 +94,10 @@ def catch_up(
     stop_after: int | None = None,
     until: int | None = None,
 ) -> int:
-    """Apply every notification past projection `name`'s position; return how many."""
+    """Apply every notification past projection `name`'s position; return how many.
+
+    The projector stays warm in this process between catch-ups (projections.catchup.Warm).
+    """
     projection = PROJECTIONS[name]
     return run_projection(
         db,
@@ -110,6 +108,7 @@ def catch_up(
         progress=progress,
         stop_after=stop_after,
         until=until,
+        keep=_WARM.setdefault(db, {}),
     )
 
 

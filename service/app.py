@@ -52,7 +52,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     api = ProblemApi(app)
     api.spec.components.security_scheme(SCHEME, {"type": "http", "scheme": "bearer"})
     register_error_handlers(app)
-    tokens = TokenStore(services.db)
+    tokens = TokenStore(services.db, cache_s=services.settings.token_cache_s)
     tokens.create_table()
     app.extensions["panorama_tokens"] = tokens
     app.before_request(authorize_request)  # first: a refusal precedes body checks and claims

@@ -47,8 +47,16 @@ class Settings:
     max_body_bytes: int = 1_000_000
     min_position_wait_s: float = 5.0
     db_pool_size: int = 5
+    # ping each event-store connection before use (the library retries a lost one anyway)
+    db_pre_ping: bool = False
     log_level: str = "INFO"
     projection_batch_size: int = 2000
+    # aggregates kept decoded per process (fast-forwarded from the store on every load); 0: none
+    aggregate_cache_size: int = 1000
+    # snapshot each aggregate every domain.application.SNAPSHOT_INTERVAL events (cold loads)
+    aggregate_snapshots: bool = True
+    # seconds a process may reuse a checked token while no token was revoked (0: never)
+    token_cache_s: float = 5.0
     celery_queue: str = "panorama"
     allow_loopback_webhooks: bool = False
     # host names and CIDRs webhooks may target although not public (docs/alerts.md)
@@ -89,8 +97,12 @@ class Settings:
             max_body_bytes=int(e.get("MAX_BODY_BYTES", "1000000")),
             min_position_wait_s=float(e.get("MIN_POSITION_WAIT_S", "5")),
             db_pool_size=int(e.get("DB_POOL_SIZE", "5")),
+            db_pre_ping=_flag(e.get("DB_PRE_PING"), False),
             log_level=e.get("LOG_LEVEL", "INFO"),
             projection_batch_size=int(e.get("PROJECTION_BATCH_SIZE", "2000")),
+            aggregate_cache_size=_count(e.get("AGGREGATE_CACHE_SIZE"), 1000),
+            aggregate_snapshots=_flag(e.get("AGGREGATE_SNAPSHOTS"), True),
+            token_cache_s=_non_negative(e.get("TOKEN_CACHE_SECONDS"), 5.0),
             celery_queue=e.get("CELERY_QUEUE", "panorama"),
             allow_loopback_webhooks=_flag(e.get("ALLOW_LOOPBACK_WEBHOOKS"), False),
             webhook_allowlist=tuple(
@@ -148,7 +160,23 @@ class Settings:
         return parsed._replace(query="").geturl()
 
     def eventsourcing_env(self) -> dict[str, str]:
-        """The eventsourcing library's settings for this database."""
+        """The eventsourcing library's settings: this database, the aggregate cache, snapshots."""
+        return {**self._store_env(), **self._aggregate_env()}
+
+    def _aggregate_env(self) -> dict[str, str]:
+        """The library's aggregate cache, always fast-forwarded: a load reads the events other
+        processes recorded after the cached version, so the cache never serves a stale state."""
+        env = {"IS_SNAPSHOTTING_ENABLED": "y" if self.aggregate_snapshots else "n"}
+        if self.aggregate_cache_size > 0:
+            env |= {
+                "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size),
+                "AGGREGATE_CACHE_FASTFORWARD": "y",
+                "AGGREGATE_CACHE_FASTFORWARD_SKIPPING": "n",
+                "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
+            }
+        return env
+
+    def _store_env(self) -> dict[str, str]:
         if self.is_memory:
             return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
         if self.is_postgres:
@@ -165,7 +193,7 @@ class Settings:
                 "POSTGRES_POOL_SIZE": str(self.db_pool_size),
                 "POSTGRES_MAX_OVERFLOW": str(self.db_pool_size * 2),
                 "POSTGRES_LOCK_TIMEOUT": "5",
-                "POSTGRES_PRE_PING": "y",
+                "POSTGRES_PRE_PING": "y" if self.db_pre_ping else "n",
                 "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
             }
         path = self.sqlite_path
@@ -190,6 +218,20 @@ def _seconds(value: str | None, default: float) -> float:
     if not seconds > 0:
         raise ValueError(f"a duration in seconds must be positive, not {value!r}")
     return seconds
+
+
+def _non_negative(value: str | None, default: float) -> float:
+    seconds = float(value) if value and value.strip() else default
+    if not seconds >= 0:
+        raise ValueError(f"a duration in seconds must be zero or more, not {value!r}")
+    return seconds
+
+
+def _count(value: str | None, default: int) -> int:
+    count = int(value) if value and value.strip() else default
+    if count < 0:
+        raise ValueError(f"a count must be zero or more, not {value!r}")
+    return count
 
 
 def _whole_seconds(value: str | None, default: int) -> int:

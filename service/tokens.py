@@ -5,9 +5,13 @@ the secret (32 random bytes, URL-safe base64) is never stored: only the SHA-256 
 token is, compared in constant time. A token is shown once, when it is created.
 A token expires (`expires_at`, UTC; NULL for a token made with `never`, and for the tokens
 of databases older than expiry, which keep working): new tokens expire after
-TOKEN_EXPIRES_IN (default 90 days) unless told otherwise. Nothing is cached: every request
-reads its token's row by primary key, so a revocation or an expiry holds from the next
-request on every process.
+TOKEN_EXPIRES_IN (default 90 days) unless told otherwise.
+A process may reuse a token it checked for TOKEN_CACHE_SECONDS (default 5), keyed by the
+token's hash, only while the revocation counter (one row, `token_revocations`, read on every
+request) is still the one read before the check. A trigger raises the counter in the
+transaction of every UPDATE or DELETE of `api_tokens` (a revocation, or an operator's own
+SQL), so such a change holds from the next request on every process; an expiry is checked
+on every request.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import hmac
 import json
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -27,6 +33,8 @@ from projections.db import Database, Row, Tx, as_ts, ident
 from projections.ddl import run_ddl
 
 TABLE = "api_tokens"
+REVOCATIONS = "token_revocations"  # one row: how many revocations there ever were
+CACHE_ENTRIES = 1024
 ROLES = ("admin", "manager", "auditor", "subscriber")
 PREFIX = "pnr_"
 TOKEN_PATTERN = re.compile(r"^pnr_([0-9a-f]{16})_[A-Za-z0-9_-]{43}$")
@@ -101,11 +109,39 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
-class TokenStore:
-    """Create, list, revoke and check tokens."""
+class CheckedTokens:
+    """Tokens this process checked recently: (record, revocation counter, when), by hash."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, ttl_s: float, entries: int = CACHE_ENTRIES) -> None:
+        self.ttl_s = ttl_s
+        self.entries = entries
+        self._lock = threading.Lock()
+        self._checked: dict[str, tuple[TokenRecord, int, float]] = {}
+
+    def get(self, digest: str, counter: int) -> TokenRecord | None:
+        """The record checked under this revocation counter less than ttl_s ago, else None."""
+        with self._lock:
+            found = self._checked.get(digest)
+        if found is None:
+            return None
+        record, seen_counter, at = found
+        if seen_counter != counter or time.monotonic() - at >= self.ttl_s:
+            return None
+        return record
+
+    def put(self, digest: str, counter: int, record: TokenRecord) -> None:
+        with self._lock:
+            if len(self._checked) >= self.entries:
+                self._checked.clear()
+            self._checked[digest] = (record, counter, time.monotonic())
+
+
+class TokenStore:
+    """Create, list, revoke and check tokens; `cache_s` > 0 reuses checks (see the module)."""
+
+    def __init__(self, db: Database, *, cache_s: float = 0.0) -> None:
         self.db = db
+        self.cache = CheckedTokens(cache_s) if cache_s > 0 else None
 
     def create_table(self) -> None:
         """Create the table if it is absent."""
@@ -116,9 +152,18 @@ class TokenStore:
             " revoked_at TEXT, created_by TEXT, expires_at TEXT)"
         ).format(ident(TABLE))
 
+        counter = sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (id INTEGER PRIMARY KEY CHECK (id = 1),"
+            " counter BIGINT NOT NULL)"
+        ).format(ident(REVOCATIONS))
+        first = sql.SQL("INSERT INTO {} (id, counter) VALUES (1, 0) ON CONFLICT DO NOTHING")
+
         def setup(tx: Tx) -> None:
             tx.execute(ddl)
             self._add_expiry_column(tx)
+            tx.execute(counter)
+            tx.execute(first.format(ident(REVOCATIONS)))
+            self._add_change_trigger(tx)
 
         run_ddl(self.db, setup)
 
@@ -134,6 +179,38 @@ class TokenStore:
         columns = {row["name"] for row in tx.fetch(sql.SQL("PRAGMA table_info({})").format(table))}
         if "expires_at" not in columns:
             tx.execute(sql.SQL("ALTER TABLE {} ADD COLUMN expires_at TEXT").format(table))
+
+    def _add_change_trigger(self, tx: Tx) -> None:
+        """Every UPDATE or DELETE of a token row raises the revocation counter, in its own
+        transaction (names qualified: an operator's session may have another search_path)."""
+        if tx.dialect == "sqlite":
+            for kind in ("UPDATE", "DELETE"):
+                tx.execute(
+                    sql.SQL(
+                        "CREATE TRIGGER IF NOT EXISTS {} AFTER {} ON {}"
+                        " BEGIN UPDATE {} SET counter = counter + 1; END"
+                    ).format(
+                        ident(f"{TABLE}_{kind.lower()}d"),
+                        sql.SQL(kind),
+                        ident(TABLE),
+                        ident(REVOCATIONS),
+                    )
+                )
+            return
+        schema = self.db.schema
+        function = sql.Identifier(schema, "panorama_token_changed")
+        tx.execute(
+            sql.SQL(
+                "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS"
+                " $$ BEGIN UPDATE {} SET counter = counter + 1; RETURN NULL; END $$"
+            ).format(function, sql.Identifier(schema, REVOCATIONS))
+        )
+        tx.execute(
+            sql.SQL(
+                "CREATE OR REPLACE TRIGGER api_tokens_changed AFTER UPDATE OR DELETE ON {}"
+                " FOR EACH STATEMENT EXECUTE FUNCTION {}()"
+            ).format(sql.Identifier(schema, TABLE), function)
+        )
 
     def create(
         self,
@@ -182,9 +259,27 @@ class TokenStore:
         match = TOKEN_PATTERN.fullmatch(token)
         if match is None:
             raise TokenRefused("unknown or revoked")
+        if self.cache is None:
+            return self._check(token, match.group(1))
+        # Read before the check: a revocation committed after this read raises the counter.
+        counter = self._revocations()
+        digest = token_hash(token)
+        record = self.cache.get(digest, counter)
+        if record is None:
+            record = self._check(token, match.group(1))
+            self.cache.put(digest, counter, record)
+        elif record.expired():
+            raise TokenRefused("expired")
+        return record
+
+    def _revocations(self) -> int:
+        row = self.db.quick(sql.SQL("SELECT counter FROM {}").format(ident(REVOCATIONS)))
+        return -1 if row is None else int(row["counter"])
+
+    def _check(self, token: str, token_id: str) -> TokenRecord:
         select = sql.SQL("SELECT * FROM {} WHERE id = %s").format(ident(TABLE))
         with self.db.transaction(write=False) as tx:
-            row = tx.fetchone(select, (match.group(1),))
+            row = tx.fetchone(select, (token_id,))
         if row is None or not hmac.compare_digest(str(row["hash"]), token_hash(token)):
             raise TokenRefused("unknown or revoked")
         record = _record(row)
@@ -206,7 +301,7 @@ class TokenStore:
         """Revoke a token (for good); None when there is no such token."""
         update = sql.SQL("UPDATE {} SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL")
         select = sql.SQL("SELECT * FROM {} WHERE id = %s").format(ident(TABLE))
-        with self.db.transaction() as tx:
+        with self.db.transaction() as tx:  # the trigger raises the revocation counter
             tx.execute(update.format(ident(TABLE)), (datetime.now(UTC).isoformat(), token_id))
             row = tx.fetchone(select, (token_id,))
         return None if row is None else _record(row)

@@ -1,0 +1,88 @@
+"""Projectors stay warm between catch-ups of one process, and are dropped as soon as another
+consumer moved their projection; the consumer locks use one long-lived connection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+
+from domain.application import Portfolio, Provenance
+from projections import registry
+from projections.catchup import lock_key
+from projections.db import Database
+from projections.registry import catch_up, catch_up_all
+from projections.schema import PROJECTION
+from service.bootstrap import Services
+from service.config import Settings
+
+TODAY = date(2024, 6, 30)
+
+
+def _estimate(portfolio: Portfolio, pid: UUID, amount: str) -> None:
+    prov = Provenance(effective_date=date(2024, 3, 1), actor="test")
+    portfolio.reestimate_cost(pid, Decimal(amount), provenance=prov)
+
+
+def _live_rows(db: Database, pid: UUID) -> list[tuple[str, int, Decimal]]:
+    with db.transaction(write=False) as tx:
+        rows = tx.fetch(
+            "SELECT valid_from, version, cost FROM pr_states WHERE project_id = %s"
+            " AND recorded_to IS NULL ORDER BY valid_from",
+            (str(pid),),
+        )
+    return [(str(r["valid_from"]), int(r["version"]), Decimal(str(r["cost"]))) for r in rows]
+
+
+def test_a_warm_projector_is_dropped_when_another_process_moved_its_projection(
+    settings: Settings, make_services: Callable[..., Services]
+) -> None:
+    a = make_services(settings, today=lambda: TODAY)
+    b = make_services(settings, today=lambda: TODAY)
+    prov = Provenance(effective_date=date(2024, 1, 15), actor="test")
+    pid = a.portfolio.register_project(
+        provenance=prov, name="Warm", ministry_code="MJ", cost=Decimal(1)
+    ).id
+    catch_up_all(a.db, a.portfolio)
+    warm = registry._WARM[a.db][PROJECTION].projector
+    _estimate(a.portfolio, pid, "2")
+    catch_up_all(a.db, a.portfolio)
+    assert registry._WARM[a.db][PROJECTION].projector is warm  # kept between catch-ups
+
+    _estimate(b.portfolio, pid, "3")  # another process records and projects
+    catch_up_all(b.db, b.portfolio)
+    _estimate(a.portfolio, pid, "4")  # a's warm projector knows the project as of "2"
+    catch_up_all(a.db, a.portfolio)
+
+    assert _live_rows(a.db, pid) == [("2024-01-15", 1, Decimal(1)), ("2024-03-01", 4, Decimal(4))]
+    assert registry._WARM[a.db][PROJECTION].projector is not warm
+
+
+def test_the_consumer_locks_use_one_long_lived_connection(
+    pg_settings: Settings, make_services: Callable[..., Services]
+) -> None:
+    services = make_services(pg_settings, today=lambda: TODAY)
+    db, portfolio = services.db, services.portfolio
+    prov = Provenance(effective_date=date(2024, 1, 15), actor="test")
+    pid = portfolio.register_project(provenance=prov, name="Locks", ministry_code="MJ").id
+    row = db.quick("SELECT pg_backend_pid() AS pid")
+    assert row is not None
+    backend = row["pid"]
+    key = lock_key(PROJECTION, pg_settings.database_schema)
+    holders: list[int] = []
+
+    def holder(_: int) -> None:  # while the catch-up holds its lock
+        with db.transaction(write=False) as tx:
+            rows = tx.fetch(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND ((classid::bigint << 32) | objid::bigint) = %s",
+                (key,),
+            )
+        holders.extend(int(r["pid"]) for r in rows)
+
+    for n in range(3):
+        _estimate(portfolio, pid, str(n + 1))
+        catch_up(db, portfolio, PROJECTION, progress=holder)
+    assert holders == [backend, backend, backend]
+    assert (db.quick("SELECT pg_backend_pid() AS pid") or {}).get("pid") == backend
