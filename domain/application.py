@@ -201,6 +201,53 @@ class Portfolio(Application[UUID]):
         project.receive_funding(programme_id, amount, call, **prov.as_kwargs(today))
         return self._save(programme, project)
 
+    def revise_envelope(
+        self,
+        programme_id: UUID,
+        prov: Provenance,
+        *,
+        envelope: Decimal,
+        reason: str,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Revise a programme's envelope from the effective date (never below committed)."""
+        programme = self.get_programme(programme_id)
+        self._check_version(programme, expected_version)
+        programme.revise_envelope(envelope, reason, **prov.as_kwargs(self.today()))
+        return self._save(programme)
+
+    def record_funding(
+        self,
+        programme_id: UUID,
+        prov: Provenance,
+        *,
+        project_id: UUID,
+        amount: Decimal,
+        kind: str,
+        call: str | None = None,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Record announced, engaged or disbursed money; announced goes to the project too."""
+        if kind == "announced":
+            return self.award_funding(
+                programme_id,
+                prov,
+                project_id=project_id,
+                amount=amount,
+                call=call,
+                expected_version=expected_version,
+            )
+        programme = self.get_programme(programme_id)
+        self._check_version(programme, expected_version)
+        self.get_project(project_id)
+        programme.award(project_id, amount, call, kind, **prov.as_kwargs(self.today()))
+        return self._save(programme)
+
+    def programme_events(self, programme_id: UUID) -> list[DomainEventProtocol[UUID]]:
+        """Every event of a programme's stream, in recording order."""
+        self.get_programme(programme_id)
+        return list(self.events.get(programme_id))
+
     def get_programme(self, programme_id: UUID) -> FundingProgramme:
         """The programme's current state, or ProgrammeNotFound."""
         return self._get(programme_id, FundingProgramme, ProgrammeNotFound)
