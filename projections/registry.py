@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.application import Portfolio
-from projections import alerts, hashchain
+from projections import alerts, hashchain, programmes
 from projections.catchup import BATCH_SIZE, Projector, run_projection
 from projections.db import Database, Tx
 from projections.ddl import run_ddl
@@ -50,6 +50,11 @@ PROJECTIONS: dict[str, Projection] = {
             lambda portfolio: hashchain.HashChainProjector(portfolio.mapper),
         ),
         Projection(alerts.NAME, alerts.setup, _alerts_projector),
+        Projection(
+            programmes.NAME,
+            programmes.setup,
+            lambda portfolio: programmes.ProgrammesProjector(portfolio.mapper),
+        ),
     )
 }
 

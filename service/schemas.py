@@ -201,6 +201,16 @@ class AwardSchema(CommandSchema):
     project_id = fields.UUID(required=True)
     amount = Amount(required=True)
     call = Text(100, blank=False, allow_none=True, load_default=None)
+    kind = fields.String(
+        load_default="announced",
+        validate=validate.OneOf(("announced", "engaged", "disbursed")),
+        metadata={"description": "announced (commits the envelope), engaged or disbursed"},
+    )
+
+
+class EnvelopeRevisionSchema(CommandSchema):
+    envelope = Amount(required=True)
+    reason = Text(2000, blank=False, required=True)
 
 
 # -- responses -------------------------------------------------------------------------------
@@ -213,7 +223,9 @@ class CommandResultSchema(Schema):
 
 
 class AwardResultSchema(CommandResultSchema):
-    project_version = fields.Integer(required=True)
+    project_version = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "null: the project is unchanged"}
+    )
 
 
 class EventSchema(Schema):
@@ -226,24 +238,6 @@ class EventSchema(Schema):
     narrative = fields.String(allow_none=True, required=True)
     correction = fields.Boolean(required=True)
     payload = fields.Dict(keys=fields.String(), required=True)
-
-
-class AwardLineSchema(Schema):
-    project_id = fields.UUID(required=True)
-    amount = Amount(required=True)
-    call = fields.String(allow_none=True, required=True)
-
-
-class ProgrammeSchema(Schema):
-    id = fields.UUID(required=True)
-    version = fields.Integer(required=True)
-    name = fields.String(required=True)
-    currency = fields.String(required=True)
-    envelope = Amount(required=True)
-    committed = Amount(required=True)
-    available = Amount(required=True)
-    calls = fields.List(fields.String(), required=True)
-    awards = fields.List(fields.Nested(AwardLineSchema), required=True)
 
 
 class StatusSchema(Schema):

@@ -179,6 +179,7 @@ def test_the_task_and_beat_cover_the_chain() -> None:
     assert sorted(e["args"][0] for e in schedule.values() if e["task"] == CATCH_UP_TASK) == [
         "alerts",
         "hash_chain",
+        "programmes",
         "project_states",
     ]
     with pytest.raises(ValueError):
