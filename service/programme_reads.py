@@ -45,6 +45,8 @@ def programmes(services: Any, as_of: date | None, known_at: datetime | None) -> 
             one = programme(services, pid, as_of, known_at)
         except ProgrammeNotFound:
             continue
+        if one["opened_on"] > one["as_of"]:
+            continue
         summary = {k: one[k] for k in SUMMARY_KEYS}
         found.append(summary)
     return found
@@ -89,9 +91,14 @@ def project_funding(
     services: Any, project_id: UUID, as_of: date | None, known_at: datetime | None
 ) -> list[dict[str, Any]]:
     """What a project received from every programme, each kind of money on its own."""
+    with services.db.transaction(write=False) as tx:
+        ids = programme_ids(tx)
     funding = []
-    for summary in programmes(services, as_of, known_at):
-        found = programme(services, summary["id"], as_of, known_at)
+    for pid in ids:
+        try:
+            found = programme(services, pid, as_of, known_at)
+        except ProgrammeNotFound:
+            continue
         for row in view.project_funding(found["_view"], project_id):
             funding.append({"programme_id": found["id"], "programme": found["name"], **row})
     return funding

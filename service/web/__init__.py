@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
         compare,
         home,
         project,
+        programmes,
         project_commands,
         projects,
         signin,
