@@ -62,7 +62,8 @@ MONTH = re.compile(r"(?<!\d)((?:19|20)\d{2})-(0[1-9]|1[0-2])(?!\d)")
 YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
 # "raised to 780 M€ in LFI 2022": a revision the sources give only in a note.
 RAISED = re.compile(
-    r"raised to (\d+(?:[.,]\d+)?)\s*M€\s+(?:in|by)\s+(?:the\s+)?(?:LFI|finance law)\s+((?:19|20)\d{2})",
+    r"raised to (\d+(?:[.,]\d+)?)\s*M€\s+(?:in|by)\s+(?:the\s+)?"
+    r"(?:LFI|finance law)\s+((?:19|20)\d{2})",
     re.IGNORECASE,
 )
 
@@ -218,7 +219,9 @@ def _rows(table: Table) -> list[tuple[int, list[Cell]]]:
     return rows
 
 
-def _cell(table: Table, number: int, cells: list[Cell], column: str, read: Callable[[Cell], Any]) -> Any:
+def _cell(
+    table: Table, number: int, cells: list[Cell], column: str, read: Callable[[Cell], Any]
+) -> Any:
     value = cells[table.header.index(column)]
     if is_blank(value):
         return None
@@ -300,7 +303,9 @@ def _programme(table: Table, figure: Figure, fund: str, currency: str) -> Progra
         )
     if figure.on is None or figure.total is None:
         raise table.reject(
-            figure.row, "announced_on" if figure.on is None else "total_awarded_meur", None,
+            figure.row,
+            "announced_on" if figure.on is None else "total_awarded_meur",
+            None,
             "an envelope needs its date and its total",
         )
     start, end = int(period[1]), int(period[2])
@@ -338,7 +343,9 @@ def _owner(
     raise table.reject(figure.row, "call", figure.label, "falls in no envelope's years")
 
 
-def _award_owner(table: Table, programmes: list[ProgrammeFile], laureate: Laureate) -> ProgrammeFile:
+def _award_owner(
+    table: Table, programmes: list[ProgrammeFile], laureate: Laureate
+) -> ProgrammeFile:
     year = YEAR.search(laureate.call)
     if year is None:
         raise table.reject(laureate.row, "call", laureate.call, "names no year")
@@ -348,7 +355,9 @@ def _award_owner(table: Table, programmes: list[ProgrammeFile], laureate: Laurea
     raise table.reject(laureate.row, "call", laureate.call, "falls in no envelope's years")
 
 
-def _settle_calls(programme: ProgrammeFile, awards_file: str, warnings: list[str], today: date) -> None:
+def _settle_calls(
+    programme: ProgrammeFile, awards_file: str, warnings: list[str], today: date
+) -> None:
     """The calls: published call figures and the laureates' calls, each with its date."""
     published = {f.label: f for f, _ in programme.figures if f.kind in CALL_KINDS}
     labels = {f.label: f for f, _ in programme.figures}
@@ -409,4 +418,3 @@ def money_text(amount: Decimal | None) -> str:
 def source_of(file: str, row: int, sources: str) -> str:
     """The events' source: the file and row, then the sources the row names."""
     return f"ftap:{file} row {row}" + (f" ; {sources}" if sources else "")
-

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -174,11 +176,14 @@ class _Recorder:
             "today": self.today,
         }
 
-    def attempt(self, file: str, row: int, column: str, value: Any, action: Any) -> None:
+    @contextmanager
+    def refusing(self, file: str, row: int, column: str, value: Any) -> Iterator[None]:
+        """A domain refusal inside the block refuses the import, naming file, row and column."""
         try:
-            action()
+            yield
         except DomainError as e:
-            raise ImportRejected(file, row, column, value, f"cannot be recorded: {e.message}")
+            reason = f"cannot be recorded: {e.message}"
+            raise ImportRejected(file, row, column, value, reason) from None
 
     def run(self, matcher: Matcher) -> FundingProgramme:
         parsed, summary = self.parsed, self.summary
@@ -188,18 +193,21 @@ class _Recorder:
             if (revision.on, revision.envelope) in programme.envelopes:
                 continue
             prov = self.prov(
-                revision.on, source_of(self.files.programme_file, revision.row, revision.source),
+                revision.on,
+                source_of(self.files.programme_file, revision.row, revision.source),
                 revision.reason,
             )
-            self.attempt(
-                self.files.programme_file, revision.row, "notes", str(revision.envelope),
-                lambda r=revision, p=prov: programme.revise_envelope(r.envelope, r.reason, **p),
-            )
+            with self.refusing(
+                self.files.programme_file, revision.row, "notes", str(revision.envelope)
+            ):
+                programme.revise_envelope(revision.envelope, revision.reason, **prov)
             summary.revisions += 1
         for call, day in sorted(parsed.calls.items(), key=lambda c: (c[1], c[0])):
             if call not in programme.calls:
                 narrative = None if parsed.dated[call] else "date not published: end of the period"
-                programme.open_call(call, **self.prov(day, f"ftap:{self.files.awards_file}", narrative))
+                programme.open_call(
+                    call, **self.prov(day, f"ftap:{self.files.awards_file}", narrative)
+                )
                 summary.calls += 1
         self.figures(programme)
         self.laureates(programme, matcher)
@@ -236,14 +244,18 @@ class _Recorder:
             if known == {"total": figure.total, "count": figure.count, "on": day}:
                 continue
             prov = self.prov(day, source_of(file, figure.row, figure.sources), figure.notes)
-            self.attempt(
-                file, figure.row, "total_awarded_meur", figure.total,
-                lambda f=figure, p=prov, d=dated, s=scope: programme.publish_figure(
-                    label=f.label, kind=f.kind, money_kind=f.money_kind,
-                    laureates_count=f.count, total=f.total, dated=d,
-                    confidence=f.confidence, scope=s, **p,
-                ),
-            )
+            with self.refusing(file, figure.row, "total_awarded_meur", figure.total):
+                programme.publish_figure(
+                    label=figure.label,
+                    kind=figure.kind,
+                    money_kind=figure.money_kind,
+                    laureates_count=figure.count,
+                    total=figure.total,
+                    dated=dated,
+                    confidence=figure.confidence,
+                    scope=scope,
+                    **prov,
+                )
             self.summary.figures += 1
 
     def laureates(self, programme: FundingProgramme, matcher: Matcher) -> None:
@@ -255,7 +267,10 @@ class _Recorder:
             lid = laureate_id(programme.id, row.call, row.name)
             if lid in seen:
                 raise ImportRejected(
-                    file, row.row, "project", row.name,
+                    file,
+                    row.row,
+                    "project",
+                    row.name,
                     f"is listed twice in call {row.call!r} (also row {seen[lid]})",
                 )
             seen[lid] = row.row
@@ -264,14 +279,19 @@ class _Recorder:
             known = programme.laureates.get(lid)
             if known is None:
                 project = matcher.project(row.name)
-                self.attempt(
-                    file, row.row, "project", row.name,
-                    lambda r=row, p=prov, d=dated, pr=project: programme.select_laureate(
-                        laureate_id=lid, name=r.name, call=r.call, project_id=pr,
-                        ministry=r.ministry, ministry_code=r.ministry_code, savings=r.savings,
-                        confidence=r.confidence, dated=d, **p,
-                    ),
-                )
+                with self.refusing(file, row.row, "project", row.name):
+                    programme.select_laureate(
+                        laureate_id=lid,
+                        name=row.name,
+                        call=row.call,
+                        project_id=project,
+                        ministry=row.ministry,
+                        ministry_code=row.ministry_code,
+                        savings=row.savings,
+                        confidence=row.confidence,
+                        dated=dated,
+                        **dict(prov),
+                    )
                 self.summary.laureates += 1
                 if project is not None:
                     self.summary.matched.append(row.name)
@@ -296,19 +316,20 @@ class _Recorder:
         if recipient in awarded:
             if awarded[recipient] != row.amount:
                 raise ImportRejected(
-                    file, row.row, "amount_meur", str(row.amount),
+                    file,
+                    row.row,
+                    "amount_meur",
+                    str(row.amount),
                     f"differs from the award already recorded ({awarded[recipient]}): "
                     "corrections of awards are not imported",
                 )
             return
 
-        def record() -> None:
-            programme.award(recipient, row.amount, row.call, **dict(prov))  # type: ignore[arg-type]
+        with self.refusing(file, row.row, "amount_meur", str(row.amount)):
+            programme.award(recipient, row.amount, row.call, **dict(prov))
             if project_id is not None:
                 project = self.projects.get(project_id) or self.portfolio.get_project(project_id)
                 self.projects[project_id] = project
-                project.receive_funding(programme.id, row.amount, row.call, **dict(prov))  # type: ignore[arg-type]
-
-        self.attempt(file, row.row, "amount_meur", str(row.amount), record)
+                project.receive_funding(programme.id, row.amount, row.call, **dict(prov))
         awarded[recipient] = row.amount
         self.summary.awards += 1

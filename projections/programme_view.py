@@ -119,7 +119,9 @@ def programme_view(events: list[Any], as_of: date, known_at: datetime | None) ->
         "envelope": money(envelope, currency, "envelope"),
         "envelope_history": history,
         "committed": money(committed, currency, "announced"),
-        "available": money(None if envelope is None else envelope - committed, currency, "envelope"),
+        "available": money(
+            None if envelope is None else envelope - committed, currency, "envelope"
+        ),
         "commitment_share_pct": share(committed, envelope),
         "engaged": money(totals["engaged"], currency, "engaged"),
         "disbursed": money(totals["disbursed"], currency, "disbursed"),

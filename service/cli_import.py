@@ -1,4 +1,4 @@
-"""`panorama import panorama|gmpp|ftap FILE...`: parse everything, then record in one transaction."""
+"""`panorama import panorama|gmpp|ftap FILE...`: parse everything, record in one transaction."""
 
 from __future__ import annotations
 

@@ -35,7 +35,9 @@ def public(found: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in found.items() if not k.startswith("_")}
 
 
-def programmes(services: Any, as_of: date | None, known_at: datetime | None) -> list[dict[str, Any]]:
+def programmes(
+    services: Any, as_of: date | None, known_at: datetime | None
+) -> list[dict[str, Any]]:
     """Every programme on `as_of` (those created by `known_at`), summarised."""
     with services.db.transaction(write=False) as tx:
         ids = programme_ids(tx)

@@ -13,7 +13,8 @@ PENDING_KEY = "panorama:catch_up:pending:"  # + the queue name
 SAFETY_NET_SECONDS = 5.0
 DELIVER_TASK = "panorama.deliver_due_alerts"
 DIGEST_TASK = "panorama.send_alert_digests"
-PROJECTIONS = ("project_states", "hash_chain", "alerts", "programmes")  # what a catch-up task may name
+# what a catch-up task may name
+PROJECTIONS = ("project_states", "hash_chain", "alerts", "programmes")
 ALL = "all"  # a catch-up task naming every projection, in order: what a commit enqueues
 DEFAULT_DIGEST_HOUR_UTC = 7
 

@@ -159,7 +159,9 @@ def test_kinds_of_money_are_never_added_together(imported: Store) -> None:
     path = f"/api/funding-programmes/{FTAP_1}"
     before = imported.get(path)
     engaged = {"project_id": FRANCECONNECT, "amount": "25000000.00", "kind": "engaged"}
-    response = imported.client.post(f"{path}/awards", json=engaged | {"effective_date": "2019-07-02"})
+    response = imported.client.post(
+        f"{path}/awards", json=engaged | {"effective_date": "2019-07-02"}
+    )
     assert response.status_code == 201, response.get_json()
     after = imported.get(path)
     assert after["committed"] == before["committed"]
