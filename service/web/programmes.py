@@ -80,7 +80,7 @@ def programme(programme_id: str) -> Any:
         state=state,
         programme=found,
         calls=calls,
-        chart=envelope_chart(found),
+        envelope=envelope_chart(found),
         reflects=reflects,
         amount=_amount,
     )
