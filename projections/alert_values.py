@@ -57,6 +57,8 @@ def covers(rule: Rule, project_id: str, facts: Facts) -> bool:
     """Whether a project-metric rule's scope covers this project."""
     if rule.scope == "project":
         return rule.scope_value == project_id
+    if rule.scope == "programme":
+        return False  # a programme rule follows its programme (projections/programme_alerts.py)
     if rule.scope == "ministry":
         code = facts.get("ministry_code")
         wanted = canonical_ministry(rule.scope_value or "")

@@ -23,7 +23,7 @@ from eventsourcing.persistence import Mapper, Notification
 from psycopg import sql
 
 from domain.subscription import PORTFOLIO_METRICS, Rule, Subscription, rule_from_payload
-from projections import outbox
+from projections import outbox, programme_alerts
 from projections.alert_values import Facts, covers, portfolio_value, project_facts, project_value
 from projections.db import Tx
 from projections.schema import column_types, track
@@ -72,6 +72,7 @@ def setup(tx: Tx) -> None:
     types = column_types(tx.dialect)
     for ddl in _DDL:
         tx.execute(sql.SQL(ddl).format(**types))
+    programme_alerts.setup(tx)
     if not _has_column(tx, "pr_alert_subscriptions", "digest"):  # tables of an older version
         tx.execute(
             sql.SQL(
@@ -127,6 +128,8 @@ class AlertsProjector:
                 self._subscription(tx, n, subs, projects)
             elif n.topic.startswith(PROJECT_PREFIX):
                 self._project(tx, n, subs, projects)
+            elif n.topic.startswith(programme_alerts.PROGRAMME_PREFIX):
+                programme_alerts.on_event(self, tx, n, subs)
         # The batch's alerts, their outbox rows and the changed condition states, written
         # in the batch's transaction (with the tracking position): exactly once per event.
         tx.executemany(
@@ -211,7 +214,9 @@ class AlertsProjector:
             return
         # A new or changed rule is evaluated at once on what is known (cause: this event).
         rule = subs[sid]
-        if rule.metric in PORTFOLIO_METRICS:
+        if programme_alerts.follows(rule):
+            programme_alerts.on_rule(self, tx, n, sid, rule)
+        elif rule.metric in PORTFOLIO_METRICS:
             value = portfolio_value(rule.metric, projects.values())
             self._evaluate(tx, n, sid, rule, PORTFOLIO, value, None, None)
         else:

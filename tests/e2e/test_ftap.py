@@ -72,7 +72,8 @@ def _without_time(body: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 def store(settings: Settings, make_services: Callable[..., Services]) -> Store:
     """The panorama history imported, its summaries on every edition date kept."""
-    services = make_services(replace(settings, secret_key="ftap-test-secret"), today=lambda: TODAY)
+    settings = replace(settings, secret_key="ftap-test-secret", allow_loopback_webhooks=True)
+    services = make_services(settings, today=lambda: TODAY)
     editions = parse_panorama(LONG)
     run_import(services, editions)
     app = create_app(services)
@@ -211,3 +212,36 @@ def test_a_malformed_row_is_refused_naming_file_row_and_column(
         "'9.6x' is not a number"
     ) in result.output
     assert store.head() == head
+
+
+CLOSED_PORT_URL = "http://127.0.0.1:9/hook"  # loopback discard port: nothing listens
+
+
+def test_a_subscriber_is_told_once_when_commitment_crosses_90_pct_of_the_envelope(
+    store: Store,
+) -> None:
+    rule = {
+        "metric": "programme_commitment_share_pct",
+        "comparator": ">=",
+        "threshold": "90",
+        "clear_threshold": "80",
+        "scope": "programme",
+        "scope_value": FTAP_1,
+        "channel": "webhook",
+        "url": CLOSED_PORT_URL,
+    }
+    created = store.client.post("/api/subscriptions", json=rule)
+    assert created.status_code == 201, created.get_json()
+    assert store.ftap().exit_code == 0
+    assert store.get("/api/alerts") == []  # 176.84 M€ of 780 M€ (22.67 %)
+    path = f"/api/funding-programmes/{FTAP_1}/awards"
+    award = {"project_id": FRANCECONNECT, "effective_date": "2022-06-01"}
+    for amount in ("540000000.00", "1000000.00"):
+        response = store.client.post(path, json=award | {"amount": amount})
+        assert response.status_code == 201, response.get_json()
+    found = store.get("/api/alerts")
+    assert [(a["kind"], a["subject"], a["value_after"]) for a in found] == [
+        ("raised", f"programme:{FTAP_1}", "91.90")
+    ]
+    wrong = store.client.post("/api/subscriptions", json=rule | {"scope": "portfolio"})
+    assert_problem(wrong, 422, "scope")
