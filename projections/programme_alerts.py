@@ -91,9 +91,7 @@ def on_event(projector: Any, tx: Tx, n: Notification, subs: dict[str, Rule]) -> 
             "INSERT INTO pr_alert_programmes (programme_id, facts) VALUES (%s, %s)", (pid, text)
         )
     else:
-        tx.execute(
-            "UPDATE pr_alert_programmes SET facts = %s WHERE programme_id = %s", (text, pid)
-        )
+        tx.execute("UPDATE pr_alert_programmes SET facts = %s WHERE programme_id = %s", (text, pid))
     for sid, rule in sorted(subs.items()):
         if follows(rule) and rule.scope_value == pid:
             projector._evaluate(tx, n, sid, rule, key, _value(after), before, after)
