@@ -11,8 +11,8 @@ import pytest
 from domain.application import Portfolio, Provenance
 from domain.errors import (
     CallAlreadyOpen,
-    EnvelopeBelowCommitted,
     EffectiveDateNotAllowed,
+    EnvelopeBelowCommitted,
     EnvelopeOverCommitted,
     InvalidValue,
     NarrativeRequired,
