@@ -58,22 +58,20 @@ def http_setup(stack: Stack, label: str, keys: bool) -> Callable[[int], Command]
 
 
 def raw_setup(services: Services) -> Callable[[int], Command]:
-    """Per thread: its project through the library, its warm-up; then change_project."""
+    """Per thread: its project through the library, its warm-up; then reestimate_cost."""
     portfolio = services.portfolio
 
     def setup(i: int) -> Command:
         actor = f"bench-{i}"
         project = portfolio.register_project(
-            Provenance(effective_date=date(2024, 1, 15), actor=actor),
+            provenance=Provenance(effective_date=date(2024, 1, 15), actor=actor),
             name=f"raw {i}",
             ministry_code="MINARM",
         )
         prov = Provenance(effective_date=date(2024, 3, 1), actor=actor)
 
         def change(n: int) -> None:
-            portfolio.change_project(
-                project.id, "reestimate_cost", prov, amount=Decimal(f"{1000 + n}.00")
-            )
+            portfolio.reestimate_cost(project.id, Decimal(f"{1000 + n}.00"), provenance=prov)
 
         for n in range(WARMUP_COMMANDS):
             change(-1 - n)
@@ -130,14 +128,14 @@ def http_run(web: Web, *, duration_s: float | None, counts: list[int] | None, ta
 
 
 def raw_run(counts: list[int]) -> Load:
-    """The baseline: the same counts of change_project in this process, on a fresh schema."""
+    """The baseline: the same counts of reestimate_cost in this process, on a fresh schema."""
     with fresh_schema("bench_raw") as schema:
         services = schema_services(schema)
         try:
             spy = PYSPY_DIR / "raw.txt" if PYSPY_DIR else None
             with profiled(os.getpid(), spy, THROUGHPUT_S, False):
                 load = closed_loop(
-                    "raw change_project",
+                    "raw reestimate_cost",
                     CLIENTS,
                     raw_setup(services),
                     counts=counts,
@@ -171,7 +169,7 @@ def throughput() -> list[Result]:
             "http",
             f"commands/s, C={CLIENTS}, gunicorn {primary} + celery",
             f"{http.rate:,.0f} cmd/s ({http.total:,} cmds, {http.errors} errors)",
-            f"raw change_project {raw.rate:,.0f} cmd/s ({raw.errors} errors)",
+            f"raw reestimate_cost {raw.rate:,.0f} cmd/s ({raw.errors} errors)",
             f"{ratio:.2f}",
             target,
             met,
@@ -180,7 +178,7 @@ def throughput() -> list[Result]:
                     "http.commands_per_s",
                     http.rate,
                     "cmd/s",
-                    "raw change_project",
+                    "raw reestimate_cost",
                     raw.rate,
                     target,
                     met,
@@ -200,7 +198,7 @@ def throughput() -> list[Result]:
                     "http.command_p99_ms",
                     p99_ms(http.latencies),
                     "ms",
-                    "raw change_project",
+                    "raw reestimate_cost",
                     p99_ms(raw.latencies),
                 ),
             )

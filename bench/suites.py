@@ -47,9 +47,26 @@ def alerts() -> list[Result]:
     return guarded("alerts", alert_evaluation.run) + guarded("alerts", breach_to_webhook.run)
 
 
+def pages() -> list[Result]:
+    """`/` and `/projects` rendered at 10,000 x BENCH_SCALE projects beside their API calls,
+    and the first load's compressed weight."""
+    from bench import pages as bench_pages
+    from service.app import create_app
+
+    with fresh_schema() as schema:
+        services = schema_services(schema)
+        try:
+            bench_pages.portfolio(services)
+            app = create_app(services)
+            return guarded("pages", lambda: bench_pages.run(services, app))
+        finally:
+            services.close()
+
+
 SUITES: dict[str, Callable[[], list[Result]]] = {
     "http": http,
     "projections": projections,
     "imports": imports,
     "alerts": alerts,
+    "pages": pages,
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -13,22 +14,17 @@ from tqdm import tqdm
 from domain.application import Portfolio
 from domain.errors import DomainError
 from domain.project import Project
-from domain.values import PHASES, RATINGS
+from domain.values import PHASES, RATINGS, Provenance
 
 MINISTRIES = ["MEF", "MI", "MJ", "MINARM", "MENJ", "MSS", "MTES", "MAA", "MC", "SPM"]
 START = date(2012, 1, 1)
 TODAY = date(2026, 1, 1)
 
 
-def _prov(day: date, correction: bool = False) -> dict[str, object]:
-    return {
-        "effective_date": day,
-        "actor": "generator",
-        "source": "bench",
-        "narrative": "correction of an earlier figure" if correction else None,
-        "correction": correction,
-        "today": TODAY,
-    }
+def provenance(day: date, correction: bool = False) -> Provenance:
+    """The generator's provenance for a change effective on `day`."""
+    narrative = "correction of an earlier figure" if correction else None
+    return Provenance(day, "generator", "bench", narrative, correction)
 
 
 def generate(
@@ -55,9 +51,7 @@ def generate(
             phase=rng.choice(PHASES[:2]),
             cost=Decimal(rng.randrange(1_000, 400_000)) * 1000,
             planned_end=start + timedelta(days=rng.randrange(700, 2500)),
-            effective_date=registered,
-            actor="generator",
-            source="bench",
+            provenance=provenance(registered),
             today=TODAY,
         )
         day = registered
@@ -67,7 +61,7 @@ def generate(
             when = (
                 max(registered, day - timedelta(days=rng.randrange(30, 400))) if backdated else day
             )
-            _one_change(project, rng, _prov(when, correction=backdated))
+            _one_change(project, rng, provenance(when, correction=backdated))
         pending.append(project)
         if len(pending) >= batch:
             portfolio.save(*pending)
@@ -91,31 +85,42 @@ def record(portfolio: Portfolio, *, projects: int, events_per_project: int) -> l
         )
 
 
-def _one_change(project: Project, rng: random.Random, prov: dict[str, object]) -> None:
+def _one_change(project: Project, rng: random.Random, prov: Provenance) -> None:
     roll = rng.random()
     try:
         if roll < 0.35:
             base = project.current_cost or Decimal(1_000_000)
             factor = Decimal(rng.randrange(95, 112)) / 100
-            project.reestimate_cost((base * factor).quantize(Decimal(1)), **prov)
+            project.reestimate_cost(
+                (base * factor).quantize(Decimal(1)), provenance=prov, today=TODAY
+            )
         elif roll < 0.6:
             end = project.planned_end or TODAY
-            project.reestimate_schedule(end + timedelta(days=rng.randrange(-30, 120)), **prov)
+            project.reestimate_schedule(
+                end + timedelta(days=rng.randrange(-30, 120)), provenance=prov, today=TODAY
+            )
         elif roll < 0.85:
             rating = rng.choice(RATINGS)
-            extra = {"narrative": "difficultés signalées"} if rating == "Red" else {}
-            project.report_status(rating, **{**prov, **extra})
+            if rating == "Red":
+                prov = replace(prov, narrative="difficultés signalées")
+            project.report_status(rating, provenance=prov, today=TODAY)
         elif roll < 0.93:
             rank = PHASES.index(project.phase)
             if rank < 3:
-                project.transition_phase(PHASES[rank + 1], **prov)
+                project.transition_phase(PHASES[rank + 1], provenance=prov, today=TODAY)
             else:
-                project.reestimate_cost((project.current_cost or Decimal(1)) + 1000, **prov)
+                project.reestimate_cost(
+                    (project.current_cost or Decimal(1)) + 1000, provenance=prov, today=TODAY
+                )
         elif roll < 0.96 and not project.figures_withheld:
-            project.withhold_figures(**prov)
+            project.withhold_figures(provenance=prov, today=TODAY)
         elif project.figures_withheld:
-            project.disclose_figures(**prov)
+            project.disclose_figures(provenance=prov, today=TODAY)
         else:
-            project.revise_details({"interministerial": not project.interministerial}, **prov)
+            project.revise_details(
+                {"interministerial": not project.interministerial}, provenance=prov, today=TODAY
+            )
     except DomainError:
-        project.reestimate_cost((project.current_cost or Decimal(1)) + 1000, **prov)
+        project.reestimate_cost(
+            (project.current_cost or Decimal(1)) + 1000, provenance=prov, today=TODAY
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -15,12 +16,17 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Recording, Transcoding
 
+from domain.currency import CURRENCY_ID, CurrencyMismatch, PortfolioCurrency, check_currency
 from domain.errors import ProgrammeNotFound, ProjectNotFound, VersionConflict
+from domain.ministry import MINISTRIES_ID, Alias, Ministries, Ministry
 from domain.programme import FundingProgramme
 from domain.project import Project
 from domain.subscription import Rule, Subscription, SubscriptionNotFound
+from domain.values import Provenance
 
 A = TypeVar("A", bound=Aggregate)
+
+__all__ = ["CommandResult", "Portfolio", "Provenance", "recorded_with_events", "utc_today"]
 
 
 class DateAsISO(Transcoding):
@@ -68,27 +74,6 @@ def recorded_with_events(write: RecordWithEvents) -> Iterator[None]:
         _with_events.reset(token)
 
 
-@dataclass(frozen=True)
-class Provenance:
-    """Who records an event, from where, and when it is true in the world."""
-
-    effective_date: date
-    actor: str
-    source: str = "api"
-    narrative: str | None = None
-    correction: bool = False
-
-    def as_kwargs(self, today: date) -> dict[str, Any]:
-        return {
-            "effective_date": self.effective_date,
-            "actor": self.actor,
-            "source": self.source,
-            "narrative": self.narrative,
-            "correction": self.correction,
-            "today": today,
-        }
-
-
 def utc_today() -> date:
     """Today's date in UTC."""
     return datetime.now(UTC).date()
@@ -104,6 +89,8 @@ class Portfolio(Application[UUID]):
     ) -> None:
         super().__init__(env)
         self.today = today
+        self._reference: Ministries | None = None
+        self._reference_lock = threading.Lock()
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Any:
         """Given settings are the whole configuration: the process environment is not read."""
@@ -120,31 +107,183 @@ class Portfolio(Application[UUID]):
     # -- projects ----------------------------------------------------------------------------
     def register_project(
         self,
-        prov: Provenance,
         *,
-        id: UUID | None = None,
-        **details: Any,  # noqa: A002
+        provenance: Provenance,
+        id: UUID | None = None,  # noqa: A002
+        name: str,
+        ministry_code: str,
+        ministry_name: str | None = None,
+        description: str | None = None,
+        interministerial: bool = False,
+        functional_zone: str | None = None,
+        programmes: list[str] | None = None,
+        links: list[str] | None = None,
+        start_date: date | None = None,
+        phase: str = "Cadrage",
+        cost: Decimal | None = None,
+        planned_end: date | None = None,
     ) -> CommandResult:
         """Register a project; `id` may be given for deterministic imports."""
-        kwargs = prov.as_kwargs(self.today())
-        kwargs.pop("correction")
-        project = Project.register(id=id, **details, **kwargs)
+        self.check_ministry(ministry_code)
+        project = Project.register(
+            id=id,
+            name=name,
+            ministry_code=ministry_code,
+            ministry_name=ministry_name,
+            description=description,
+            interministerial=interministerial,
+            functional_zone=functional_zone,
+            programmes=programmes,
+            links=links,
+            start_date=start_date,
+            phase=phase,
+            cost=cost,
+            planned_end=planned_end,
+            provenance=provenance,
+            today=self.today(),
+        )
         return self._save(project)
 
-    def change_project(
+    def revise_details(
         self,
         project_id: UUID,
-        command: Callable[..., None] | str,
-        prov: Provenance,
+        changes: dict[str, Any],
         *,
+        provenance: Provenance,
         expected_version: int | None = None,
-        **args: Any,
     ) -> CommandResult:
-        """Load a project, call one of its command methods, and save what it recorded."""
-        project = self.get_project(project_id)
-        self._check_version(project, expected_version)
-        method = getattr(project, command) if isinstance(command, str) else command
-        method(**args, **prov.as_kwargs(self.today()))
+        """Record new identity details (name, ministry, description, ...)."""
+        self.check_ministry(changes.get("ministry_code"))
+        project = self._project_at(project_id, expected_version)
+        project.revise_details(changes, provenance=provenance, today=self.today())
+        return self._save(project)
+
+    def transition_phase(
+        self,
+        project_id: UUID,
+        phase: str,
+        *,
+        provenance: Provenance,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Move to another phase: forward may skip phases, backward needs a narrative."""
+        project = self._project_at(project_id, expected_version)
+        project.transition_phase(phase, provenance=provenance, today=self.today())
+        return self._save(project)
+
+    def reestimate_cost(
+        self,
+        project_id: UUID,
+        amount: Decimal,
+        *,
+        provenance: Provenance,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Record a new estimate of the project's total cost."""
+        project = self._project_at(project_id, expected_version)
+        project.reestimate_cost(amount, provenance=provenance, today=self.today())
+        return self._save(project)
+
+    def reestimate_schedule(
+        self,
+        project_id: UUID,
+        planned_end: date,
+        *,
+        provenance: Provenance,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Record a new planned end date."""
+        project = self._project_at(project_id, expected_version)
+        project.reestimate_schedule(planned_end, provenance=provenance, today=self.today())
+        return self._save(project)
+
+    def rebaseline(
+        self,
+        project_id: UUID,
+        *,
+        baseline_cost: Decimal | None,
+        baseline_end: date | None,
+        approver: str,
+        reason: str,
+        provenance: Provenance,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Replace the baseline cost and/or end date, with an approver and a reason."""
+        project = self._project_at(project_id, expected_version)
+        project.rebaseline(
+            baseline_cost=baseline_cost,
+            baseline_end=baseline_end,
+            approver=approver,
+            reason=reason,
+            provenance=provenance,
+            today=self.today(),
+        )
+        return self._save(project)
+
+    def report_status(
+        self,
+        project_id: UUID,
+        rating: str,
+        *,
+        provenance: Provenance,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Record a RAG / météo rating; a Red rating needs a narrative."""
+        project = self._project_at(project_id, expected_version)
+        project.report_status(rating, provenance=provenance, today=self.today())
+        return self._save(project)
+
+    def withhold_figures(
+        self, project_id: UUID, *, provenance: Provenance, expected_version: int | None = None
+    ) -> CommandResult:
+        """Stop publishing the project's figures (they are kept, not erased)."""
+        project = self._project_at(project_id, expected_version)
+        project.withhold_figures(provenance=provenance, today=self.today())
+        return self._save(project)
+
+    def disclose_figures(
+        self, project_id: UUID, *, provenance: Provenance, expected_version: int | None = None
+    ) -> CommandResult:
+        """Publish the project's figures again."""
+        project = self._project_at(project_id, expected_version)
+        project.disclose_figures(provenance=provenance, today=self.today())
+        return self._save(project)
+
+    def leave_portfolio(
+        self, project_id: UUID, *, provenance: Provenance, expected_version: int | None = None
+    ) -> CommandResult:
+        """Record that the project is no longer followed by the portfolio."""
+        project = self._project_at(project_id, expected_version)
+        project.leave_portfolio(provenance=provenance, today=self.today())
+        return self._save(project)
+
+    def rejoin_portfolio(
+        self, project_id: UUID, *, provenance: Provenance, expected_version: int | None = None
+    ) -> CommandResult:
+        """Record that the project is followed by the portfolio again."""
+        project = self._project_at(project_id, expected_version)
+        project.rejoin_portfolio(provenance=provenance, today=self.today())
+        return self._save(project)
+
+    def close_project(
+        self,
+        project_id: UUID,
+        outcome: str,
+        *,
+        provenance: Provenance,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Close the project, completed or abandoned: it then accepts only a reopening."""
+        project = self._project_at(project_id, expected_version)
+        project.close(outcome, provenance=provenance, today=self.today())
+        return self._save(project)
+
+    def reopen_project(
+        self, project_id: UUID, *, provenance: Provenance, expected_version: int | None = None
+    ) -> CommandResult:
+        """Reopen a closed project (the one command a closed project accepts); needs a narrative."""
+        project = self._project_at(project_id, expected_version)
+        project.reopen(provenance=provenance, today=self.today())
         return self._save(project)
 
     def get_project(self, project_id: UUID) -> Project:
@@ -158,13 +297,27 @@ class Portfolio(Application[UUID]):
 
     # -- funding programmes ------------------------------------------------------------------
     def create_programme(
-        self, prov: Provenance, *, name: str, envelope: Decimal, currency: str = "EUR"
+        self,
+        *,
+        name: str,
+        envelope: Decimal,
+        currency: str | None = None,
+        provenance: Provenance,
     ) -> CommandResult:
-        """Create a funding programme with its envelope."""
-        kwargs = prov.as_kwargs(self.today())
-        kwargs.pop("correction")
+        """Create a funding programme with its envelope, in the portfolio's currency."""
+        portfolio_currency = self.currency()
+        currency = check_currency(currency or portfolio_currency or "EUR")
+        if portfolio_currency is not None and currency != portfolio_currency:
+            raise CurrencyMismatch(
+                f"this portfolio is in {portfolio_currency}: a programme in {currency} would add "
+                f"{currency} to its projects' funding; create it in {portfolio_currency}"
+            )
         programme = FundingProgramme.create(
-            name=name, envelope=envelope, currency=currency, **kwargs
+            name=name,
+            envelope=envelope,
+            currency=currency,
+            provenance=provenance,
+            today=self.today(),
         )
         return self._save(programme)
 
@@ -172,76 +325,89 @@ class Portfolio(Application[UUID]):
         self,
         programme_id: UUID,
         call: str,
-        prov: Provenance,
         *,
+        provenance: Provenance,
         expected_version: int | None = None,
     ) -> CommandResult:
         """Open a call on a programme."""
         programme = self.get_programme(programme_id)
         self._check_version(programme, expected_version)
-        programme.open_call(call, **prov.as_kwargs(self.today()))
+        programme.open_call(call, provenance=provenance, today=self.today())
         return self._save(programme)
 
     def award_funding(
         self,
         programme_id: UUID,
-        prov: Provenance,
         *,
         project_id: UUID,
         amount: Decimal,
         call: str | None = None,
+        provenance: Provenance,
         expected_version: int | None = None,
+        currency: str | None = None,
     ) -> CommandResult:
         """Award funding: recorded on the programme and on the project in one atomic save."""
         programme = self.get_programme(programme_id)
         self._check_version(programme, expected_version)
+        self._check_programme_currency(programme, currency)
         project = self.get_project(project_id)
         today = self.today()
-        programme.award(project_id, amount, call, **prov.as_kwargs(today))
-        project.receive_funding(programme_id, amount, call, **prov.as_kwargs(today))
+        programme.award(project_id, amount, call, provenance=provenance, today=today)
+        project.receive_funding(programme_id, amount, call, provenance=provenance, today=today)
         return self._save(programme, project)
 
     def revise_envelope(
         self,
         programme_id: UUID,
-        prov: Provenance,
         *,
         envelope: Decimal,
         reason: str,
+        provenance: Provenance,
         expected_version: int | None = None,
     ) -> CommandResult:
         """Revise a programme's envelope from the effective date (never below committed)."""
         programme = self.get_programme(programme_id)
         self._check_version(programme, expected_version)
-        programme.revise_envelope(envelope, reason, **prov.as_kwargs(self.today()))
+        programme.revise_envelope(envelope, reason, provenance=provenance, today=self.today())
         return self._save(programme)
 
     def record_funding(
         self,
         programme_id: UUID,
-        prov: Provenance,
         *,
         project_id: UUID,
         amount: Decimal,
         kind: str,
         call: str | None = None,
+        provenance: Provenance,
         expected_version: int | None = None,
+        currency: str | None = None,
     ) -> CommandResult:
         """Record announced, engaged or disbursed money; announced goes to the project too."""
         if kind == "announced":
             return self.award_funding(
                 programme_id,
-                prov,
                 project_id=project_id,
                 amount=amount,
                 call=call,
+                provenance=provenance,
                 expected_version=expected_version,
+                currency=currency,
             )
         programme = self.get_programme(programme_id)
         self._check_version(programme, expected_version)
+        self._check_programme_currency(programme, currency)
         self.get_project(project_id)
-        programme.award(project_id, amount, call, kind, **prov.as_kwargs(self.today()))
+        programme.award(project_id, amount, call, kind, provenance=provenance, today=self.today())
         return self._save(programme)
+
+    @staticmethod
+    def _check_programme_currency(programme: FundingProgramme, currency: str | None) -> None:
+        if currency is not None and check_currency(currency) != programme.currency:
+            raise CurrencyMismatch(
+                f"the programme {programme.name!r} awards in {programme.currency}, "
+                f"not {check_currency(currency)}"
+            )
 
     def programme_events(self, programme_id: UUID) -> list[DomainEventProtocol[UUID]]:
         """Every event of a programme's stream, in recording order."""
@@ -293,7 +459,132 @@ class Portfolio(Application[UUID]):
         """The subscription's current state, or SubscriptionNotFound."""
         return self._get(subscription_id, Subscription, SubscriptionNotFound)
 
+    # -- reference data: ministries -----------------------------------------------------------
+    def ministries(self) -> Ministries | None:
+        """The ministries reference as recorded (cached, brought up to date), None if unseeded."""
+        with self._reference_lock:
+            cached = self._reference
+            if cached is None:
+                try:
+                    cached = self.repository.get(MINISTRIES_ID)
+                except AggregateNotFoundError:
+                    return None
+            else:
+                for event in self.events.get(MINISTRIES_ID, gt=cached.version):
+                    cached = event.mutate(cached)  # type: ignore[attr-defined]
+            assert isinstance(cached, Ministries)
+            self._reference = cached
+            return cached
+
+    def check_ministry(self, code: str | None) -> Ministry | None:
+        """The ministry `code` names; UnknownMinistry (422) once the reference is seeded."""
+        reference = self.ministries()
+        if code is None or reference is None:
+            return None
+        return reference.resolve(code)
+
+    def register_ministry(
+        self,
+        code: str,
+        name: str,
+        *,
+        actor: str,
+        aliases: Sequence[Alias] = (),
+        source: str = "api",
+        expected: int | None = None,
+    ) -> CommandResult:
+        """Register a ministry under a new stable code (an admin's amendment of the reference)."""
+        reference = self._reference_for_change(actor, source, expected)
+        reference.register(code, name, actor=actor, source=source, aliases=tuple(aliases))
+        return self._save(reference)
+
+    def amend_ministry(
+        self,
+        code: str,
+        *,
+        actor: str,
+        name: str | None = None,
+        valid_from: date | None = None,
+        alias: Alias | None = None,
+        expected: int | None = None,
+    ) -> CommandResult:
+        """Rename a ministry and/or add an alias it was published under, in one save."""
+        reference = self._reference_for_change(actor, "api", expected)
+        if name is not None:
+            reference.rename(code, name, valid_from=valid_from, actor=actor, source="api")
+        if alias is not None:
+            reference.add_alias(code, alias, actor=actor, source="api")
+        return self._save(reference)
+
+    def seed_ministries(
+        self, seed: Sequence[Ministry], *, actor: str = "seed", source: str = "seed"
+    ) -> CommandResult | None:
+        """Record what the seed has that the reference lacks (idempotent; None: nothing new).
+
+        A ministry or alias an admin already recorded is left as it is.
+        """
+        reference = self._reference_for_change(actor, source, None)
+        for ministry in seed:
+            if reference.stable(ministry.code) is None:
+                fresh = [a for a in ministry.aliases if reference.stable(a.code) is None]
+                reference.register(
+                    ministry.code, ministry.name, actor=actor, source=source, aliases=tuple(fresh)
+                )
+                continue
+            for alias in ministry.aliases:
+                if reference.stable(alias.code) is None:
+                    reference.add_alias(ministry.code, alias, actor=actor, source=source)
+        if not reference.pending_events:
+            return None
+        try:
+            return self._save(reference)
+        except VersionConflict:  # another process seeded at the same time
+            return None
+
+    def _reference_for_change(self, actor: str, source: str, expected: int | None) -> Ministries:
+        try:
+            reference: Aggregate = self.repository.get(MINISTRIES_ID)
+        except AggregateNotFoundError:
+            reference = Ministries.start(actor=actor, source=source)
+        assert isinstance(reference, Ministries)
+        self._check_version(reference, expected)
+        return reference
+
+    # -- reference data: the portfolio's currency --------------------------------------------
+    def currency(self) -> str | None:
+        """The portfolio's currency as recorded, or None before its first start."""
+        try:
+            recorded: Aggregate = self.repository.get(CURRENCY_ID)
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(recorded, PortfolioCurrency)
+        return recorded.currency
+
+    def configure_currency(self, currency: str, *, actor: str = "setup") -> str:
+        """Record the currency on first use; later, refuse a different one (CurrencyMismatch)."""
+        wanted = check_currency(currency, "PORTFOLIO_CURRENCY")
+        recorded = self.currency()
+        if recorded is None:
+            try:
+                self._save(PortfolioCurrency.configure(wanted, actor=actor))
+                return wanted
+            except VersionConflict:  # configured by another process in the meantime
+                recorded = self.currency()
+        if recorded != wanted:
+            raise CurrencyMismatch(
+                f"this portfolio is in {recorded}, not {wanted}: its currency was recorded on "
+                f"first use and cannot change: set PORTFOLIO_CURRENCY={recorded}, or point "
+                "DATABASE_URL at another database for a portfolio in another currency"
+            )
+        return wanted
+
     # -- helpers -----------------------------------------------------------------------------
+    def _project_at(self, project_id: UUID, expected_version: int | None) -> Project:
+        """The project, if it is still at the version the caller saw (else VersionConflict)."""
+        project = self.get_project(project_id)
+        self._check_version(project, expected_version)
+        return project
+
     def _get(self, aggregate_id: UUID, kind: type[A], not_found: type[Exception]) -> A:
         try:
             aggregate: Aggregate = self.repository.get(aggregate_id)

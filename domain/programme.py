@@ -16,8 +16,7 @@ from domain.errors import (
     InvalidValue,
     UnknownCall,
 )
-from domain.values import EventProvenance as Provenance
-from domain.values import check_amount, check_effective_date
+from domain.values import EventProvenance, Provenance, check_amount, check_effective_date
 
 # Kinds of money: only announced awards commit the envelope; the kinds are never added.
 MONEY_KINDS = ("announced", "engaged", "disbursed")
@@ -26,16 +25,34 @@ MONEY_KINDS = ("announced", "engaged", "disbursed")
 class FundingProgramme(Aggregate):
     """A fund that awards money to projects in successive calls, within an envelope."""
 
-    class Event(Aggregate.Event, Provenance):
-        pass
+    class Event(Aggregate.Event, EventProvenance):
+        def apply(self, aggregate: FundingProgramme) -> None:
+            """Change the programme's state."""
 
-    class Created(Aggregate.Created, Provenance):
+    class Created(Aggregate.Created, EventProvenance):
         name: str
         envelope: Decimal
         currency: str
 
+        def apply(self, aggregate: FundingProgramme) -> None:
+            aggregate.name = self.name
+            aggregate.envelope = self.envelope
+            aggregate.currency = self.currency
+            aggregate.calls = []
+            aggregate.committed = Decimal(0)
+            aggregate.awards = []
+            aggregate.opened_on = self.effective_date
+            aggregate.envelopes = [(self.effective_date, self.envelope)]
+            aggregate.dated_awards = []
+            aggregate.laureates = {}
+            aggregate.figures = {}
+            aggregate.other_funding = []
+
     class CallOpened(Event):
         call: str
+
+        def apply(self, aggregate: FundingProgramme) -> None:
+            aggregate.calls.append(self.call)
 
     class FundingAwarded(Event):
         """An announced award: it commits the envelope (project_id: the recipient)."""
@@ -44,19 +61,50 @@ class FundingProgramme(Aggregate):
         amount: Decimal
         call: str | None
 
+        def apply(self, aggregate: FundingProgramme) -> None:
+            aggregate.committed += self.amount
+            aggregate.awards.append(
+                {"project_id": self.project_id, "amount": self.amount, "call": self.call}
+            )
+            aggregate.dated_awards.append((self.effective_date, self.amount))
+
     class FundingEngaged(Event):
         project_id: UUID
         amount: Decimal
         call: str | None
+
+        def apply(self, aggregate: FundingProgramme) -> None:
+            aggregate.other_funding.append(
+                {
+                    "project_id": self.project_id,
+                    "amount": self.amount,
+                    "call": self.call,
+                    "kind": "engaged",
+                }
+            )
 
     class FundingDisbursed(Event):
         project_id: UUID
         amount: Decimal
         call: str | None
 
+        def apply(self, aggregate: FundingProgramme) -> None:
+            aggregate.other_funding.append(
+                {
+                    "project_id": self.project_id,
+                    "amount": self.amount,
+                    "call": self.call,
+                    "kind": "disbursed",
+                }
+            )
+
     class EnvelopeRevised(Event):
         envelope: Decimal
         reason: str
+
+        def apply(self, aggregate: FundingProgramme) -> None:
+            aggregate.envelopes.append((self.effective_date, self.envelope))
+            aggregate.envelope = envelope_on(aggregate.envelopes, date.max) or aggregate.envelope
 
     class FigurePublished(Event):
         """A figure a source published (a call's count and total, a year's, an audit's)."""
@@ -70,6 +118,13 @@ class FundingProgramme(Aggregate):
         confidence: str | None
         scope: str
 
+        def apply(self, aggregate: FundingProgramme) -> None:
+            aggregate.figures[self.label] = {
+                "total": self.total,
+                "count": self.laureates_count,
+                "on": self.effective_date,
+            }
+
     class LaureateSelected(Event):
         """A laureate of a call; project_id is set when it is a project of the portfolio."""
 
@@ -82,6 +137,13 @@ class FundingProgramme(Aggregate):
         savings: Decimal | None
         confidence: str | None
         dated: bool
+
+        def apply(self, aggregate: FundingProgramme) -> None:
+            aggregate.laureates[self.laureate_id] = {
+                "name": self.name,
+                "call": self.call,
+                "project_id": self.project_id,
+            }
 
     def __init__(self, **_: Any) -> None:  # state is set by Created.apply
         pass
@@ -107,10 +169,7 @@ class FundingProgramme(Aggregate):
         envelope: Decimal,
         currency: str = "EUR",
         id: UUID | None = None,  # noqa: A002
-        effective_date: date,
-        actor: str,
-        source: str,
-        narrative: str | None = None,
+        provenance: Provenance,
         today: date,
     ) -> FundingProgramme:
         """Create a programme with its envelope."""
@@ -118,7 +177,11 @@ class FundingProgramme(Aggregate):
             raise InvalidValue("name must not be blank", field="name")
         check_amount(envelope, "envelope")
         check_effective_date(
-            effective_date, today=today, registered_on=None, correction=False, narrative=None
+            provenance.effective_date,
+            today=today,
+            registered_on=None,
+            correction=False,
+            narrative=None,
         )
         return cls._create(
             cls.Created,
@@ -126,10 +189,10 @@ class FundingProgramme(Aggregate):
             name=name,
             envelope=envelope,
             currency=currency,
-            effective_date=effective_date,
-            actor=actor,
-            source=source,
-            narrative=narrative,
+            effective_date=provenance.effective_date,
+            actor=provenance.actor,
+            source=provenance.source,
+            narrative=provenance.narrative,
             correction=False,
         )
 
@@ -138,13 +201,13 @@ class FundingProgramme(Aggregate):
         """What is left of the envelope."""
         return self.envelope - self.committed
 
-    def open_call(self, call: str, **prov: Any) -> None:
+    def open_call(self, call: str, *, provenance: Provenance, today: date) -> None:
         """Open a call for projects."""
         if not call.strip():
             raise InvalidValue("call must not be blank", field="call")
         if call in self.calls:
             raise CallAlreadyOpen(f"call {call!r} is already open")
-        self._record(self.CallOpened, prov, call=call)
+        self._record(self.CallOpened, provenance, today, call=call)
 
     def envelope_on(self, day: date) -> Decimal | None:
         """The envelope in force on `day` (None before the programme opened)."""
@@ -156,7 +219,9 @@ class FundingProgramme(Aggregate):
         amount: Decimal,
         call: str | None,
         kind: str = "announced",
-        **prov: Any,
+        *,
+        provenance: Provenance,
+        today: date,
     ) -> None:
         """Record money for a recipient; an announced award never over-commits the envelope
         in force on its effective date (nor on any later date)."""
@@ -165,11 +230,11 @@ class FundingProgramme(Aggregate):
             raise InvalidValue(f"kind must be one of {', '.join(MONEY_KINDS)}", field="kind")
         if call is not None and call not in self.calls:
             raise UnknownCall(f"call {call!r} is not open on this programme")
-        day: date = prov["effective_date"]
-        self._check_date(prov)
+        day = provenance.effective_date
+        self._check_date(provenance, today)
         if kind != "announced":
             event = self.FundingEngaged if kind == "engaged" else self.FundingDisbursed
-            self._record(event, prov, project_id=project_id, amount=amount, call=call)
+            self._record(event, provenance, today, project_id=project_id, amount=amount, call=call)
             return
         breach = first_breach(self.envelopes, [*self.dated_awards, (day, amount)])
         if breach is not None:
@@ -179,15 +244,24 @@ class FundingProgramme(Aggregate):
                 f"{committed} {self.currency} committed on {when} against an envelope of "
                 f"{envelope} {self.currency} in force that day"
             )
-        self._record(self.FundingAwarded, prov, project_id=project_id, amount=amount, call=call)
+        self._record(
+            self.FundingAwarded,
+            provenance,
+            today,
+            project_id=project_id,
+            amount=amount,
+            call=call,
+        )
 
-    def revise_envelope(self, envelope: Decimal, reason: str, **prov: Any) -> None:
+    def revise_envelope(
+        self, envelope: Decimal, reason: str, *, provenance: Provenance, today: date
+    ) -> None:
         """Record a new envelope from its effective date; never below what is committed."""
         check_amount(envelope, "envelope")
         if not reason.strip():
             raise InvalidValue("an envelope revision needs a reason", field="reason")
-        day: date = prov["effective_date"]
-        self._check_date(prov)
+        day = provenance.effective_date
+        self._check_date(provenance, today)
         breach = first_breach([*self.envelopes, (day, envelope)], self.dated_awards)
         if breach is not None:
             when, committed, in_force = breach
@@ -196,59 +270,104 @@ class FundingProgramme(Aggregate):
                 f"already committed: {committed} {self.currency} on {when} "
                 f"(the envelope in force would be {in_force} {self.currency})"
             )
-        self._record(self.EnvelopeRevised, prov, envelope=envelope, reason=reason)
+        self._record(self.EnvelopeRevised, provenance, today, envelope=envelope, reason=reason)
 
-    def publish_figure(self, **figure: Any) -> None:
+    def publish_figure(
+        self,
+        *,
+        label: str,
+        kind: str,
+        money_kind: str,
+        laureates_count: int | None,
+        total: Decimal | None,
+        dated: bool,
+        confidence: str | None,
+        scope: str,
+        provenance: Provenance,
+        today: date,
+    ) -> None:
         """Record a published figure (count and/or total) under its label."""
-        prov = {k: figure.pop(k) for k in PROV_KEYS if k in figure}
-        if not str(figure.get("label", "")).strip():
+        if not label.strip():
             raise InvalidValue("a published figure needs a label", field="label")
-        if figure.get("total") is not None:
-            check_amount(figure["total"], "total")
-        if figure.get("money_kind") not in (*MONEY_KINDS, "envelope", "opened"):
+        if total is not None:
+            check_amount(total, "total")
+        if money_kind not in (*MONEY_KINDS, "envelope", "opened"):
             raise InvalidValue("unknown kind of money", field="money_kind")
-        self._record(self.FigurePublished, prov, **figure)
+        self._record(
+            self.FigurePublished,
+            provenance,
+            today,
+            label=label,
+            kind=kind,
+            money_kind=money_kind,
+            laureates_count=laureates_count,
+            total=total,
+            dated=dated,
+            confidence=confidence,
+            scope=scope,
+        )
 
-    def select_laureate(self, **laureate: Any) -> None:
+    def select_laureate(
+        self,
+        *,
+        laureate_id: UUID,
+        name: str,
+        call: str,
+        project_id: UUID | None,
+        ministry: str | None,
+        ministry_code: str | None,
+        savings: Decimal | None,
+        confidence: str | None,
+        dated: bool,
+        provenance: Provenance,
+        today: date,
+    ) -> None:
         """Record a laureate of an open call (with or without a known amount)."""
-        prov = {k: laureate.pop(k) for k in PROV_KEYS if k in laureate}
-        if laureate["call"] not in self.calls:
-            raise UnknownCall(f"call {laureate['call']!r} is not open on this programme")
-        if not str(laureate.get("name", "")).strip():
+        if call not in self.calls:
+            raise UnknownCall(f"call {call!r} is not open on this programme")
+        if not name.strip():
             raise InvalidValue("a laureate needs a name", field="name")
-        self._record(self.LaureateSelected, prov, **laureate)
+        self._record(
+            self.LaureateSelected,
+            provenance,
+            today,
+            laureate_id=laureate_id,
+            name=name,
+            call=call,
+            project_id=project_id,
+            ministry=ministry,
+            ministry_code=ministry_code,
+            savings=savings,
+            confidence=confidence,
+            dated=dated,
+        )
 
-    def _check_date(self, prov: dict[str, Any]) -> None:
+    def _check_date(self, provenance: Provenance, today: date) -> None:
         check_effective_date(
-            prov["effective_date"],
-            today=prov["today"],
+            provenance.effective_date,
+            today=today,
             registered_on=self.opened_on,
-            correction=bool(prov.get("correction", False)),
-            narrative=prov.get("narrative"),
+            correction=provenance.correction,
+            narrative=provenance.narrative,
         )
 
     def _record(
-        self, event_class: type[FundingProgramme.Event], prov: dict[str, Any], **payload: Any
+        self,
+        event_class: type[FundingProgramme.Event],
+        provenance: Provenance,
+        today: date,
+        **payload: Any,
     ) -> None:
-        check_effective_date(
-            prov["effective_date"],
-            today=prov.pop("today"),
-            registered_on=self.opened_on,
-            correction=bool(prov.get("correction", False)),
-            narrative=prov.get("narrative"),
-        )
+        self._check_date(provenance, today)
         self.trigger_event(
             event_class,
-            effective_date=prov["effective_date"],
-            actor=prov["actor"],
-            source=prov["source"],
-            narrative=prov.get("narrative"),
-            correction=bool(prov.get("correction", False)),
+            effective_date=provenance.effective_date,
+            actor=provenance.actor,
+            source=provenance.source,
+            narrative=provenance.narrative,
+            correction=provenance.correction,
             **payload,
         )
-
-
-PROV_KEYS = ("effective_date", "actor", "source", "narrative", "correction", "today")
 
 
 def envelope_on(envelopes: list[tuple[date, Decimal]], day: date) -> Decimal | None:
@@ -272,53 +391,3 @@ def first_breach(
         if committed and (envelope is None or committed > envelope):
             return day, committed, envelope if envelope is not None else Decimal(0)
     return None
-
-
-def _created_apply(self: FundingProgramme.Created, programme: Any) -> None:
-    programme.name = self.name
-    programme.envelope = self.envelope
-    programme.currency = self.currency
-    programme.calls = []
-    programme.committed = Decimal(0)
-    programme.awards = []
-    programme.opened_on = self.effective_date
-    programme.envelopes = [(self.effective_date, self.envelope)]
-    programme.dated_awards = []
-    programme.laureates = {}
-    programme.figures = {}
-    programme.other_funding = []
-
-
-def _event_apply(self: FundingProgramme.Event, programme: Any) -> None:
-    if isinstance(self, FundingProgramme.CallOpened):
-        programme.calls.append(self.call)
-    elif isinstance(self, FundingProgramme.FundingAwarded):
-        programme.committed += self.amount
-        programme.awards.append(
-            {"project_id": self.project_id, "amount": self.amount, "call": self.call}
-        )
-        programme.dated_awards.append((self.effective_date, self.amount))
-    elif isinstance(self, FundingProgramme.FundingEngaged | FundingProgramme.FundingDisbursed):
-        kind = "engaged" if isinstance(self, FundingProgramme.FundingEngaged) else "disbursed"
-        programme.other_funding.append(
-            {"project_id": self.project_id, "amount": self.amount, "call": self.call, "kind": kind}
-        )
-    elif isinstance(self, FundingProgramme.EnvelopeRevised):
-        programme.envelopes.append((self.effective_date, self.envelope))
-        programme.envelope = envelope_on(programme.envelopes, date.max) or programme.envelope
-    elif isinstance(self, FundingProgramme.FigurePublished):
-        programme.figures[self.label] = {
-            "total": self.total,
-            "count": self.laureates_count,
-            "on": self.effective_date,
-        }
-    elif isinstance(self, FundingProgramme.LaureateSelected):
-        programme.laureates[self.laureate_id] = {
-            "name": self.name,
-            "call": self.call,
-            "project_id": self.project_id,
-        }
-
-
-FundingProgramme.Created.apply = _created_apply  # type: ignore[method-assign,assignment]
-FundingProgramme.Event.apply = _event_apply  # type: ignore[method-assign,assignment]

@@ -20,9 +20,12 @@ from domain.errors import (
     ProjectIsClosed,
     ProjectNotClosed,
 )
+from domain.project_facts import DETAIL_FIELDS, ProjectFacts
 from domain.values import (
     CLOSURE_OUTCOMES,
     PHASE_RANK,
+    EventProvenance,
+    Provenance,
     canonical_ministry,
     check_amount,
     check_effective_date,
@@ -30,30 +33,18 @@ from domain.values import (
     check_rating,
     require_narrative,
 )
-from domain.values import (
-    EventProvenance as Provenance,
-)
 
-DETAIL_FIELDS: tuple[str, ...] = (
-    "name",
-    "ministry_code",
-    "ministry_name",
-    "description",
-    "interministerial",
-    "functional_zone",
-    "programmes",
-    "links",
-    "start_date",
-)
+__all__ = ["DETAIL_FIELDS", "Project"]
 
 
-class Project(Aggregate):
-    """A major digital project followed by the portfolio."""
+class Project(Aggregate, ProjectFacts):
+    """A major digital project followed by the portfolio (its state: ProjectFacts)."""
 
-    class Event(Aggregate.Event, Provenance):
-        pass
+    class Event(Aggregate.Event, EventProvenance):
+        def apply(self, aggregate: ProjectFacts) -> None:
+            """Change a project's facts (the aggregate's, or a read model's fold)."""
 
-    class Registered(Aggregate.Created, Provenance):
+    class Registered(Aggregate.Created, EventProvenance):
         name: str
         ministry_code: str
         ministry_name: str | None
@@ -67,18 +58,49 @@ class Project(Aggregate):
         cost: Decimal | None
         planned_end: date | None
 
+        def apply(self, aggregate: ProjectFacts) -> None:
+            for name in DETAIL_FIELDS:
+                setattr(aggregate, name, getattr(self, name))
+            aggregate.phase = self.phase
+            aggregate.baseline_cost = aggregate.current_cost = self.cost
+            aggregate.baseline_end = aggregate.planned_end = self.planned_end
+            aggregate.rating = None
+            aggregate.funding_received = Decimal(0)
+            aggregate.in_portfolio = True
+            aggregate.figures_withheld = False
+            aggregate.closed = False
+            aggregate.outcome = None
+            aggregate.registered_on = self.effective_date
+
     class DetailsRevised(Event):
         changes: dict[str, Any]
+
+        def apply(self, aggregate: ProjectFacts) -> None:
+            for name, value in self.changes.items():
+                setattr(aggregate, name, value)
 
     class PhaseTransitioned(Event):
         phase: str
         previous_phase: str
 
+        def apply(self, aggregate: ProjectFacts) -> None:
+            aggregate.phase = self.phase
+
     class CostReestimated(Event):
         amount: Decimal
 
+        def apply(self, aggregate: ProjectFacts) -> None:
+            aggregate.current_cost = self.amount
+            if aggregate.baseline_cost is None:
+                aggregate.baseline_cost = self.amount
+
     class ScheduleReestimated(Event):
         planned_end: date
+
+        def apply(self, aggregate: ProjectFacts) -> None:
+            aggregate.planned_end = self.planned_end
+            if aggregate.baseline_end is None:
+                aggregate.baseline_end = self.planned_end
 
     class Rebaselined(Event):
         baseline_cost: Decimal | None
@@ -86,57 +108,56 @@ class Project(Aggregate):
         approver: str
         reason: str
 
+        def apply(self, aggregate: ProjectFacts) -> None:
+            if self.baseline_cost is not None:
+                aggregate.baseline_cost = self.baseline_cost
+            if self.baseline_end is not None:
+                aggregate.baseline_end = self.baseline_end
+
     class FundingAwarded(Event):
         programme_id: UUID
         amount: Decimal
         call: str | None
 
+        def apply(self, aggregate: ProjectFacts) -> None:
+            aggregate.funding_received += self.amount
+
     class StatusReported(Event):
         rating: str
 
+        def apply(self, aggregate: ProjectFacts) -> None:
+            aggregate.rating = self.rating
+
     class FiguresWithheld(Event):
-        pass
+        def apply(self, aggregate: ProjectFacts) -> None:
+            aggregate.figures_withheld = True
 
     class FiguresDisclosed(Event):
-        pass
+        def apply(self, aggregate: ProjectFacts) -> None:
+            aggregate.figures_withheld = False
 
     class LeftPortfolio(Event):
-        pass
+        def apply(self, aggregate: ProjectFacts) -> None:
+            aggregate.in_portfolio = False
 
     class RejoinedPortfolio(Event):
-        pass
+        def apply(self, aggregate: ProjectFacts) -> None:
+            aggregate.in_portfolio = True
 
     class Closed(Event):
         outcome: str
 
+        def apply(self, aggregate: ProjectFacts) -> None:
+            aggregate.closed = True
+            aggregate.outcome = self.outcome
+
     class Reopened(Event):
-        pass
+        def apply(self, aggregate: ProjectFacts) -> None:
+            aggregate.closed = False
+            aggregate.outcome = None
 
     def __init__(self, **_: Any) -> None:  # state is set by Registered.apply
         pass
-
-    # -- state -------------------------------------------------------------------------------
-    name: str
-    ministry_code: str
-    ministry_name: str | None
-    description: str | None
-    interministerial: bool
-    functional_zone: str | None
-    programmes: list[str]
-    links: list[str]
-    start_date: date | None
-    phase: str
-    baseline_cost: Decimal | None
-    current_cost: Decimal | None
-    baseline_end: date | None
-    planned_end: date | None
-    rating: str | None
-    funding_received: Decimal
-    in_portfolio: bool
-    figures_withheld: bool
-    closed: bool
-    outcome: str | None
-    registered_on: date
 
     # -- commands ----------------------------------------------------------------------------
     @classmethod
@@ -156,13 +177,10 @@ class Project(Aggregate):
         phase: str = "Cadrage",
         cost: Decimal | None = None,
         planned_end: date | None = None,
-        effective_date: date,
-        actor: str,
-        source: str,
-        narrative: str | None = None,
+        provenance: Provenance,
         today: date,
     ) -> Project:
-        """Register a new project in the portfolio."""
+        """Register a new project in the portfolio (a registration is never a correction)."""
         if not name.strip():
             raise InvalidValue("name must not be blank", field="name")
         if not ministry_code.strip():
@@ -173,7 +191,11 @@ class Project(Aggregate):
         if start_date and planned_end and planned_end < start_date:
             raise InvalidValue("planned_end is before start_date", field="planned_end")
         check_effective_date(
-            effective_date, today=today, registered_on=None, correction=False, narrative=None
+            provenance.effective_date,
+            today=today,
+            registered_on=None,
+            correction=False,
+            narrative=None,
         )
         return cls._create(
             cls.Registered,
@@ -190,14 +212,16 @@ class Project(Aggregate):
             phase=phase,
             cost=cost,
             planned_end=planned_end,
-            effective_date=effective_date,
-            actor=actor,
-            source=source,
-            narrative=narrative,
+            effective_date=provenance.effective_date,
+            actor=provenance.actor,
+            source=provenance.source,
+            narrative=provenance.narrative,
             correction=False,
         )
 
-    def revise_details(self, changes: dict[str, Any], **prov: Any) -> None:
+    def revise_details(
+        self, changes: dict[str, Any], *, provenance: Provenance, today: date
+    ) -> None:
         """Record new identity details (name, ministry, description, ...)."""
         unknown = sorted(set(changes) - set(DETAIL_FIELDS))
         if unknown:
@@ -211,29 +235,33 @@ class Project(Aggregate):
         effective = {k: v for k, v in changes.items() if getattr(self, k) != v}
         if not effective:
             raise NothingChanged("the revision changes none of the project's details")
-        self._record(self.DetailsRevised, prov, changes=effective)
+        self._record(self.DetailsRevised, provenance, today, changes=effective)
 
-    def transition_phase(self, phase: str, **prov: Any) -> None:
+    def transition_phase(self, phase: str, *, provenance: Provenance, today: date) -> None:
         """Move to another phase: forward may skip phases, backward needs a narrative."""
         check_phase(phase)
         if phase == self.phase:
             raise PhaseTransitionNotAllowed(f"the project is already in phase {phase!r}")
-        if PHASE_RANK[phase] < PHASE_RANK[self.phase] and not (prov.get("narrative") or "").strip():
+        if PHASE_RANK[phase] < PHASE_RANK[self.phase] and not (provenance.narrative or "").strip():
             raise PhaseTransitionNotAllowed(
                 f"moving back from {self.phase!r} to {phase!r} needs a narrative",
                 field="narrative",
             )
-        self._record(self.PhaseTransitioned, prov, phase=phase, previous_phase=self.phase)
+        self._record(
+            self.PhaseTransitioned, provenance, today, phase=phase, previous_phase=self.phase
+        )
 
-    def reestimate_cost(self, amount: Decimal, **prov: Any) -> None:
+    def reestimate_cost(self, amount: Decimal, *, provenance: Provenance, today: date) -> None:
         """Record a new estimate of the project's total cost."""
-        self._record(self.CostReestimated, prov, amount=check_amount(amount))
+        self._record(self.CostReestimated, provenance, today, amount=check_amount(amount))
 
-    def reestimate_schedule(self, planned_end: date, **prov: Any) -> None:
+    def reestimate_schedule(
+        self, planned_end: date, *, provenance: Provenance, today: date
+    ) -> None:
         """Record a new planned end date."""
         if self.start_date is not None and planned_end < self.start_date:
             raise InvalidValue("planned_end is before the project's start", field="planned_end")
-        self._record(self.ScheduleReestimated, prov, planned_end=planned_end)
+        self._record(self.ScheduleReestimated, provenance, today, planned_end=planned_end)
 
     def rebaseline(
         self,
@@ -242,7 +270,8 @@ class Project(Aggregate):
         baseline_end: date | None,
         approver: str,
         reason: str,
-        **prov: Any,
+        provenance: Provenance,
+        today: date,
     ) -> None:
         """Replace the baseline cost and/or end date, with an approver and a reason."""
         if baseline_cost is None and baseline_end is None:
@@ -255,7 +284,8 @@ class Project(Aggregate):
             raise InvalidValue("a rebaseline needs a reason", field="reason")
         self._record(
             self.Rebaselined,
-            prov,
+            provenance,
+            today,
             baseline_cost=baseline_cost,
             baseline_end=baseline_end,
             approver=approver,
@@ -263,151 +293,93 @@ class Project(Aggregate):
         )
 
     def receive_funding(
-        self, programme_id: UUID, amount: Decimal, call: str | None, **prov: Any
+        self,
+        programme_id: UUID,
+        amount: Decimal,
+        call: str | None,
+        *,
+        provenance: Provenance,
+        today: date,
     ) -> None:
         """Record funding awarded by a programme (saved atomically with the programme)."""
         self._record(
             self.FundingAwarded,
-            prov,
+            provenance,
+            today,
             programme_id=programme_id,
             amount=check_amount(amount),
             call=call,
         )
 
-    def report_status(self, rating: str, **prov: Any) -> None:
+    def report_status(self, rating: str, *, provenance: Provenance, today: date) -> None:
         """Record a RAG / météo rating; a Red rating needs a narrative."""
         check_rating(rating)
         if rating == "Red":
-            require_narrative(prov.get("narrative"), "a Red rating")
-        self._record(self.StatusReported, prov, rating=rating)
+            require_narrative(provenance.narrative, "a Red rating")
+        self._record(self.StatusReported, provenance, today, rating=rating)
 
-    def withhold_figures(self, **prov: Any) -> None:
+    def withhold_figures(self, *, provenance: Provenance, today: date) -> None:
         """Stop publishing the project's figures (they are kept, not erased)."""
         if self.figures_withheld:
             raise FiguresAlreadyWithheld("the project's figures are already withheld")
-        self._record(self.FiguresWithheld, prov)
+        self._record(self.FiguresWithheld, provenance, today)
 
-    def disclose_figures(self, **prov: Any) -> None:
+    def disclose_figures(self, *, provenance: Provenance, today: date) -> None:
         """Publish the project's figures again."""
         if not self.figures_withheld:
             raise FiguresNotWithheld("the project's figures are not withheld")
-        self._record(self.FiguresDisclosed, prov)
+        self._record(self.FiguresDisclosed, provenance, today)
 
-    def leave_portfolio(self, **prov: Any) -> None:
+    def leave_portfolio(self, *, provenance: Provenance, today: date) -> None:
         """Record that the project is no longer followed by the portfolio."""
         if not self.in_portfolio:
             raise NotInPortfolio("the project has already left the portfolio")
-        self._record(self.LeftPortfolio, prov)
+        self._record(self.LeftPortfolio, provenance, today)
 
-    def rejoin_portfolio(self, **prov: Any) -> None:
+    def rejoin_portfolio(self, *, provenance: Provenance, today: date) -> None:
         """Record that the project is followed by the portfolio again."""
         if self.in_portfolio:
             raise AlreadyInPortfolio("the project is already in the portfolio")
-        self._record(self.RejoinedPortfolio, prov)
+        self._record(self.RejoinedPortfolio, provenance, today)
 
-    def close(self, outcome: str, **prov: Any) -> None:
+    def close(self, outcome: str, *, provenance: Provenance, today: date) -> None:
         """Close the project, completed or abandoned: it then accepts only a reopening."""
         if outcome not in CLOSURE_OUTCOMES:
             raise InvalidValue(f"outcome must be one of {CLOSURE_OUTCOMES}", field="outcome")
-        self._record(self.Closed, prov, outcome=outcome)
+        self._record(self.Closed, provenance, today, outcome=outcome)
 
-    def reopen(self, **prov: Any) -> None:
+    def reopen(self, *, provenance: Provenance, today: date) -> None:
         """Reopen a closed project; it needs a narrative."""
         if not self.closed:
             raise ProjectNotClosed("the project is not closed")
-        require_narrative(prov.get("narrative"), "a reopening")
-        self._record(self.Reopened, prov, _allow_closed=True)
+        require_narrative(provenance.narrative, "a reopening")
+        self._record(self.Reopened, provenance, today, allow_closed=True)
 
     # -- helpers -----------------------------------------------------------------------------
     def _record(
-        self, event_class: type[Project.Event], prov: dict[str, Any], **payload: Any
+        self,
+        event_class: type[Project.Event],
+        provenance: Provenance,
+        today: date,
+        *,
+        allow_closed: bool = False,
+        **payload: Any,
     ) -> None:
-        allow_closed = payload.pop("_allow_closed", False)
         if self.closed and not allow_closed:
             raise ProjectIsClosed("the project is closed: only a reopening is accepted")
-        today: date = prov.pop("today")
-        correction = bool(prov.get("correction", False))
-        narrative = prov.get("narrative")
         check_effective_date(
-            prov["effective_date"],
+            provenance.effective_date,
             today=today,
             registered_on=self.registered_on,
-            correction=correction,
-            narrative=narrative,
+            correction=provenance.correction,
+            narrative=provenance.narrative,
         )
         self.trigger_event(
             event_class,
-            effective_date=prov["effective_date"],
-            actor=prov["actor"],
-            source=prov["source"],
-            narrative=narrative,
-            correction=correction,
+            effective_date=provenance.effective_date,
+            actor=provenance.actor,
+            source=provenance.source,
+            narrative=provenance.narrative,
+            correction=provenance.correction,
             **payload,
         )
-
-
-def _apply_registered(event: Project.Registered, project: Project) -> None:
-    for field in DETAIL_FIELDS:
-        setattr(project, field, getattr(event, field))
-    project.phase = event.phase
-    project.baseline_cost = project.current_cost = event.cost
-    project.baseline_end = project.planned_end = event.planned_end
-    project.rating = None
-    project.funding_received = Decimal(0)
-    project.in_portfolio = True
-    project.figures_withheld = False
-    project.closed = False
-    project.outcome = None
-    project.registered_on = event.effective_date
-
-
-def _apply(event: Project.Event, project: Project) -> None:
-    """Change the aggregate's current state (recording order, current knowledge)."""
-    if isinstance(event, Project.DetailsRevised):
-        for field, value in event.changes.items():
-            setattr(project, field, value)
-    elif isinstance(event, Project.PhaseTransitioned):
-        project.phase = event.phase
-    elif isinstance(event, Project.CostReestimated):
-        project.current_cost = event.amount
-        if project.baseline_cost is None:
-            project.baseline_cost = event.amount
-    elif isinstance(event, Project.ScheduleReestimated):
-        project.planned_end = event.planned_end
-        if project.baseline_end is None:
-            project.baseline_end = event.planned_end
-    elif isinstance(event, Project.Rebaselined):
-        if event.baseline_cost is not None:
-            project.baseline_cost = event.baseline_cost
-        if event.baseline_end is not None:
-            project.baseline_end = event.baseline_end
-    elif isinstance(event, Project.FundingAwarded):
-        project.funding_received += event.amount
-    elif isinstance(event, Project.StatusReported):
-        project.rating = event.rating
-    elif isinstance(event, Project.FiguresWithheld):
-        project.figures_withheld = True
-    elif isinstance(event, Project.FiguresDisclosed):
-        project.figures_withheld = False
-    elif isinstance(event, Project.LeftPortfolio):
-        project.in_portfolio = False
-    elif isinstance(event, Project.RejoinedPortfolio):
-        project.in_portfolio = True
-    elif isinstance(event, Project.Closed):
-        project.closed = True
-        project.outcome = event.outcome
-    elif isinstance(event, Project.Reopened):
-        project.closed = False
-        project.outcome = None
-
-
-def _registered_apply(self: Project.Registered, aggregate: Any) -> None:
-    _apply_registered(self, aggregate)
-
-
-def _event_apply(self: Project.Event, aggregate: Any) -> None:
-    _apply(self, aggregate)
-
-
-Project.Registered.apply = _registered_apply  # type: ignore[method-assign,assignment]
-Project.Event.apply = _event_apply  # type: ignore[method-assign,assignment]

@@ -255,20 +255,36 @@ class Subscription(Aggregate):
     class Event(Aggregate.Event):
         actor: str
 
+        def apply(self, aggregate: Subscription) -> None:
+            """Change the subscription's state."""
+
     class Created(Aggregate.Created):
         actor: str
         owner: str
         rule: dict[str, Any]
         channel: dict[str, Any]
 
+        def apply(self, aggregate: Subscription) -> None:
+            aggregate.owner = self.owner
+            aggregate.rule = self.rule
+            aggregate.channel = self.channel
+            aggregate.deleted = False
+
     class RuleChanged(Event):
         rule: dict[str, Any]
+
+        def apply(self, aggregate: Subscription) -> None:
+            aggregate.rule = self.rule
 
     class ChannelChanged(Event):
         channel: dict[str, Any]
 
+        def apply(self, aggregate: Subscription) -> None:
+            aggregate.channel = self.channel
+
     class Deleted(Event):
-        pass
+        def apply(self, aggregate: Subscription) -> None:
+            aggregate.deleted = True
 
     def __init__(self, **_: Any) -> None:  # state is set by Created.apply
         pass
@@ -328,23 +344,3 @@ def rule_from_payload(data: dict[str, Any]) -> Rule:
         data["scope"],
         data.get("scope_value"),
     )
-
-
-def _created_apply(self: Subscription.Created, sub: Any) -> None:
-    sub.owner = self.owner
-    sub.rule = self.rule
-    sub.channel = self.channel
-    sub.deleted = False
-
-
-def _event_apply(self: Subscription.Event, sub: Any) -> None:
-    if isinstance(self, Subscription.RuleChanged):
-        sub.rule = self.rule
-    elif isinstance(self, Subscription.ChannelChanged):
-        sub.channel = self.channel
-    elif isinstance(self, Subscription.Deleted):
-        sub.deleted = True
-
-
-Subscription.Created.apply = _created_apply  # type: ignore[method-assign,assignment]
-Subscription.Event.apply = _event_apply  # type: ignore[method-assign,assignment]

@@ -37,6 +37,17 @@ class EventProvenance:
     correction: bool
 
 
+@dataclass(frozen=True)
+class Provenance:
+    """Who records a command's events, from where, why, and when they are true in the world."""
+
+    effective_date: date
+    actor: str
+    source: str = "api"
+    narrative: str | None = None
+    correction: bool = False
+
+
 def canonical_ministry(code: str) -> str:
     """A ministry code as stored and compared: trimmed, upper case (" mj" and "MJ" are MJ)."""
     return code.strip().upper()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from importers.readers import Cell, is_blank, normalise_header
 
+CENT = Decimal("0.01")
 EXCEL_EPOCH = date(1899, 12, 30)  # serial 1 is 1900-01-01 (Excel's 1900 leap-year bug included)
 MAX_EXCEL_SERIAL = 2958465  # 9999-12-31
 
@@ -167,3 +169,41 @@ def money(amount: Decimal, multiplier: int | Decimal, what: str = "amount") -> D
     if value != value.quantize(Decimal("0.01")):
         raise CellError(f"has more precision than a cent once converted ({what})")
     return value.quantize(Decimal("0.01"))
+
+
+@dataclass
+class Rounding:
+    """Amounts of one file rounded half-even to the cent: how many, and the largest change.
+
+    When `strict`, an amount with more precision than a cent is refused instead."""
+
+    file: str
+    strict: bool = False
+    cells: int = 0
+    largest: Decimal = Decimal(0)
+    where: str = ""
+
+    def money(self, amount: Decimal, multiplier: int | Decimal, where: str) -> Decimal:
+        """`amount * multiplier` in currency units, to the cent (rounded unless strict)."""
+        if self.strict:
+            return money(amount, multiplier)
+        value = amount * multiplier
+        rounded = value.quantize(CENT, rounding=ROUND_HALF_EVEN)
+        if rounded != value:
+            self.cells += 1
+            adjustment = abs(rounded - value)
+            if adjustment > self.largest:
+                self.largest, self.where = adjustment, where
+        if rounded == rounded.to_integral_value():
+            return rounded.quantize(Decimal(1))
+        return rounded
+
+    def warning(self, currency: str) -> str | None:
+        """The file's one warning about rounding, None when nothing was rounded."""
+        if not self.cells:
+            return None
+        return (
+            f"{self.file}: {self.cells} amount(s) had more precision than a cent and were "
+            f"rounded half-even to the cent (largest adjustment: {self.largest.normalize():f} "
+            f"{currency}, {self.where})"
+        )

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from importers.errors import ImportRejected
 from importers.readers import Table, is_blank, normalise_header
+from importers.units import Unit, UnitNotUnderstood, parse_unit, price_base
 
 _UNIT_SUFFIX = re.compile(r"^(?:\((?P<a>[^()]+)\)|\[(?P<b>[^\[\]]+)\]|en (?P<c>.+)|- (?P<d>.+))$")
 
@@ -23,6 +24,8 @@ class ColumnSpec:
     default_unit: str | None = None
     pattern: str | None = None  # a regex on the normalised header; group "unit" if any
     label: str | None = None  # how messages name the column when `headers` is empty
+    synonyms: tuple[str, ...] = ()  # other headers real files use; refused when strict
+    currency: str | None = None  # the currency of a money column's amounts
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class Column:
     header: str
     field: str
     multiplier: Decimal | None = None
+    unit: Unit | None = None  # for a money column: its currency and price base
 
 
 @dataclass
@@ -59,6 +63,7 @@ class Mapping:
     ignored: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     errors: list[ImportRejected] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _unit_of(rest: str) -> str | None:
@@ -87,14 +92,17 @@ def _match(spec: ColumnSpec, header: str) -> tuple[bool, str | None]:
     return False, None
 
 
-def map_columns(table: Table, layout: Layout) -> Mapping:
-    """Map every header of the table onto the layout's fields (errors are collected)."""
+def map_columns(table: Table, layout: Layout, *, strict: bool = False) -> Mapping:
+    """Map every header of the table onto the layout's fields (errors are collected).
+
+    Unless `strict`, a header may also be one of a field's synonyms, and a unit outside the
+    field's table is read by `parse_unit` (each with a warning)."""
     result = Mapping(layout)
     for index, raw in enumerate(table.header):
         header = normalise_header(raw)
         if not header:
             continue
-        spec, unit = _find(layout, header)
+        spec, unit, synonym = _find(layout, header, strict=strict)
         if spec is None:
             result.ignored.append(raw.strip())
             continue
@@ -104,20 +112,16 @@ def map_columns(table: Table, layout: Layout) -> Mapping:
                 table.reject(None, raw.strip(), None, f"means the same as column {other!r}")
             )
             continue
-        multiplier = None
+        if synonym:
+            result.warnings.append(
+                f"{table.file}: column {raw.strip()!r} is read as {layout.spelling(spec.field)!r}"
+            )
+        read = Column(index, raw.strip(), spec.field)
         if spec.units is not None:
-            known = {normalise_header(k): v for k, v in spec.units.items()}
-            if unit is None or normalise_header(unit) not in known:
-                accepted = ", ".join(spec.units)
-                reason = (
-                    f"gives no unit (accepted: {accepted})"
-                    if unit is None
-                    else (f"is a unit that is not understood (accepted: {accepted})")
-                )
-                result.errors.append(table.reject(None, raw.strip(), unit, reason))
+            read = _with_unit(table, spec, read, unit, header, strict, result)
+            if read.multiplier is None:
                 continue
-            multiplier = known[normalise_header(unit)]
-        result.columns[spec.field] = Column(index, raw.strip(), spec.field, multiplier)
+        result.columns[spec.field] = read
     result.missing = [
         layout.spelling(s.field)
         for s in layout.columns
@@ -126,21 +130,77 @@ def map_columns(table: Table, layout: Layout) -> Mapping:
     return result
 
 
-def _find(layout: Layout, header: str) -> tuple[ColumnSpec | None, str | None]:
-    """The spec naming this header: exact spellings first, then spellings with a unit."""
+def _with_unit(
+    table: Table,
+    spec: ColumnSpec,
+    column: Column,
+    unit: str | None,
+    header: str,
+    strict: bool,
+    result: Mapping,
+) -> Column:
+    """The column with its multiplier (None when its unit is refused: the error is kept)."""
+    assert spec.units is not None
+    known = {normalise_header(k): (k, v) for k, v in spec.units.items()}
+    accepted = ", ".join(spec.units)
+    if unit is None:
+        result.errors.append(
+            table.reject(None, column.header, None, f"gives no unit (accepted: {accepted})")
+        )
+        return column
+    if normalise_header(unit) in known:
+        spelling, multiplier = known[normalise_header(unit)]
+        parsed = Unit(spelling, multiplier, spec.currency, price_base(header))
+        return Column(column.index, column.header, column.field, multiplier, parsed)
+    reason = f"is a unit that is not understood (accepted: {accepted})"
+    if strict or spec.currency is None:
+        result.errors.append(table.reject(None, column.header, unit, reason))
+        return column
+    try:
+        parsed = parse_unit(unit)
+    except UnitNotUnderstood as e:
+        result.errors.append(table.reject(None, column.header, unit, f"{reason}: {e}"))
+        return column
+    if parsed.currency not in (None, spec.currency):
+        result.errors.append(
+            table.reject(
+                None,
+                column.header,
+                unit,
+                f"is in {parsed.currency}, but this layout's amounts are in {spec.currency}",
+            )
+        )
+        return column
+    parsed = Unit(parsed.text, parsed.multiplier, spec.currency, parsed.price_base)
+    base = f", price base: {parsed.price_base}" if parsed.price_base else ""
+    result.warnings.append(
+        f"{table.file}: column {column.header!r}: unit {unit!r} read as "
+        f"{spec.currency} x {parsed.multiplier}{base}"
+    )
+    return Column(column.index, column.header, column.field, parsed.multiplier, parsed)
+
+
+def _find(
+    layout: Layout, header: str, *, strict: bool
+) -> tuple[ColumnSpec | None, str | None, bool]:
+    """(spec, unit, by synonym): exact spellings first, spellings with a unit, synonyms."""
     for spec in layout.columns:
         if any(normalise_header(h) == header for h in spec.headers):
-            return spec, spec.default_unit
+            return spec, spec.default_unit, False
     for spec in layout.columns:
         matched, unit = _match(spec, header)
         if matched:
-            return spec, unit
-    return None, None
+            return spec, unit, False
+    if not strict:
+        for spec in layout.columns:
+            if any(normalise_header(h) == header for h in spec.synonyms):
+                return spec, spec.default_unit, True
+    return None, None, False
 
 
-def choose_layout(table: Table, layouts: tuple[Layout, ...]) -> Mapping:
+def choose_layout(table: Table, layouts: tuple[Layout, ...], *, strict: bool = False) -> Mapping:
     """The layout whose required columns are all present; refuse ambiguity or no match."""
-    mappings = [map_columns(table, layout) for layout in layouts]
+    mappings = [map_columns(table, layout, strict=strict) for layout in layouts]
     complete = [m for m in mappings if not m.missing]
     closest = max(mappings, key=lambda m: len(m.columns))
     if not complete and closest.errors:

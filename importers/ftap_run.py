@@ -24,6 +24,7 @@ from domain.application import Portfolio
 from domain.errors import DomainError, ProgrammeNotFound
 from domain.programme import FundingProgramme
 from domain.project import Project
+from domain.values import Provenance
 from importers.errors import ImportConflict, ImportRejected
 from importers.ftap import (
     FtapFiles,
@@ -166,15 +167,8 @@ class _Recorder:
         self.summary, self.projects = summary, projects
         self.today = portfolio.today()
 
-    def prov(self, day: date, source: str, narrative: str | None) -> dict[str, Any]:
-        return {
-            "effective_date": day,
-            "actor": ACTOR,
-            "source": source,
-            "narrative": narrative,
-            "correction": False,
-            "today": self.today,
-        }
+    def prov(self, day: date, source: str, narrative: str | None) -> Provenance:
+        return Provenance(effective_date=day, actor=ACTOR, source=source, narrative=narrative)
 
     @contextmanager
     def refusing(self, file: str, row: int, column: str, value: Any) -> Iterator[None]:
@@ -200,13 +194,17 @@ class _Recorder:
             with self.refusing(
                 self.files.programme_file, revision.row, "notes", str(revision.envelope)
             ):
-                programme.revise_envelope(revision.envelope, revision.reason, **prov)
+                programme.revise_envelope(
+                    revision.envelope, revision.reason, provenance=prov, today=self.today
+                )
             summary.revisions += 1
         for call, day in sorted(parsed.calls.items(), key=lambda c: (c[1], c[0])):
             if call not in programme.calls:
                 narrative = None if parsed.dated[call] else "date not published: end of the period"
                 programme.open_call(
-                    call, **self.prov(day, f"ftap:{self.files.awards_file}", narrative)
+                    call,
+                    provenance=self.prov(day, f"ftap:{self.files.awards_file}", narrative),
+                    today=self.today,
                 )
                 summary.calls += 1
         self.figures(programme)
@@ -227,10 +225,12 @@ class _Recorder:
                 envelope=envelope.total,
                 currency=parsed.currency,
                 id=pid,
-                effective_date=envelope.on,
-                actor=ACTOR,
-                source=source,
-                narrative=envelope.notes,
+                provenance=Provenance(
+                    effective_date=envelope.on,
+                    actor=ACTOR,
+                    source=source,
+                    narrative=envelope.notes,
+                ),
                 today=self.today,
             )
             self.summary.created += 1
@@ -254,7 +254,8 @@ class _Recorder:
                     dated=dated,
                     confidence=figure.confidence,
                     scope=scope,
-                    **prov,
+                    provenance=prov,
+                    today=self.today,
                 )
             self.summary.figures += 1
 
@@ -290,7 +291,8 @@ class _Recorder:
                         savings=row.savings,
                         confidence=row.confidence,
                         dated=dated,
-                        **dict(prov),
+                        provenance=prov,
+                        today=self.today,
                     )
                 self.summary.laureates += 1
                 if project is not None:
@@ -309,7 +311,7 @@ class _Recorder:
         recipient: UUID,
         project_id: UUID | None,
         awarded: dict[UUID, Any],
-        prov: dict[str, Any],
+        prov: Provenance,
     ) -> None:
         file = self.files.awards_file
         assert row.amount is not None
@@ -326,10 +328,12 @@ class _Recorder:
             return
 
         with self.refusing(file, row.row, "amount_meur", str(row.amount)):
-            programme.award(recipient, row.amount, row.call, **dict(prov))
+            programme.award(recipient, row.amount, row.call, provenance=prov, today=self.today)
             if project_id is not None:
                 project = self.projects.get(project_id) or self.portfolio.get_project(project_id)
                 self.projects[project_id] = project
-                project.receive_funding(programme.id, row.amount, row.call, **dict(prov))
+                project.receive_funding(
+                    programme.id, row.amount, row.call, provenance=prov, today=self.today
+                )
         awarded[recipient] = row.amount
         self.summary.awards += 1

@@ -4,18 +4,43 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from importers.cells import CellError, money, one_line, parse_date, parse_decimal, text
+from importers.cells import CellError, Rounding, one_line, parse_date, parse_decimal, text
 from importers.columns import Column, ColumnSpec, Layout, choose_layout, map_columns
 from importers.errors import ImportRejected
+from importers.matching import normalise_name
 from importers.model import Edition, ProjectRow
-from importers.readers import Cell, Table, is_blank, normalise_header, read_table, transpose
+from importers.readers import (
+    Cell,
+    Table,
+    file_sha256,
+    is_blank,
+    normalise_header,
+    read_table,
+    transpose,
+)
+from importers.units import unit_name
 
 SERIES = "gmpp"
+CURRENCY = "GBP"
+# How publishers have renamed the id column (read with a warning; refused when strict).
+ID_SYNONYMS = (
+    "Project ID",
+    "Project ID Number",
+    "GMPP Project ID",
+    "GMPP Number",
+    "GMPP Reference",
+    "Project Identifier",
+    "Project Reference",
+    "Project Ref",
+    "Identifier",
+    "ID",
+)
 # GMPP publishes no phase; projects are registered in this one (a documented choice).
 GMPP_PHASE = "Conception / Réalisation"
 
@@ -25,7 +50,7 @@ MONEY_UNITS |= {"£": Decimal(1)}
 LAYOUT = Layout(
     "GMPP annual layout",
     (
-        ColumnSpec("gmpp_id", ("GMPP ID Number", "GMPP ID"), required=True),
+        ColumnSpec("gmpp_id", ("GMPP ID Number", "GMPP ID"), required=True, synonyms=ID_SYNONYMS),
         ColumnSpec("name", ("Project Name",), required=True),
         ColumnSpec("department", ("Department",), required=True),
         ColumnSpec("category", ("Annual Report Category",)),
@@ -55,6 +80,7 @@ LAYOUT = Layout(
             pattern=r"(total baseline )?whole life costs? \((?P<unit>[^)]*)\).*",
             required=True,
             units=MONEY_UNITS,
+            currency=CURRENCY,
             label="TOTAL Baseline Whole Life Costs (£m)",
         ),
         ColumnSpec(
@@ -98,15 +124,28 @@ def financial_year(path: Path, year: str | None) -> tuple[str, int]:
     raise ImportRejected(path.name, reason="names no financial year: give --year 2020-21")
 
 
-def parse_gmpp(path: Path, *, year: str | None = None, snapshot: date | None = None) -> Edition:
-    """Parse one GMPP annual file into an edition dated 31 March of the year's end."""
+@dataclass(frozen=True)
+class _Options:
+    strict: bool
+    rounding: Rounding
+
+
+def parse_gmpp(
+    path: Path, *, year: str | None = None, snapshot: date | None = None, strict: bool = False
+) -> Edition:
+    """Parse one GMPP annual file into an edition dated 31 March of the year's end.
+
+    Unless `strict`, amounts finer than a penny are rounded half-even, a renamed id column
+    or unit header is read, and a row without an id is matched by name, with warnings."""
     ref, end_year = financial_year(path, year)
     table = read_table(path)
     if _looks_transposed(table):
         table = transpose(table)
-    mapping = choose_layout(table, (LAYOUT,))
-    reader = _Reader(table, mapping.columns, f"{SERIES}:{ref}")
-    warnings = [f"{table.file}: field {h[:60]!r} is not imported" for h in mapping.ignored]
+    mapping = choose_layout(table, (LAYOUT,), strict=strict)
+    options = _Options(strict, Rounding(table.file, strict))
+    reader = _Reader(table, mapping.columns, f"{SERIES}:{ref}", options)
+    warnings = list(mapping.warnings)
+    warnings += [f"{table.file}: field {h[:60]!r} is not imported" for h in mapping.ignored]
     projects: dict[str, ProjectRow] = {}
     for number, cells in table.rows:
         if all(is_blank(c) for c in cells):
@@ -122,16 +161,21 @@ def parse_gmpp(path: Path, *, year: str | None = None, snapshot: date | None = N
         projects[project.key] = project
     if not projects:
         raise ImportRejected(table.file, reason="lists no project")
+    rounded = options.rounding.warning(CURRENCY)
+    unit = mapping.columns["wlc"].unit
     return Edition(
         SERIES,
         ref,
         snapshot or date(end_year, 3, 31),
         table.file,
         projects,
-        currency="GBP",
+        currency=CURRENCY,
         default_phase=GMPP_PHASE,
         record=table.record,
-        warnings=warnings,
+        warnings=[*warnings, *([rounded] if rounded else [])],
+        file_sha256=file_sha256(path),
+        unit=unit_name(CURRENCY, unit.multiplier) if unit else None,
+        price_base=unit.price_base if unit else None,
     )
 
 
@@ -146,8 +190,11 @@ def _looks_transposed(table: Table) -> bool:
 
 
 class _Reader:
-    def __init__(self, table: Table, columns: dict[str, Column], source: str) -> None:
+    def __init__(
+        self, table: Table, columns: dict[str, Column], source: str, options: _Options
+    ) -> None:
         self.table, self.columns, self.source = table, columns, source
+        self.options = options
 
     def parse(
         self, number: int, cells: list[Cell], field: str, parser: Callable[[Cell], Any]
@@ -165,10 +212,17 @@ class _Reader:
         gmpp_id = self.parse(number, cells, "gmpp_id", one_line)
         name = self.parse(number, cells, "name", one_line)
         department = self.parse(number, cells, "department", one_line)
-        for field, value in (("gmpp_id", gmpp_id), ("name", name), ("department", department)):
+        required: tuple[tuple[str, Any], ...] = (("name", name), ("department", department))
+        if self.options.strict or not name:
+            required = (("gmpp_id", gmpp_id), *required)
+        for field, value in required:
             if not value:
                 raise self.table.reject(number, self.columns[field].header, value, "is empty")
-        key = re.sub(r"\s+", "", str(gmpp_id)).upper()
+        by_name = not gmpp_id
+        if by_name:
+            key = f"name:{normalise_name(str(name))}"
+        else:
+            key = re.sub(r"\s+", "", str(gmpp_id)).upper()
         start = self.parse(number, cells, "start", _optional(_date))
         end = self.parse(number, cells, "end", _optional(_date))
         if start is not None and end is not None and end < start:
@@ -205,6 +259,8 @@ class _Reader:
             withheld_reason=self.parse(number, cells, "wlc", one_line) if withheld else None,
             rating=rating,
             narratives=narratives,
+            by_name=by_name,
+            id_column=self.columns["gmpp_id"].header,
         )
 
     def whole_life_cost(self, number: int, cells: list[Cell]) -> tuple[Decimal | None, bool]:
@@ -220,8 +276,10 @@ class _Reader:
             raise self.table.reject(number, column.header, value, "is negative")
         if amount == 0:
             return None, False  # £0 is read as "no estimate"
+        where = f"{self.table.record} {number}, column {column.header[:60]!r}"
         try:
-            return money(amount, column.multiplier or Decimal(1)), False
+            multiplier = column.multiplier or Decimal(1)
+            return self.options.rounding.money(amount, multiplier, where), False
         except CellError as e:
             raise self.table.reject(number, column.header, value, str(e)) from None
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,9 @@ class ProjectRow:
     withheld_reason: str | None = None
     rating: str | None = None
     narratives: dict[str, str] = field(default_factory=dict)  # "status", "cost", "schedule"
+    by_name: bool = False  # published without an id: matched to a project by its name
+    project_id: UUID | None = None  # the project it was matched to (default: from the key)
+    id_column: str | None = None  # the header of the file's id column, for messages
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,10 @@ class Edition:
     default_phase: str = "Cadrage"  # recorded at registration when the phase is not published
     record: str = "row"
     warnings: list[str] = field(default_factory=list)
+    file_sha256: str = ""  # of the whole file (one file may hold several editions)
+    unit: str | None = None  # how the file gives its amounts, e.g. "M€" or "£m"
+    price_base: str | None = None  # "nominal", "real prices of 2024/25"; None: not stated
+    headline: dict[str, Any] | None = None  # the figures the edition published, if given
 
     @property
     def source(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 from domain.values import PHASES
 from importers.cells import (
     CellError,
-    money,
+    Rounding,
     one_line,
     parse_bool,
     parse_date,
@@ -25,6 +26,7 @@ from importers.matching import Aliases, ministry_code, normalise_name
 from importers.model import Edition, ProjectRow
 from importers.panorama_layouts import (
     CONSOLIDATED,
+    CURRENCY,
     KNOWN_PUBLICATION_DATES,
     NOT_COSTED,
     OFFICIAL,
@@ -32,19 +34,27 @@ from importers.panorama_layouts import (
     SERIES,
     WITHHELD_MARKERS,
 )
-from importers.readers import Cell, Table, is_blank, normalise_header, read_table
+from importers.readers import Cell, Table, file_sha256, is_blank, normalise_header, read_table
+from importers.units import unit_name
 
 URL = re.compile(r"https?://[^\s'\"<>]+")
 
 
 def parse_panorama(
-    path: Path, *, edition_date: date | None = None, aliases: Aliases | None = None
+    path: Path,
+    *,
+    edition_date: date | None = None,
+    aliases: Aliases | None = None,
+    strict: bool = False,
 ) -> list[Edition]:
-    """Parse a panorama file (either layout) into its editions, refusing anything unclear."""
+    """Parse a panorama file (either layout) into its editions, refusing what is unclear.
+
+    Unless `strict`, amounts finer than a cent are rounded half-even, header synonyms and
+    unit headers outside the known table are read, each with a warning."""
     table = read_table(path)
-    mapping = choose_layout(table, (OFFICIAL, CONSOLIDATED))
+    mapping = choose_layout(table, (OFFICIAL, CONSOLIDATED), strict=strict)
     aliases = aliases or Aliases()
-    reader = _Reader(table, mapping.columns, aliases)
+    reader = _Reader(table, mapping.columns, aliases, Rounding(table.file, strict))
     rows = [(n, c) for n, c in table.rows if not all(is_blank(x) for x in c)]
     if not rows:
         raise ImportRejected(table.file, reason="lists no project")
@@ -59,14 +69,31 @@ def parse_panorama(
             raise ImportRejected(
                 table.file, reason="holds several editions: --edition-date cannot apply"
             )
-    return [
+    editions = [
         reader.edition(ref, group, edition_date, mapping.ignored) for ref, group in groups.items()
+    ]
+    unit = mapping.columns["cost"].unit
+    rounded = reader.rounding.warning(CURRENCY)
+    once = [*mapping.warnings, *([rounded] if rounded else [])]  # one warning per file
+    sha256 = file_sha256(path)
+    return [
+        replace(
+            edition,
+            warnings=[*once, *edition.warnings] if number == 0 else edition.warnings,
+            file_sha256=sha256,
+            unit=unit_name(CURRENCY, unit.multiplier) if unit else None,
+            price_base=unit.price_base if unit else None,
+        )
+        for number, edition in enumerate(editions)
     ]
 
 
 class _Reader:
-    def __init__(self, table: Table, columns: dict[str, Column], aliases: Aliases) -> None:
+    def __init__(
+        self, table: Table, columns: dict[str, Column], aliases: Aliases, rounding: Rounding
+    ) -> None:
         self.table, self.columns, self.aliases = table, columns, aliases
+        self.rounding = rounding
 
     def cell(self, cells: list[Cell], field: str) -> Cell:
         column = self.columns.get(field)
@@ -128,7 +155,9 @@ class _Reader:
                     f"(normalised name {project.key!r})",
                 )
             projects[project.key] = project
-        return Edition(SERIES, ref, when, self.table.file, projects, warnings=warnings)
+        return Edition(
+            SERIES, ref, when, self.table.file, projects, currency=CURRENCY, warnings=warnings
+        )
 
     def publication_date(self, rows: list[tuple[int, list[Cell]]]) -> date | None:
         if "published" not in self.columns:
@@ -215,10 +244,11 @@ class _Reader:
         multiplier = self.columns[field].multiplier or Decimal(1)
         if field != "cost":
             return Decimal(value * multiplier)
+        header = self.columns[field].header
+        where = f"{self.table.record} {number}, column {header!r}"
         try:
-            return money(value, multiplier)
+            return self.rounding.money(value, multiplier, where)
         except CellError as e:
-            header = self.columns[field].header
             raise self.table.reject(number, header, self.cell(cells, field), str(e)) from None
 
 

@@ -10,6 +10,7 @@ from importers.columns import ColumnSpec, Layout
 from importers.matching import normalise_name
 
 SERIES = "panorama"
+CURRENCY = "EUR"
 
 COST_UNITS = {
     "M€": Decimal(1_000_000),
@@ -54,6 +55,7 @@ OFFICIAL = Layout(
             required=True,
             units=COST_UNITS,
             default_unit="M€",
+            currency=CURRENCY,
         ),
         ColumnSpec("cost_bracket", ("Coût estimé par tranche", "Coût complet estimé par tranche")),
         ColumnSpec("functional_zone", ("Zone fonctionnelle",)),
@@ -91,6 +93,7 @@ CONSOLIDATED = Layout(
             required=True,
             units=COST_UNITS,
             default_unit="M€",
+            currency=CURRENCY,
         ),
         ColumnSpec("cost_label", ("cout_column_label",)),
         ColumnSpec("functional_zone", ("zone_fonctionnelle",)),

@@ -10,26 +10,44 @@ from uuid import UUID
 
 from domain.project import Project
 from domain.values import PHASE_RANK, canonical_ministry
+from importers.changes import (
+    Change,
+    DiscloseFigures,
+    LeavePortfolio,
+    ReestimateCost,
+    ReestimateSchedule,
+    Register,
+    RejoinPortfolio,
+    ReportStatus,
+    ReviseDetails,
+    TransitionPhase,
+    WithholdFigures,
+)
 from importers.matching import normalise_name, project_id
 from importers.model import Edition, ProjectRow
 
 
 @dataclass(frozen=True)
 class Command:
-    """One domain command: `register` or a Project method, with its arguments."""
+    """One domain command planned for a project: its registration or a change to it."""
 
     project_id: UUID
     name: str
-    method: str
-    args: dict[str, Any] = field(default_factory=dict)
+    change: Register | Change
     narrative: str | None = None
     row: int | None = None
 
+    @property
+    def method(self) -> str:
+        """The name of the command, e.g. `reestimate_cost`."""
+        return self.change.method
+
     def describe(self) -> str:
         """`SIRHEN: reestimate_cost(amount=496400000)`, for messages."""
-        args = ", ".join(f"{k}={v}" for k, v in self.args.items() if k != "changes")
-        if "changes" in self.args:
-            args = ", ".join(sorted(self.args["changes"]))
+        given = self.change.args()
+        args = ", ".join(f"{k}={v}" for k, v in given.items() if k != "changes")
+        if "changes" in given:
+            args = ", ".join(sorted(given["changes"]))
         return f"{self.name}: {self.method}({args})"
 
 
@@ -41,19 +59,19 @@ class EditionPlan:
     commands: list[Command] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
-    def count(self, *methods: str) -> int:
-        """How many distinct projects get one of these commands."""
-        return len({c.project_id for c in self.commands if c.method in methods})
+    def count(self, *kinds: type[Register | Change]) -> int:
+        """How many distinct projects get one of these kinds of command."""
+        return len({c.project_id for c in self.commands if isinstance(c.change, kinds)})
 
     @property
     def changed(self) -> int:
         """Projects already known that get any change other than leaving."""
-        new = {c.project_id for c in self.commands if c.method == "register"}
+        new = {c.project_id for c in self.commands if isinstance(c.change, Register)}
         return len(
             {
                 c.project_id
                 for c in self.commands
-                if c.project_id not in new and c.method != "leave_portfolio"
+                if c.project_id not in new and not isinstance(c.change, LeavePortfolio)
             }
         )
 
@@ -65,7 +83,7 @@ def plan_edition(
     plan = EditionPlan(edition)
     listed: set[UUID] = set()
     for row in edition.projects.values():
-        pid = project_id(edition.series, row.key)
+        pid = row.project_id or project_id(edition.series, row.key)
         listed.add(pid)
         project = known.get(pid)
         if project is None:
@@ -79,7 +97,7 @@ def plan_edition(
         project = known[pid]
         if project.in_portfolio and not project.closed:
             narrative = f"not listed in {edition.source}"
-            plan.commands.append(Command(pid, name, "leave_portfolio", narrative=narrative))
+            plan.commands.append(Command(pid, name, LeavePortfolio(), narrative=narrative))
     return plan
 
 
@@ -96,9 +114,9 @@ def _plan_new(plan: EditionPlan, pid: UUID, row: ProjectRow) -> None:
         args["cost"] = row.cost
     add = plan.commands.append
     narrative = None if row.phase else f"phase not published in {edition.source}"
-    add(Command(pid, row.name, "register", args, narrative, row.row))
+    add(Command(pid, row.name, Register(args), narrative, row.row))
     if row.withheld:
-        add(Command(pid, row.name, "withhold_figures", narrative=row.withheld_reason, row=row.row))
+        add(Command(pid, row.name, WithholdFigures(), row.withheld_reason, row.row))
     if row.rating:
         _report(plan, pid, row)
 
@@ -108,11 +126,11 @@ def _plan_existing(
 ) -> None:
     source = plan.edition.source
 
-    def add(method: str, args: dict[str, Any] | None = None, narrative: str | None = None) -> None:
-        plan.commands.append(Command(pid, row.name, method, args or {}, narrative, row.row))
+    def add(change: Change, narrative: str | None = None) -> None:
+        plan.commands.append(Command(pid, row.name, change, narrative, row.row))
 
     if not project.in_portfolio:
-        add("rejoin_portfolio", narrative=f"listed again in {source}")
+        add(RejoinPortfolio(), f"listed again in {source}")
     changes = {
         name: value
         for name, value in _as_recorded(row.details).items()
@@ -120,22 +138,22 @@ def _plan_existing(
         if not (name == "start_date" and value is None) and getattr(project, name) != value
     }
     if changes:
-        add("revise_details", {"changes": changes})
+        add(ReviseDetails(changes))
     # A cost that is no longer published (the 2019 sentence, or a blank cost after an
     # estimate) is recorded as withheld: the estimate is kept, not shown.
     hidden = row.withheld or (row.cost is None and project.current_cost is not None)
     if hidden and not project.figures_withheld:
-        add("withhold_figures", narrative=row.withheld_reason or f"no cost published in {source}")
+        add(WithholdFigures(), row.withheld_reason or f"no cost published in {source}")
     elif not hidden and project.figures_withheld:
-        add("disclose_figures", narrative=f"figures published again in {source}")
+        add(DiscloseFigures(), f"figures published again in {source}")
     if row.phase and row.phase != project.phase:
         backwards = PHASE_RANK[row.phase] < PHASE_RANK[project.phase]
         why = f"{source} publishes phase {row.phase!r} after {project.phase!r}"
-        add("transition_phase", {"phase": row.phase}, why if backwards else None)
+        add(TransitionPhase(row.phase), why if backwards else None)
     if not row.withheld and row.cost is not None and row.cost != project.current_cost:
-        add("reestimate_cost", {"amount": row.cost}, row.narratives.get("cost"))
+        add(ReestimateCost(row.cost), row.narratives.get("cost"))
     if row.planned_end is not None and row.planned_end != project.planned_end:
-        add("reestimate_schedule", {"planned_end": row.planned_end}, row.narratives.get("schedule"))
+        add(ReestimateSchedule(row.planned_end), row.narratives.get("schedule"))
     if row.rating and (row.rating != project.rating or reported_on != plan.edition.date):
         _report(plan, pid, row)
 
@@ -150,8 +168,8 @@ def _as_recorded(details: Mapping[str, Any]) -> dict[str, Any]:
 
 def _report(plan: EditionPlan, pid: UUID, row: ProjectRow) -> None:
     narrative = row.narratives.get("status") or f"rated {row.rating} in {plan.edition.source}"
-    args = {"rating": row.rating}
-    plan.commands.append(Command(pid, row.name, "report_status", args, narrative, row.row))
+    assert row.rating is not None
+    plan.commands.append(Command(pid, row.name, ReportStatus(row.rating), narrative, row.row))
 
 
 def project_as_of(events: Sequence[Any], as_of: date) -> Project | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, replace
@@ -52,6 +53,18 @@ def normalise_header(text: str) -> str:
 def is_blank(cell: Cell) -> bool:
     """True for None and for strings holding only whitespace."""
     return cell is None or (isinstance(cell, str) and not cell.strip())
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, as 64 hex digits."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    except OSError as e:
+        raise ImportRejected(path.name, reason=f"cannot be read: {e.strerror}") from None
+    return digest.hexdigest()
 
 
 def read_table(path: Path, limits: Limits | None = None) -> Table:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -53,16 +53,22 @@ def portfolio_value(metric: str, projects: Iterable[Facts]) -> Decimal | None:
     return q2(sum(drifts, Decimal(0)) / len(drifts)) if drifts else None
 
 
-def covers(rule: Rule, project_id: str, facts: Facts) -> bool:
-    """Whether a project-metric rule's scope covers this project."""
+def covers(
+    rule: Rule, project_id: str, facts: Facts, stable: Callable[[str], str] = canonical_ministry
+) -> bool:
+    """Whether a project-metric rule's scope covers this project.
+
+    `stable` maps a ministry code to its stable code (the ministries reference), so that a
+    scope on the Armées covers the projects recorded under MINDEF and under MAr.
+    """
     if rule.scope == "project":
         return rule.scope_value == project_id
     if rule.scope == "programme":
         return False  # a programme rule follows its programme (projections/programme_alerts.py)
     if rule.scope == "ministry":
         code = facts.get("ministry_code")
-        wanted = canonical_ministry(rule.scope_value or "")
-        return code is not None and wanted == canonical_ministry(str(code))
+        wanted = stable(rule.scope_value or "")
+        return code is not None and wanted == stable(str(code))
     return True
 
 

@@ -55,16 +55,18 @@ def position(tx: Tx, name: str = PROJECTION) -> int:
     return int(value or 0)
 
 
-def lock_key(name: str) -> int:
-    """A stable 63-bit advisory-lock key for a projection name."""
-    return int.from_bytes(hashlib.sha256(f"panorama:{name}".encode()).digest()[:8], "big") >> 1
+def lock_key(name: str, schema: str = "public") -> int:
+    """A stable 63-bit advisory-lock key for a projection of one schema (advisory locks are
+    database-wide: two deployments in two schemas of one database must not block each other)."""
+    digest = hashlib.sha256(f"panorama:{schema}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
 
 
 @contextmanager
 def consumer_lock(db: Database, name: str, timeout_s: float = 30.0) -> Iterator[None]:
     """Be the only consumer of projection `name` while the block runs."""
     with _process_locks_guard:
-        local = _process_locks.setdefault(name, threading.Lock())
+        local = _process_locks.setdefault(f"{db.schema}:{name}", threading.Lock())
     if not local.acquire(timeout=timeout_s):
         raise TimeoutError(f"projection {name} is busy in this process")
     try:
@@ -75,11 +77,12 @@ def consumer_lock(db: Database, name: str, timeout_s: float = 30.0) -> Iterator[
             conn.execute(
                 sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{int(timeout_s * 1000)}ms"))
             )
-            conn.execute("SELECT pg_advisory_lock(%s)", (lock_key(name),))
+            key = lock_key(name, db.schema)
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
             try:
                 yield
             finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key(name),))
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
     finally:
         local.release()
 
@@ -178,13 +181,13 @@ def status(db: Database, portfolio: Portfolio) -> list[Status]:
     ]
 
 
-def wait_for(db: Database, min_position: int, timeout_s: float) -> int:
-    """Wait (bounded) until the live projection has reached `min_position`."""
+def wait_for(db: Database, min_position: int, timeout_s: float, name: str = PROJECTION) -> int:
+    """Wait (bounded) until projection `name` (the project states) has reached `min_position`."""
     deadline = time.monotonic() + timeout_s
     delay = 0.005
     while True:
         with db.transaction(write=False) as tx:
-            current = position(tx)
+            current = position(tx, name)
         if current >= min_position or time.monotonic() >= deadline:
             return current
         time.sleep(delay)

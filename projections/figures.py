@@ -96,7 +96,8 @@ def project_figures(state: ProjectState, as_of: date) -> dict[str, Any]:
         "version": state.version,
         "valid_from": state.valid_from,
         "name": state.name,
-        "ministry_code": state.ministry_code,
+        "ministry_code": state.ministry,
+        "published_ministry_code": state.ministry_code,
         "ministry_name": state.ministry_name,
         "description": state.description,
         "interministerial": state.interministerial,
@@ -229,19 +230,27 @@ def _ratio_pct(part: Decimal, whole: Decimal) -> Decimal | None:
 
 
 def portfolio_summary(states: Iterable[ProjectState]) -> dict[str, Any]:
-    """Portfolio figures over the projects followed, overall and by ministry and phase."""
+    """Portfolio figures over the projects followed, overall and by ministry and phase.
+
+    A ministry is counted under its stable code with its current name (the reference's),
+    whatever code each edition published it under.
+    """
     overall = Totals()
     by_ministry: dict[str, Totals] = {}
+    names: dict[str, str | None] = {}
     by_phase: dict[str, Totals] = {}
     for state in states:
         if not state.in_portfolio:
             continue
         contribution = facts(state)
         overall.add(contribution)
-        by_ministry.setdefault(state.ministry_code, Totals()).add(contribution)
+        by_ministry.setdefault(state.ministry, Totals()).add(contribution)
+        names.setdefault(state.ministry, state.ministry_reference_name or state.ministry_name)
         by_phase.setdefault(state.phase, Totals()).add(contribution)
     return {
         **overall.as_dict(),
-        "by_ministry": {k: v.as_dict() for k, v in sorted(by_ministry.items())},
+        "by_ministry": {
+            k: {"name": names[k], **v.as_dict()} for k, v in sorted(by_ministry.items())
+        },
         "by_phase": {k: v.as_dict() for k, v in sorted(by_phase.items())},
     }

@@ -3,24 +3,22 @@
 Called by projections/alerts.py for programme events and programme rules. Each programme
 event folds the programme's stream as known then (its latest state: every announced award
 over the envelope of its latest revision), keeps the share in `pr_alert_programmes`, and
-evaluates the rules that follow that programme with the same one-alert-per-crossing
-condition as the project rules.
+returns the checks of the rules that follow that programme, evaluated by the projector with
+the same one-alert-per-crossing condition as the project rules.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
-
-from eventsourcing.persistence import Notification
 
 from domain.programme import FundingProgramme
 from domain.subscription import PROGRAMME_METRICS, Rule
+from projections.alert_conditions import Check
 from projections.db import Tx
 
-PROGRAMME_PREFIX = "domain.programme:FundingProgramme."
 DDL = (
     "CREATE TABLE IF NOT EXISTS pr_alert_programmes (programme_id text PRIMARY KEY,"
     " facts text NOT NULL)"
@@ -68,37 +66,39 @@ def _stored(tx: Tx, programme_id: str) -> dict[str, Any] | None:
     return None if text is None else dict(json.loads(text))
 
 
-def on_event(projector: Any, tx: Tx, n: Notification, subs: dict[str, Rule]) -> None:
-    """Fold the programme as known at this event; evaluate the rules that follow it."""
-    pid = str(n.originator_id)
-    key = subject(pid)
-    events = projector.history.get(key)
-    if events is None or (events and events[-1].originator_version != n.originator_version - 1):
-        events = projector.load_events(UUID(pid), n.originator_version - 1)
-    events.append(projector.mapper.to_domain_event(n))
-    projector.history[key] = events
+def programme_checks(
+    tx: Tx, rules: Mapping[str, Rule], programme_id: str, events: Sequence[Any]
+) -> list[Check]:
+    """Fold the programme as known at its latest event, keep its facts, and return the
+    checks of the rules that follow it (none when its facts did not change)."""
     programme = None
     for event in events:
         programme = event.mutate(programme)
     if not isinstance(programme, FundingProgramme):
-        return
-    before, after = _stored(tx, pid), facts(programme)
+        return []
+    before, after = _stored(tx, programme_id), facts(programme)
     if after == before:
-        return
+        return []
     text = json.dumps(after)
     if before is None:
         tx.execute(
-            "INSERT INTO pr_alert_programmes (programme_id, facts) VALUES (%s, %s)", (pid, text)
+            "INSERT INTO pr_alert_programmes (programme_id, facts) VALUES (%s, %s)",
+            (programme_id, text),
         )
     else:
-        tx.execute("UPDATE pr_alert_programmes SET facts = %s WHERE programme_id = %s", (text, pid))
-    for sid, rule in sorted(subs.items()):
-        if follows(rule) and rule.scope_value == pid:
-            projector._evaluate(tx, n, sid, rule, key, _value(after), before, after)
+        tx.execute(
+            "UPDATE pr_alert_programmes SET facts = %s WHERE programme_id = %s",
+            (text, programme_id),
+        )
+    return [
+        Check(sid, rule, subject(programme_id), _value(after), before, after)
+        for sid, rule in sorted(rules.items())
+        if follows(rule) and rule.scope_value == programme_id
+    ]
 
 
-def on_rule(projector: Any, tx: Tx, n: Notification, sid: str, rule: Rule) -> None:
-    """A new or changed programme rule is evaluated at once on what is known."""
+def rule_checks(tx: Tx, subscription_id: str, rule: Rule) -> list[Check]:
+    """A new or changed programme rule, checked at once on what is known."""
     pid = str(rule.scope_value)
     found = _stored(tx, pid)
-    projector._evaluate(tx, n, sid, rule, subject(pid), _value(found), found, found)
+    return [Check(subscription_id, rule, subject(pid), _value(found), found, found)]

@@ -10,91 +10,122 @@ that what was known before stays queryable with `known_at`.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Mapper, Notification, StoredEvent
 from psycopg import sql
 
+from domain.ministry import Ministries
 from domain.project import Project
+from domain.project_facts import FACTS, Fact
 from projections.db import Row, Tx, as_date, as_money, as_ts
-from projections.schema import EVENT_COLUMNS, STATE_COLUMNS, Tables
+from projections.schema import EVENT_COLUMNS, STATE_COLUMNS, Tables, state_columns
 from projections.state import ProjectState, evolve, sort_date
 
 PROJECT_TOPIC_PREFIX = "domain.project:Project."
-_EXTRA_CACHE: dict[tuple[str | None, tuple[str, ...], tuple[str, ...]], str] = {}
+MINISTRIES_TOPIC_PREFIX = "domain.ministry:Ministries."
 _COLS = sql.SQL(", ").join(sql.Identifier(c) for c in STATE_COLUMNS)
+
+
+class StateRows:
+    """How states become rows of a states table and back, derived from the declared facts."""
+
+    def __init__(self, facts: Sequence[Fact]) -> None:
+        self.facts = tuple(facts)
+        self.columns = state_columns(self.facts)
+        kept = [f.name for f in self.facts if f.column is not None]
+        self.extra = tuple(f.name for f in self.facts if f.column is None)
+        self._kept = operator.attrgetter(*kept)
+        self._cache: dict[tuple[Any, ...], str] = {}
+
+    def row(self, state: ProjectState, recorded_from: datetime) -> list[Any]:
+        """The columns of a live row for `state`, in `columns` order."""
+        key = tuple(_hashable(getattr(state, name)) for name in self.extra)
+        extra = self._cache.get(key)
+        if extra is None:
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+            values = {name: getattr(state, name) for name in self.extra}
+            extra = self._cache[key] = json.dumps(values, ensure_ascii=False)
+        return [
+            state.project_id,
+            state.valid_from,
+            recorded_from,
+            None,
+            state.version,
+            *self._kept(state),
+            extra,
+        ]
+
+    def state(self, row: Row) -> ProjectState:
+        """Rebuild a ProjectState from a row of either dialect."""
+        state = ProjectState(row["project_id"])
+        extra = json.loads(row.get("extra") or "{}")
+        state.version = int(row["version"])
+        state.valid_from = as_date(row["valid_from"])
+        for fact in self.facts:
+            raw = extra.get(fact.name) if fact.column is None else row[fact.column]
+            setattr(state, fact.name, _READ[fact.kind](raw, fact.optional))
+        return state
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _read_money(raw: Any, optional: bool) -> Decimal | None:
+    money = as_money(raw)
+    return money if money is not None or optional else Decimal(0)
+
+
+_READ: dict[str, Callable[[Any, bool], Any]] = {
+    "text": lambda raw, optional: raw,
+    "bool": lambda raw, optional: bool(raw),
+    "date": lambda raw, optional: as_date(raw),
+    "money": _read_money,
+    "list": lambda raw, optional: list(raw or []),
+}
+STATE_ROWS = StateRows(FACTS)
 
 
 def state_row(state: ProjectState, recorded_from: datetime) -> list[Any]:
     """The columns of a live row for `state`, in STATE_COLUMNS order."""
-    key = (state.description, tuple(state.programmes), tuple(state.links))
-    extra = _EXTRA_CACHE.get(key)
-    if extra is None:
-        if len(_EXTRA_CACHE) > 50_000:
-            _EXTRA_CACHE.clear()
-        extra = _EXTRA_CACHE[key] = json.dumps(
-            {"description": key[0], "programmes": list(key[1]), "links": list(key[2])},
-            ensure_ascii=False,
-        )
-    return [
-        state.project_id,
-        state.valid_from,
-        recorded_from,
-        None,
-        state.version,
-        state.name,
-        state.ministry_code,
-        state.ministry_name,
-        state.interministerial,
-        state.functional_zone,
-        state.start_date,
-        state.phase,
-        state.baseline_cost,
-        state.current_cost,
-        state.baseline_end,
-        state.planned_end,
-        state.rating,
-        state.funding_received,
-        state.in_portfolio,
-        state.figures_withheld,
-        state.closed,
-        state.outcome,
-        state.registered_on,
-        extra,
-    ]
+    return STATE_ROWS.row(state, recorded_from)
 
 
 def state_from_row(row: Row) -> ProjectState:
     """Rebuild a ProjectState from a row of either dialect."""
-    state = ProjectState(row["project_id"])
-    extra = json.loads(row.get("extra") or "{}")
-    state.version = int(row["version"])
-    state.valid_from = as_date(row["valid_from"])
-    state.name = row["name"]
-    state.ministry_code = row["ministry_code"]
-    state.ministry_name = row["ministry_name"]
-    state.description = extra.get("description")
-    state.interministerial = bool(row["interministerial"])
-    state.functional_zone = row["functional_zone"]
-    state.programmes = list(extra.get("programmes") or [])
-    state.links = list(extra.get("links") or [])
-    state.start_date = as_date(row["start_date"])
-    state.phase = row["phase"]
-    state.baseline_cost = as_money(row["baseline_cost"])
-    state.current_cost = as_money(row["cost"])
-    state.baseline_end = as_date(row["baseline_end"])
-    state.planned_end = as_date(row["planned_end"])
-    state.rating = row["rating"]
-    state.funding_received = as_money(row["funding_received"]) or as_money("0")  # type: ignore[assignment]
-    state.in_portfolio = bool(row["in_portfolio"])
-    state.figures_withheld = bool(row["figures_withheld"])
-    state.closed = bool(row["closed"])
-    state.outcome = row["outcome"]
-    state.registered_on = as_date(row["registered_on"])  # type: ignore[assignment]
+    state: ProjectState = STATE_ROWS.state(row)
+    if row.get("ministry_stable"):
+        state.stable_ministry_code = row["ministry_stable"]
+        state.ministry_reference_name = row["ministry_reference_name"]
     return state
+
+
+def apply_ministry_event(tx: Tx, tables: Tables, event: Any) -> None:
+    """Keep the ministry codes table (code -> stable code, current name) of the reference."""
+    tbl = tables.ministry_codes
+    upsert = sql.SQL(
+        "INSERT INTO {tbl} (code, stable_code, name) VALUES (%s, %s, %s) ON CONFLICT (code) "
+        "DO UPDATE SET stable_code = excluded.stable_code, name = excluded.name"
+    ).format(tbl=tbl)
+    if isinstance(event, Ministries.Registered):
+        tx.execute(upsert, (event.code, event.code, event.name))
+    elif isinstance(event, Ministries.AliasAdded):
+        name = tx.scalar(
+            sql.SQL("SELECT name FROM {tbl} WHERE code = %s").format(tbl=tbl), (event.code,)
+        )
+        tx.execute(upsert, (event.alias, event.code, name or event.code))
+    elif isinstance(event, Ministries.Renamed):
+        tx.execute(
+            sql.SQL("UPDATE {tbl} SET name = %s WHERE stable_code = %s").format(tbl=tbl),
+            (event.name, event.code),
+        )
 
 
 def partition_of(project_id: str, count: int) -> int:
@@ -134,9 +165,13 @@ class ProjectStatesProjector:
     def process(self, tx: Tx, notifications: Sequence[Notification]) -> int:
         """Apply a batch of notifications in order; return how many were project events."""
         mine = [n for n in notifications if n.topic.startswith(PROJECT_TOPIC_PREFIX)]
+        reference = [n for n in notifications if n.topic.startswith(MINISTRIES_TOPIC_PREFIX)]
         if self.partition is not None:
             k, count = self.partition
             mine = [n for n in mine if partition_of(str(n.originator_id), count) == k]
+            reference = [n for n in reference if partition_of(str(n.originator_id), count) == k]
+        for notification in reference:
+            apply_ministry_event(tx, self.tables, self.mapper.to_domain_event(notification))
         self._prefetch(tx, {str(n.originator_id) for n in mine} - set(self.tails))
         for notification in mine:
             self._apply(tx, notification)

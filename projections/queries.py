@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -54,12 +54,20 @@ def project_state(
     cond, params = _bitemporal("s", known_at)
     row = tx.fetchone(
         sql.SQL(
-            "SELECT * FROM {tbl} s WHERE s.project_id = %s AND s.valid_from <= %s AND {cond} "
-            "ORDER BY s.valid_from DESC LIMIT 1"
-        ).format(tbl=tables.states, cond=cond),
+            "SELECT s.*, {ref} FROM {tbl} s {join} WHERE s.project_id = %s "
+            "AND s.valid_from <= %s AND {cond} ORDER BY s.valid_from DESC LIMIT 1"
+        ).format(tbl=tables.states, cond=cond, ref=_REF_COLUMNS, join=_ref_join(tables)),
         [project_id, as_of, *params],
     )
     return state_from_row(row) if row else None
+
+
+# The ministries reference, joined on the code as recorded (docs/importing.md, "Ministries").
+_REF_COLUMNS = sql.SQL("m.stable_code AS ministry_stable, m.name AS ministry_reference_name")
+
+
+def _ref_join(tables: Tables) -> sql.Composable:
+    return sql.SQL("LEFT JOIN {m} m ON m.code = s.ministry_code").format(m=tables.ministry_codes)
 
 
 FIGURE_COLUMNS = sql.SQL(", ").join(
@@ -74,21 +82,21 @@ def states_at(
 
     `light` leaves out the description, programmes and links (the figures need none).
     """
-    cols = FIGURE_COLUMNS if light else sql.SQL("s.*")
+    cols = sql.SQL(", ").join([FIGURE_COLUMNS if light else sql.SQL("s.*"), _REF_COLUMNS])
     if tx.dialect == "postgres":
         cond, params = _bitemporal("s", known_at)
         query = sql.SQL(
             "SELECT {cols} FROM {p} p CROSS JOIN LATERAL (SELECT * FROM {s} s "
             "WHERE s.project_id = p.project_id AND s.valid_from <= %s AND {cond} "
-            "ORDER BY s.valid_from DESC LIMIT 1) s WHERE p.registered_on <= %s"
-        ).format(cols=cols, p=tables.projects, s=tables.states, cond=cond)
+            "ORDER BY s.valid_from DESC LIMIT 1) s {join} WHERE p.registered_on <= %s"
+        ).format(cols=cols, p=tables.projects, s=tables.states, cond=cond, join=_ref_join(tables))
     else:
         cond, params = _bitemporal("s2", known_at)
         query = sql.SQL(
             "SELECT {cols} FROM {p} p JOIN {s} s ON s.rowid = (SELECT s2.rowid FROM {s} s2 "
             "WHERE s2.project_id = p.project_id AND s2.valid_from <= %s AND {cond} "
-            "ORDER BY s2.valid_from DESC LIMIT 1) WHERE p.registered_on <= %s"
-        ).format(cols=cols, p=tables.projects, s=tables.states, cond=cond)
+            "ORDER BY s2.valid_from DESC LIMIT 1) {join} WHERE p.registered_on <= %s"
+        ).format(cols=cols, p=tables.projects, s=tables.states, cond=cond, join=_ref_join(tables))
     rows = tx.fetch(query, [as_of, *params, as_of])
     return [state_from_row(r) for r in rows]
 
@@ -174,6 +182,23 @@ def select_projects(
     return found
 
 
+def stable_ministry(tx: Tx, code: str, tables: Tables = LIVE) -> str:
+    """The stable code of the ministry `code` names (the code itself if the reference lacks it)."""
+    wanted = canonical_ministry(code)
+    found = tx.scalar(
+        sql.SQL("SELECT stable_code FROM {m} WHERE code = %s").format(m=tables.ministry_codes),
+        (wanted,),
+    )
+    return str(found) if found else wanted
+
+
+def resolve_filter(tx: Tx, where: ProjectFilter) -> ProjectFilter:
+    """The filter with its ministry resolved to a stable code (MINDEF keeps the Armées')."""
+    if not where.ministry:
+        return where
+    return replace(where, ministry=stable_ministry(tx, where.ministry))
+
+
 def list_projects(
     tx: Tx,
     as_of: date,
@@ -187,7 +212,7 @@ def list_projects(
     where: ProjectFilter | None = None,
 ) -> list[dict[str, Any]]:
     """Projects followed on `as_of`, filtered (`where`, or the three short filters) and sorted."""
-    where = where or ProjectFilter(ministry=ministry, phase=phase, q=q)
+    where = resolve_filter(tx, where or ProjectFilter(ministry=ministry, phase=phase, q=q))
     items = followed_projects(tx, as_of, known_at, include_departed=include_departed)
     return select_projects(items, where, sort)
 
@@ -264,7 +289,7 @@ def changes(
         is_in = new is not None and new.in_portfolio
         ref = new or old
         assert ref is not None
-        base = {"id": pid, "name": ref.name, "ministry_code": ref.ministry_code}
+        base = {"id": pid, "name": ref.name, "ministry_code": ref.ministry}
         events = by_project.get(pid, [])
         if is_in and not was_in:
             result["entered"].append({**base, "events": events})
@@ -300,22 +325,37 @@ def history(tx: Tx, mapper: Mapper[UUID], project_id: str) -> list[dict[str, Any
     """The project's state after each recorded change, with the event that caused it.
 
     Each step is the state on the change's effective date as known right after it
-    was recorded (a backdated correction shows the state it corrected).
+    was recorded (a backdated correction shows the state it corrected), with the fields
+    that differ from the previous step's state.
     """
     rows = tx.fetch(
         sql.SQL("SELECT * FROM {e} WHERE project_id = %s ORDER BY version").format(e=LIVE.events),
         (project_id,),
     )
     steps = []
+    previous: dict[str, Any] = {}
     for row in rows:
         event = describe_event(mapper, row)
         day = as_date(row["sort_date"])
         assert day is not None and event["recorded_at"] is not None
         state = project_state(tx, project_id, day, event["recorded_at"])
-        steps.append(
-            {"event": event, "state": project_figures(state, day) if state is not None else None}
-        )
+        figures = project_figures(state, day) if state is not None else None
+        changed = field_changes(previous, figures or {})
+        steps.append({"event": event, "state": figures, "changes": changed})
+        previous = figures or {}
     return steps
+
+
+UNCOMPARED = frozenset({"version", "valid_from"})
+
+
+def field_changes(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """The fields whose value differs between two shown states: field, old value, new value."""
+    return [
+        {"field": key, "old": old.get(key), "new": new.get(key)}
+        for key in [*new, *(k for k in old if k not in new)]
+        if key not in UNCOMPARED and old.get(key) != new.get(key)
+    ]
 
 
 def known_ids(tx: Tx, ids: Sequence[str]) -> set[str]:

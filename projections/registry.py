@@ -12,7 +12,8 @@ from typing import Any
 from uuid import UUID
 
 from domain.application import Portfolio
-from projections import alerts, hashchain, programmes
+from domain.values import canonical_ministry
+from projections import alerts, editions, hashchain, programmes
 from projections.catchup import BATCH_SIZE, Projector, run_projection
 from projections.db import Database, Tx
 from projections.ddl import run_ddl
@@ -33,7 +34,14 @@ def _alerts_projector(portfolio: Portfolio) -> Projector:
     def load(project_id: UUID, lte: int) -> list[Any]:
         return list(portfolio.events.get(project_id, lte=lte)) if lte > 0 else []
 
-    return alerts.AlertsProjector(portfolio.mapper, load)
+    reference = portfolio.ministries()  # as recorded when this catch-up run starts
+    codes = dict(reference.codes) if reference is not None else {}
+
+    def stable(code: str) -> str:
+        canonical = canonical_ministry(code)
+        return codes.get(canonical, canonical)
+
+    return alerts.AlertsProjector(portfolio.mapper, load, stable)
 
 
 PROJECTIONS: dict[str, Projection] = {
@@ -50,6 +58,11 @@ PROJECTIONS: dict[str, Projection] = {
             lambda portfolio: hashchain.HashChainProjector(portfolio.mapper),
         ),
         Projection(alerts.NAME, alerts.setup, _alerts_projector),
+        Projection(
+            editions.NAME,
+            editions.setup,
+            lambda portfolio: editions.EditionsProjector(portfolio.mapper),
+        ),
         Projection(
             programmes.NAME,
             programmes.setup,

@@ -6,40 +6,31 @@ live ones keep serving, then swap them in one transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from psycopg import sql
 
+from domain.project_facts import FACTS, Fact
 from projections.db import Dialect, Tx, ident
 
 PROJECTION = "project_states"
 
-STATE_COLUMNS: tuple[str, ...] = (
+STATE_KEYS: tuple[str, ...] = (
     "project_id",
     "valid_from",
     "recorded_from",
     "recorded_to",
     "version",
-    "name",
-    "ministry_code",
-    "ministry_name",
-    "interministerial",
-    "functional_zone",
-    "start_date",
-    "phase",
-    "baseline_cost",
-    "cost",
-    "baseline_end",
-    "planned_end",
-    "rating",
-    "funding_received",
-    "in_portfolio",
-    "figures_withheld",
-    "closed",
-    "outcome",
-    "registered_on",
-    "extra",
 )
+
+
+def state_columns(facts: Sequence[Fact]) -> tuple[str, ...]:
+    """The columns of a states table: its keys, one per fact kept apart, then `extra`."""
+    return (*STATE_KEYS, *(f.column for f in facts if f.column is not None), "extra")
+
+
+STATE_COLUMNS: tuple[str, ...] = state_columns(FACTS)
 EVENT_COLUMNS: tuple[str, ...] = (
     "project_id",
     "version",
@@ -56,7 +47,8 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "state",
 )
 
-_TYPES: dict[Dialect, dict[str, str]] = {
+# The SQL type of each kind of column, per dialect.
+COLUMN_TYPES: dict[Dialect, dict[str, str]] = {
     "postgres": {
         "date": "date",
         "ts": "timestamptz",
@@ -64,6 +56,7 @@ _TYPES: dict[Dialect, dict[str, str]] = {
         "bool": "boolean",
         "int": "bigint",
         "bytes": "bytea",
+        "text": "text",
     },
     "sqlite": {
         "date": "text",
@@ -72,6 +65,7 @@ _TYPES: dict[Dialect, dict[str, str]] = {
         "bool": "integer",
         "int": "integer",
         "bytes": "blob",
+        "text": "text",
     },
 }
 
@@ -98,11 +92,18 @@ class Tables:
         return ident(self.name("pr_projects"))
 
     @property
+    def ministry_codes(self) -> sql.Identifier:
+        """Every ministry code (stable or alias) -> its stable code and current name."""
+        return ident(self.name("pr_ministry_codes"))
+
+    @property
     def tracking_name(self) -> str:
         return PROJECTION + self.suffix
 
     def all(self) -> tuple[str, ...]:
-        return tuple(self.name(b) for b in ("pr_states", "pr_events", "pr_projects"))
+        return tuple(
+            self.name(b) for b in ("pr_states", "pr_events", "pr_projects", "pr_ministry_codes")
+        )
 
 
 LIVE = Tables()
@@ -111,12 +112,12 @@ REBUILD = Tables("__rebuild")
 
 def column_types(dialect: Dialect) -> dict[str, sql.SQL]:
     """The column types of `dialect` by their names in our DDL ({date}, {ts}, {money}...)."""
-    return {k: sql.SQL(v) for k, v in _TYPES[dialect].items()}
+    return {k: sql.SQL(v) for k, v in COLUMN_TYPES[dialect].items()}
 
 
 def track(tx: Tx, name: str) -> None:
     """The tracking table (one row per projection: position, last error) and `name`'s row."""
-    t = _TYPES[tx.dialect]
+    t = COLUMN_TYPES[tx.dialect]
     tx.execute(
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS pr_tracking (name text PRIMARY KEY, "
@@ -130,21 +131,32 @@ def track(tx: Tx, name: str) -> None:
     )
 
 
+def state_column_types(facts: Sequence[Fact], dialect: Dialect) -> sql.Composable:
+    """The column definitions of a states table, in `state_columns(facts)` order."""
+    t = COLUMN_TYPES[dialect]
+    keys = (
+        "project_id text NOT NULL, valid_from {date} NOT NULL, recorded_from {ts} NOT NULL, "
+        "recorded_to {ts}, version integer NOT NULL"
+    )
+    kept = [
+        sql.SQL("{} {}").format(ident(f.column), sql.SQL(t[f.kind]))
+        for f in facts
+        if f.column is not None
+    ]
+    return sql.SQL(", ").join(
+        [sql.SQL(keys).format(date=sql.SQL(t["date"]), ts=sql.SQL(t["ts"])), *kept]
+        + [sql.SQL("extra text")]
+    )
+
+
 def create_tables(tx: Tx, tables: Tables, *, tag: str = "") -> None:
     """Create one set of tables, their indexes and their tracking row (idempotent)."""
     t = column_types(tx.dialect)
     track(tx, tables.tracking_name)
     tx.execute(
-        sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {tbl} ("
-            "project_id text NOT NULL, valid_from {date} NOT NULL, recorded_from {ts} NOT NULL, "
-            "recorded_to {ts}, version integer NOT NULL, name text, ministry_code text, "
-            "ministry_name text, interministerial {bool}, functional_zone text, "
-            "start_date {date}, phase text, baseline_cost {money}, cost {money}, "
-            "baseline_end {date}, planned_end {date}, rating text, funding_received {money}, "
-            "in_portfolio {bool}, figures_withheld {bool}, closed {bool}, outcome text, "
-            "registered_on {date}, extra text)"
-        ).format(tbl=tables.states, **t)
+        sql.SQL("CREATE TABLE IF NOT EXISTS {tbl} ({columns})").format(
+            tbl=tables.states, columns=state_column_types(FACTS, tx.dialect)
+        )
     )
     tx.execute(
         sql.SQL(
@@ -160,6 +172,12 @@ def create_tables(tx: Tx, tables: Tables, *, tag: str = "") -> None:
             "CREATE TABLE IF NOT EXISTS {tbl} (project_id text PRIMARY KEY, "
             "registered_on {date} NOT NULL, tail_valid_from {date} NOT NULL)"
         ).format(tbl=tables.projects, **t)
+    )
+    tx.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {tbl} (code text PRIMARY KEY, stable_code text NOT NULL, "
+            "name text NOT NULL)"
+        ).format(tbl=tables.ministry_codes)
     )
     key = tag or tables.suffix.strip("_") or "live"
     for index, table, columns in (

@@ -10,36 +10,20 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from domain.project import Project
+from domain.project_facts import FACTS, ProjectFacts
+
+LIST_FACTS: tuple[str, ...] = tuple(f.name for f in FACTS if f.kind == "list")
 
 
-class ProjectState:
-    """What a project looked like on a date, as known at a time."""
+class ProjectState(ProjectFacts):
+    """What a project looked like on a date, as known at a time (the facts of ProjectFacts)."""
 
-    name: str
-    ministry_code: str
-    ministry_name: str | None
-    description: str | None
-    interministerial: bool
-    functional_zone: str | None
-    programmes: list[str]
-    links: list[str]
-    start_date: date | None
-    phase: str
-    baseline_cost: Decimal | None
-    current_cost: Decimal | None
-    baseline_end: date | None
-    planned_end: date | None
-    rating: str | None
-    funding_received: Decimal
-    in_portfolio: bool
-    figures_withheld: bool
-    closed: bool
-    outcome: str | None
-    registered_on: date
+    # the queries resolve the code through the ministries reference (not a fact of the project)
+    stable_ministry_code: str | None = None
+    ministry_reference_name: str | None = None
 
     def __init__(self, project_id: str) -> None:
         self.project_id = project_id
@@ -48,8 +32,8 @@ class ProjectState:
 
     def copy(self) -> ProjectState:
         clone = copy.copy(self)
-        clone.programmes = list(self.programmes)
-        clone.links = list(self.links)
+        for name in LIST_FACTS:
+            setattr(clone, name, list(getattr(self, name)))
         return clone
 
     def __eq__(self, other: object) -> bool:
@@ -60,7 +44,17 @@ class ProjectState:
 
     def facts(self) -> dict[str, Any]:
         """Every attribute that a query can see, excluding bookkeeping."""
-        return {k: v for k, v in vars(self).items() if k not in {"version", "valid_from"}}
+        return {k: v for k, v in vars(self).items() if k not in _BOOKKEEPING}
+
+    @property
+    def ministry(self) -> str:
+        """The ministry's stable code (the code as recorded when the reference lacks it)."""
+        return self.stable_ministry_code or self.ministry_code
+
+
+_BOOKKEEPING = frozenset(
+    {"version", "valid_from", "stable_ministry_code", "ministry_reference_name"}
+)
 
 
 def sort_date(event: Project.Event | Project.Registered, registered_on: date) -> date:

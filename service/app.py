@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import swagger_ui_bundle
-from flask import Flask, Response, request, send_from_directory
+from flask import Flask, Response, current_app, request, send_from_directory
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -19,6 +19,7 @@ from service.config import Settings
 from service.context import attach, current_services
 from service.editions import editions
 from service.errors import Problem, ProblemApi, register_error_handlers
+from service.ministries import ministries
 from service.programmes import programmes
 from service.queries import reads
 from service.schemas import StatusSchema
@@ -55,6 +56,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     tokens.create_table()
     app.extensions["panorama_tokens"] = tokens
     app.before_request(authorize_request)  # first: a refusal precedes body checks and claims
+    app.before_request(refuse_undeclared_query)
     app.before_request(require_json_body)
     app.before_request(forbid_foreign_source)  # before the idempotency claim
     settings = services.settings
@@ -63,11 +65,34 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     )
     store.create_table()
     idempotency.init_app(app, store)
-    for blueprint in (ops, projects, programmes, reads, editions, audit, alerting):
+    for blueprint in (ops, projects, programmes, reads, editions, audit, alerting, ministries):
         api.register_blueprint(blueprint)
     app.add_url_rule(f"{DOCS_STATIC}<path:filename>", "swagger_ui_static", swagger_ui_static)
     init_pages(app)
     return app
+
+
+def refuse_undeclared_query() -> None:
+    """A GET under /api that declares no query parameter refuses any: 400 naming them.
+
+    (One that declares some refuses the unknown ones through its schema.)
+    """
+    if request.method != "GET" or not request.args or not request.path.startswith("/api/"):
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    method = getattr(getattr(view, "view_class", None), "get", None)
+    doc = getattr(method, "_apidoc", None)
+    if doc is None:  # not an operation of ours (the OpenAPI document, Swagger UI's files)
+        return
+    parameters = doc.get("arguments", {}).get("parameters", [])
+    if any(p.get("in") == "query" for p in parameters):
+        return
+    names = sorted(request.args)
+    raise Problem(
+        400,
+        f"unknown query parameter{'s' if len(names) > 1 else ''}: {', '.join(names)}",
+        field=names[0],
+    )
 
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # a DELETE is checked when it has a body

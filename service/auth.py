@@ -120,13 +120,24 @@ def current_actor() -> str:
 def require_ministry(*codes: str) -> None:
     """403 unless the token is an admin's or a manager's whose ministries include `codes`."""
     token = require_token(COMMAND_ROLES)
+    portfolio = current_services().portfolio
+    for code in codes:
+        portfolio.check_ministry(code)  # an unknown code is a 422 naming ministry_code
     if token.role == "admin":
         return
-    outside = sorted({canonical_ministry(code) for code in codes} - set(token.ministries))
+    scope = {stable_ministry(code) for code in token.ministries}
+    outside = sorted({stable_ministry(code) for code in codes} - scope)
     if outside:
         raise forbidden(
             f"this token manages {', '.join(token.ministries)}, not {', '.join(outside)}"
         )
+
+
+def stable_ministry(code: str) -> str:
+    """The ministry's stable code through the reference (MINDEF, MAr: MINARM), else `code`."""
+    reference = current_services().portfolio.ministries()
+    stable = reference.stable(code) if reference is not None else None
+    return stable or canonical_ministry(code)
 
 
 def require_project_scope(project_id: UUID) -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from domain.application import Portfolio, utc_today
+from domain.currency import CurrencyMismatch
+from domain.ministry import load_seed
 from projections import verify_log
 from projections.db import Database
 from projections.ddl import ddl_session, run_ddl
@@ -71,7 +73,30 @@ def bootstrap(
     run_ddl(services.db, verify_log.setup)
     if not in_worker:
         services.after_commit = trigger(services)
+    set_up_reference(services)
     return services
+
+
+def set_up_reference(services: Services) -> None:
+    """Record the portfolio's currency on first use (refuse another later) and the seed's
+    ministries the reference lacks (idempotent); the read models then catch up."""
+    portfolio = services.portfolio
+    try:
+        portfolio.configure_currency(services.settings.currency)
+    except CurrencyMismatch as e:
+        services.close()
+        raise ConfigurationError(e.message) from None
+    try:
+        seeded = portfolio.seed_ministries(load_seed())
+    except Exception:  # e.g. an altered store: `panorama verify` must still run and say where
+        log.exception("the ministries reference could not be seeded")
+        return
+    if seeded is not None:
+        services.after_commit(seeded.position)
+
+
+class ConfigurationError(RuntimeError):
+    """The settings contradict what this database recorded (e.g. its currency)."""
 
 
 def trigger(services: Services) -> Callable[[int], None]:

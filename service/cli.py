@@ -10,10 +10,10 @@ from typing import Any
 
 import click
 
-from service.bootstrap import Services, bootstrap
+from service.bootstrap import ConfigurationError, Services, bootstrap
 from service.cli_audit import verify_command
 from service.cli_tokens import ensure_first_admin, tokens
-from service.config import DEFAULT_DATABASE_URL, Settings
+from service.config import Settings
 
 
 def _services(ctx: click.Context) -> Services:
@@ -21,8 +21,28 @@ def _services(ctx: click.Context) -> Services:
     return services
 
 
+READ_COMMANDS = frozenset(
+    {"export", "verify", "projections status", "projections rebuild", "tokens list"}
+)
+
+
+def require_database(settings: Settings, command: str) -> None:
+    """A read command never creates an empty embedded database: exit 1 saying where it looked."""
+    if settings.is_postgres or settings.is_memory or settings.sqlite_path.exists():
+        return
+    where = "PANORAMA_HOME" if settings.is_embedded_default else "DATABASE_URL"
+    raise click.ClickException(
+        f"no Panorama database at {settings.sqlite_path} (from {where}); `{command}` reads one"
+        " and will not create it. Run `panorama serve` or `panorama import` first, or set"
+        " PANORAMA_HOME (or DATABASE_URL) to where the database is."
+    )
+
+
 class LazyServices(dict[str, Any]):
-    """A click context object that builds the Services only when a command needs them."""
+    """A click context object that builds the Services only when a command needs them.
+
+    A read command (READ_COMMANDS) refuses to run without an existing database.
+    """
 
     def __init__(self, ctx: click.Context) -> None:
         super().__init__()
@@ -31,7 +51,15 @@ class LazyServices(dict[str, Any]):
     def __missing__(self, key: str) -> Any:
         if key != "services":
             raise KeyError(key)
-        services = bootstrap(Settings.from_env())
+        settings = Settings.from_env()
+        path = click.get_current_context().command_path.split(" ", 1)
+        command = path[1] if len(path) > 1 else ""
+        if command in READ_COMMANDS:
+            require_database(settings, f"panorama {command}")
+        try:
+            services = bootstrap(settings)
+        except ConfigurationError as e:
+            raise click.ClickException(str(e)) from None
         self._ctx.call_on_close(services.close)
         self[key] = services
         return services
@@ -54,7 +82,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     from service.gunicorn_app import run
 
     settings = Settings.from_env()
-    if settings.database_url == DEFAULT_DATABASE_URL:  # the embedded default: `make run`
+    if settings.is_embedded_default:  # `make run`
         db = make_database(settings)
         try:
             ensure_first_admin(settings, db)
@@ -174,17 +202,19 @@ def export(
 
     services = _services(ctx)
     day: date = as_of.date() if as_of else datetime.now(UTC).date()
+    currency = services.settings.currency
     with services.db.transaction(write=False) as tx:
         at = position(tx)
         if what == "projects":
-            body = csv_export.projects_csv(queries.list_projects(tx, day, None))
+            body = csv_export.projects_csv(queries.list_projects(tx, day, None), currency)
         elif what == "summary":
-            body = csv_export.summary_csv(queries.summary(tx, day, None))
+            body = csv_export.summary_csv(queries.summary(tx, day, None), currency)
         else:
             if after is None or until is None:
                 raise click.UsageError("changes needs --from and --to")
             body = csv_export.changes_csv(
-                queries.changes(tx, services.portfolio.mapper, after.date(), until.date(), None)
+                queries.changes(tx, services.portfolio.mapper, after.date(), until.date(), None),
+                currency,
             )
     click.echo(f"# as_of={day.isoformat()} position={at}", err=True)
     click.echo(body, nl=False)

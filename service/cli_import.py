@@ -15,11 +15,20 @@ from importers.errors import ImportConflict, ImportRejected
 from importers.ftap import parse_ftap
 from importers.ftap_run import import_ftap
 from importers.gmpp import parse_gmpp
+from importers.headline import read_headlines, sidecar, with_headlines
 from importers.matching import load_aliases
 from importers.model import Edition
 from importers.panorama import parse_panorama
 from importers.run import ImportSummary, import_editions
 
+HEADLINE_HELP = (
+    "CSV of the headline figures published with each edition (edition_ref, projects, ...); "
+    "default: editions_summary.csv or FILE.headline.csv next to the file."
+)
+STRICT_HELP = (
+    "Refuse amounts finer than a cent, unit headers and id columns outside the known "
+    "spellings, and rows without an id, instead of reading them with a warning."
+)
 FILES = click.Path(exists=True, dir_okay=False, path_type=Path)
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 
@@ -52,12 +61,17 @@ def _run(
     *,
     dry_run: bool,
     progress: bool | None,
+    headline: Path | None = None,
 ) -> None:
     show = sys.stderr.isatty() if progress is None else progress
     try:
         editions: list[Edition] = []
         for path in tqdm(files, desc="parse", unit="file", file=sys.stderr, disable=not show):
-            editions.extend(parse(path))
+            parsed = parse(path)
+            headlines = headline or sidecar(path)
+            if headlines is not None:
+                parsed = with_headlines(parsed, read_headlines(headlines))
+            editions.extend(parsed)
         services = _services(ctx)
         with tqdm(desc="import", unit="edition", file=sys.stderr, disable=not show) as bar:
 
@@ -98,6 +112,8 @@ def import_group() -> None:
 @click.option("--aliases", type=FILES, help="CSV (alias,canonical) or YAML of renamed projects.")
 @click.option("--dry-run", is_flag=True, help="Parse and plan, record nothing.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr.")
+@click.option("--headline", type=FILES, help=HEADLINE_HELP)
+@click.option("--strict", is_flag=True, help=STRICT_HELP)
 @click.pass_context
 def panorama_command(
     ctx: click.Context,
@@ -106,6 +122,8 @@ def panorama_command(
     aliases: Path | None,
     dry_run: bool,
     progress: bool | None,
+    headline: Path | None,
+    strict: bool,
 ) -> None:
     """Import panorama editions (official layout, CSV or XLSX, or the consolidated layout)."""
     try:
@@ -115,9 +133,9 @@ def panorama_command(
     forced = _as_date(edition_date)
 
     def parse(path: Path) -> list[Edition]:
-        return parse_panorama(path, edition_date=forced, aliases=table)
+        return parse_panorama(path, edition_date=forced, aliases=table, strict=strict)
 
-    _run(ctx, files, parse, dry_run=dry_run, progress=progress)
+    _run(ctx, files, parse, dry_run=dry_run, progress=progress, headline=headline)
 
 
 @import_group.command("gmpp")
@@ -126,6 +144,8 @@ def panorama_command(
 @click.option("--snapshot-date", type=DATE, help="Snapshot date (default: 31 March of the year).")
 @click.option("--dry-run", is_flag=True, help="Parse and plan, record nothing.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr.")
+@click.option("--headline", type=FILES, help=HEADLINE_HELP)
+@click.option("--strict", is_flag=True, help=STRICT_HELP)
 @click.pass_context
 def gmpp_command(
     ctx: click.Context,
@@ -134,14 +154,16 @@ def gmpp_command(
     snapshot_date: datetime | None,
     dry_run: bool,
     progress: bool | None,
+    headline: Path | None,
+    strict: bool,
 ) -> None:
     """Import GMPP annual files (2019-20 to 2024-25 layouts, the transposed one included)."""
     snapshot = _as_date(snapshot_date)
 
     def parse(path: Path) -> list[Edition]:
-        return [parse_gmpp(path, year=year, snapshot=snapshot)]
+        return [parse_gmpp(path, year=year, snapshot=snapshot, strict=strict)]
 
-    _run(ctx, files, parse, dry_run=dry_run, progress=progress)
+    _run(ctx, files, parse, dry_run=dry_run, progress=progress, headline=headline)
 
 
 @import_group.command("ftap")

@@ -12,7 +12,7 @@ import click
 
 from projections.db import Database
 from service.bootstrap import Services
-from service.config import DEFAULT_DATABASE_URL, Settings
+from service.config import Settings
 from service.tokens import ROLES, TokenError, TokenRecord, TokenStore, parse_lifetime
 
 FIRST_ADMIN = "first-admin"
@@ -136,7 +136,7 @@ def ensure_first_admin(settings: Settings, db: Database) -> str | None:
     The token goes to standard error with a curl example, and to var/admin-token (mode 600).
     Returns the token, or None when nothing was done.
     """
-    if settings.database_url != DEFAULT_DATABASE_URL:
+    if not settings.is_embedded_default:
         return None
     store = TokenStore(db)
     store.create_table()

@@ -14,7 +14,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema
 
-from domain.application import CommandResult, Provenance
+from domain.application import CommandResult, Portfolio, Provenance
 from domain.errors import VersionConflict
 from service.auth import (
     COMMAND_ROLES,
@@ -56,7 +56,8 @@ projects = Blueprint(
     "project_commands", __name__, url_prefix="/api/projects", description="Project commands."
 )
 
-_HEADERS = {
+# The request headers a command documents, and the headers of its 201 answer.
+COMMAND_HEADERS: dict[str, dict[str, Any]] = {
     "If-Match": {
         "in": "header",
         "name": "If-Match",
@@ -70,7 +71,7 @@ _HEADERS = {
         "schema": {"type": "string", "pattern": KEY_PATTERN, "maxLength": 255},
     },
 }
-_SUCCESS_HEADERS = {
+SUCCESS_HEADERS: dict[str, dict[str, Any]] = {
     "ETag": {"description": "The aggregate's new version", "schema": {"type": "string"}},
 }
 
@@ -83,7 +84,7 @@ def command(
     statuses = (400, 404, 409, 412, 413, 415, 422) if if_match else (400, 409, 413, 415, 422)
 
     def decorate(func: F) -> F:
-        func = blp.doc(parameters=[_HEADERS[name] for name in names])(func)
+        func = blp.doc(parameters=[COMMAND_HEADERS[name] for name in names])(func)
         for status in statuses:
             func = blp.alt_response(status, response=HTTPStatus(status).name)(func)
         return require_role(*roles)(func)
@@ -176,39 +177,39 @@ def run(
     return rendered[-1] if rendered else reply(result)
 
 
-def change(project_id: UUID, method: str, body: dict[str, Any], **args: Any) -> Reply | Response:
-    """Call one of the project's command methods and answer 201 (in the token's scope)."""
+ProjectChange = Callable[[Portfolio, Provenance, int | None], CommandResult]
+
+
+def change(project_id: UUID, body: dict[str, Any], command: ProjectChange) -> Reply | Response:
+    """Run `command(portfolio, provenance, expected_version)` on a project of the token's scope.
+
+    The provenance is read from `body`; the answer is 201 with the new version.
+    """
     require_project_scope(project_id)
-    prov, rest = provenance(body)
+    prov, _ = provenance(body)
     portfolio = current_services().portfolio
-    return run(
-        lambda: attempt(
-            lambda expected: portfolio.change_project(
-                project_id, method, prov, expected_version=expected, **rest, **args
-            )
-        )
-    )
+    return run(lambda: attempt(lambda expected: command(portfolio, prov, expected)))
 
 
 # -- routes ----------------------------------------------------------------------------------
 @projects.route("")
 class Projects(MethodView):
     @projects.arguments(ProjectRegistrationSchema)
-    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
     @command(projects, if_match=False)
     def post(self, body: dict[str, Any]) -> Reply | Response:
         """Register a project in the portfolio (a manager: for one of its ministries)."""
         require_ministry(body["ministry_code"])
         prov, details = provenance(body)
         return run(
-            lambda: current_services().portfolio.register_project(prov, **details),
+            lambda: current_services().portfolio.register_project(provenance=prov, **details),
             lambda result: answer(result, location=f"/api/projects/{result.id}"),
         )
 
 
 @projects.route("/<uuid:project_id>/events")
 class ProjectEvents(MethodView):
-    @projects.response(200, EventSchema(many=True), headers=_SUCCESS_HEADERS)
+    @projects.response(200, EventSchema(many=True), headers=SUCCESS_HEADERS)
     @projects.alt_response(404, response="NOT_FOUND")
     @require_read(auditor_only=True)
     def get(self, project_id: UUID) -> tuple[list[dict[str, Any]], dict[str, str]]:
@@ -220,67 +221,109 @@ class ProjectEvents(MethodView):
 @projects.route("/<uuid:project_id>/phase-transitions")
 class PhaseTransitions(MethodView):
     @projects.arguments(PhaseTransitionSchema)
-    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
     @command(projects)
     def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Move to another phase: forward may skip phases, backward needs a narrative."""
-        return change(project_id, "transition_phase", body)
+        return change(
+            project_id,
+            body,
+            lambda portfolio, prov, expected: portfolio.transition_phase(
+                project_id, body["phase"], provenance=prov, expected_version=expected
+            ),
+        )
 
 
 @projects.route("/<uuid:project_id>/cost-estimates")
 class CostEstimates(MethodView):
     @projects.arguments(CostEstimateSchema)
-    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
     @command(projects)
     def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Record a new estimate of the project's total cost."""
-        return change(project_id, "reestimate_cost", body)
+        return change(
+            project_id,
+            body,
+            lambda portfolio, prov, expected: portfolio.reestimate_cost(
+                project_id, body["amount"], provenance=prov, expected_version=expected
+            ),
+        )
 
 
 @projects.route("/<uuid:project_id>/schedule-estimates")
 class ScheduleEstimates(MethodView):
     @projects.arguments(ScheduleEstimateSchema)
-    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
     @command(projects)
     def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Record a new planned end date."""
-        return change(project_id, "reestimate_schedule", body)
+        return change(
+            project_id,
+            body,
+            lambda portfolio, prov, expected: portfolio.reestimate_schedule(
+                project_id, body["planned_end"], provenance=prov, expected_version=expected
+            ),
+        )
 
 
 @projects.route("/<uuid:project_id>/status-reports")
 class StatusReports(MethodView):
     @projects.arguments(StatusReportSchema)
-    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
     @command(projects)
     def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Report a RAG rating (météo); Red needs a narrative."""
-        return change(project_id, "report_status", body)
+        return change(
+            project_id,
+            body,
+            lambda portfolio, prov, expected: portfolio.report_status(
+                project_id, body["rating"], provenance=prov, expected_version=expected
+            ),
+        )
 
 
 @projects.route("/<uuid:project_id>/rebaselines")
 class Rebaselines(MethodView):
     @projects.arguments(RebaselineSchema)
-    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
     @command(projects)
     def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Replace the baseline cost and/or end date, with an approver and a reason."""
-        return change(project_id, "rebaseline", body)
+        return change(
+            project_id,
+            body,
+            lambda portfolio, prov, expected: portfolio.rebaseline(
+                project_id,
+                baseline_cost=body["baseline_cost"],
+                baseline_end=body["baseline_end"],
+                approver=body["approver"],
+                reason=body["reason"],
+                provenance=prov,
+                expected_version=expected,
+            ),
+        )
 
 
 @projects.route("/<uuid:project_id>/closure")
 class Closure(MethodView):
     @projects.arguments(ClosureSchema)
-    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
     @command(projects)
     def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Close the project, completed or abandoned: it then accepts only a reopening."""
-        return change(project_id, "close", body)
+        return change(
+            project_id,
+            body,
+            lambda portfolio, prov, expected: portfolio.close_project(
+                project_id, body["outcome"], provenance=prov, expected_version=expected
+            ),
+        )
 
 
 @projects.route("/<uuid:project_id>/details-revisions")
 class DetailsRevisions(MethodView):
     @projects.arguments(DetailsRevisionSchema)
-    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
     @command(projects)
     def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Revise identity details (name, ministry, description, links...).
@@ -289,56 +332,91 @@ class DetailsRevisions(MethodView):
         """
         if "ministry_code" in body:
             require_ministry(body["ministry_code"])
-        prov_fields = {k: v for k, v in body.items() if k in PROVENANCE_FIELDS}
         changes = {k: v for k, v in body.items() if k not in PROVENANCE_FIELDS}
-        return change(project_id, "revise_details", prov_fields, changes=changes)
+        return change(
+            project_id,
+            body,
+            lambda portfolio, prov, expected: portfolio.revise_details(
+                project_id, changes, provenance=prov, expected_version=expected
+            ),
+        )
 
 
 @projects.route("/<uuid:project_id>/reopening")
 class Reopening(MethodView):
     @projects.arguments(CommandSchema)
-    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
     @command(projects)
     def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Reopen a closed project; it needs a narrative."""
-        return change(project_id, "reopen", body)
+        return change(
+            project_id,
+            body,
+            lambda portfolio, prov, expected: portfolio.reopen_project(
+                project_id, provenance=prov, expected_version=expected
+            ),
+        )
 
 
 @projects.route("/<uuid:project_id>/figures-withheld")
 class FiguresWithheld(MethodView):
     @projects.arguments(CommandSchema)
-    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
     @command(projects)
     def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Stop publishing the project's figures (they are kept)."""
-        return change(project_id, "withhold_figures", body)
+        return change(
+            project_id,
+            body,
+            lambda portfolio, prov, expected: portfolio.withhold_figures(
+                project_id, provenance=prov, expected_version=expected
+            ),
+        )
 
 
 @projects.route("/<uuid:project_id>/figures-disclosed")
 class FiguresDisclosed(MethodView):
     @projects.arguments(CommandSchema)
-    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
     @command(projects)
     def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Publish the project's figures again."""
-        return change(project_id, "disclose_figures", body)
+        return change(
+            project_id,
+            body,
+            lambda portfolio, prov, expected: portfolio.disclose_figures(
+                project_id, provenance=prov, expected_version=expected
+            ),
+        )
 
 
 @projects.route("/<uuid:project_id>/portfolio-exits")
 class PortfolioExits(MethodView):
     @projects.arguments(CommandSchema)
-    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
     @command(projects)
     def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Record that the portfolio no longer follows the project."""
-        return change(project_id, "leave_portfolio", body)
+        return change(
+            project_id,
+            body,
+            lambda portfolio, prov, expected: portfolio.leave_portfolio(
+                project_id, provenance=prov, expected_version=expected
+            ),
+        )
 
 
 @projects.route("/<uuid:project_id>/portfolio-returns")
 class PortfolioReturns(MethodView):
     @projects.arguments(CommandSchema)
-    @projects.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
     @command(projects)
     def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
         """Record that the portfolio follows the project again."""
-        return change(project_id, "rejoin_portfolio", body)
+        return change(
+            project_id,
+            body,
+            lambda portfolio, prov, expected: portfolio.rejoin_portfolio(
+                project_id, provenance=prov, expected_version=expected
+            ),
+        )

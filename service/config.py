@@ -10,9 +10,20 @@ from urllib.parse import parse_qs, unquote, urlparse
 from service.tokens import DEFAULT_EXPIRES_IN, parse_lifetime
 from workers.webhook_policy import WebhookPolicy
 
-DEFAULT_DATABASE_URL = "sqlite:///var/panorama.sqlite3"
+DEFAULT_DATABASE_URL = "sqlite:///var/panorama.sqlite3"  # under PANORAMA_HOME (default_home)
 SQLITE_RECORDER = "projections.recorders:SQLiteRecorder"
 POSTGRES_RECORDER = "projections.recorders:PostgresRecorder"
+
+
+def default_home(given: str | None) -> Path:
+    """Where the embedded default keeps var/: PANORAMA_HOME if given, else the source checkout
+    this code runs from (the directory of pyproject.toml), else ~/.local/share/panorama."""
+    if given:
+        return Path(given).expanduser().resolve()
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "service").is_dir():
+        return checkout
+    return Path.home() / ".local" / "share" / "panorama"
 
 
 def _flag(value: str | None, default: bool) -> bool:
@@ -53,8 +64,11 @@ class Settings:
     audit_signing_key: str | None = field(default=None, repr=False)
     # signs the pages' session cookies; absent: generated once under var/ (docs/pages.md)
     secret_key: str | None = field(default=None, repr=False)
-    currency: str = "EUR"  # the portfolio's currency, until issue 12 records it per portfolio
+    # the portfolio's currency: recorded in the event store on first start, then checked
+    currency: str = "EUR"
     theme_css_url: str | None = None  # a deployment's own stylesheet, loaded after ours
+    # the embedded default's var/ lives here (None: under the working directory)
+    home: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -92,6 +106,7 @@ class Settings:
             secret_key=e.get("SECRET_KEY") or None,
             currency=(e.get("PORTFOLIO_CURRENCY") or "EUR").strip().upper(),
             theme_css_url=e.get("THEME_CSS_URL") or None,
+            home=default_home(e.get("PANORAMA_HOME")),
         )
 
     @property
@@ -110,8 +125,16 @@ class Settings:
         return self.database_url.startswith("memory:")
 
     @property
+    def is_embedded_default(self) -> bool:
+        """No DATABASE_URL given: SQLite under the home's var/ (`make run`)."""
+        return self.database_url == DEFAULT_DATABASE_URL
+
+    @property
     def sqlite_path(self) -> Path:
-        """The SQLite file named by a sqlite:/// URL (relative paths from the cwd)."""
+        """The SQLite file named by a sqlite:/// URL (relative paths from the cwd; the
+        embedded default's from the home)."""
+        if self.is_embedded_default and self.home is not None:
+            return self.home / "var" / "panorama.sqlite3"
         parsed = urlparse(self.database_url)
         path = unquote(parsed.path)
         if self.database_url.startswith("sqlite:////"):

@@ -1,6 +1,8 @@
-"""CSV renderings of the list, the summary and the changes (Accept: text/csv or format=csv).
+"""Tables of the API's answers (projects, a project, its history, the summary, the changes).
 
-Every cell is written by service.spreadsheet, which neutralises formula-like text.
+Each answer is a table (columns, rows) written as CSV (`format=csv` or `Accept: text/csv`, in
+a dialect) or XLSX (`format=xlsx` or the XLSX media type) by service.spreadsheet, which
+neutralises formula-like text.
 """
 
 from __future__ import annotations
@@ -11,19 +13,22 @@ from typing import Any
 from flask import Response
 
 from service.schemas import plain
-from service.spreadsheet import csv_text
+from service.spreadsheet import DIALECTS, XLSX_MIMETYPE, csv_bytes, csv_text, xlsx_bytes
 
 PROJECT_COLUMNS = (
     "id",
     "name",
     "ministry_code",
+    "ministry_name",
     "phase",
     "start_date",
+    "currency",
     "cost",
     "baseline_cost",
     "budget_drift_pct",
     "planned_end",
     "baseline_end",
+    "duration_years",
     "schedule_drift_pct",
     "cv_pct",
     "sv_pct",
@@ -48,6 +53,8 @@ FIGURE_COLUMNS = (
     "median_budget_drift_pct",
     "weighted_budget_drift_pct",
 )
+STEP_COLUMNS = ("version", "position", "type", "effective_date", "recorded_at", "actor", "source")
+Table = tuple[Sequence[str], list[list[Any]]]
 
 
 def _text(value: Any) -> str:
@@ -60,25 +67,45 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def csv_response(body: str, name: str, reflects: dict[str, Any]) -> Response:
-    """A CSV download that states what it was computed from, in its headers."""
-    response = Response(body, mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+def table_response(
+    table: Table, name: str, reflects: dict[str, Any], fmt: str, dialect: str | None = None
+) -> Response:
+    """A CSV or XLSX download that states what it was computed from, in its headers."""
+    columns, rows = table
+    if fmt == "xlsx":
+        response = Response(xlsx_bytes(rows, columns, sheet=name), mimetype=XLSX_MIMETYPE)
+    else:
+        body = csv_bytes(rows, columns, DIALECTS[dialect or "rfc4180"])
+        response = Response(body, mimetype="text/csv")
+        response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
     for key, value in reflects.items():
         response.headers[f"X-Panorama-{key.replace('_', '-').title()}"] = _text(value)
     return response
 
 
-def projects_csv(items: Sequence[dict[str, Any]]) -> str:
-    return csv_text(PROJECT_COLUMNS, ([item[c] for c in PROJECT_COLUMNS] for item in items))
+def projects_table(items: Sequence[dict[str, Any]], currency: str) -> Table:
+    """One row per project; amounts are in `currency`, stated in its own column."""
+    with_currency = ({**item, "currency": currency} for item in items)
+    return PROJECT_COLUMNS, [[item.get(c) for c in PROJECT_COLUMNS] for item in with_currency]
 
 
-def summary_csv(summary: dict[str, Any]) -> str:
-    rows: list[list[Any]] = [["portfolio", "", *[summary[c] for c in FIGURE_COLUMNS]]]
+def projects_csv(items: Sequence[dict[str, Any]], currency: str) -> str:
+    return csv_text(*projects_table(items, currency))
+
+
+def summary_table(summary: dict[str, Any], currency: str) -> Table:
+    """The portfolio, then each ministry (stable code) and phase, with the currency."""
+    rows: list[list[Any]] = [["portfolio", "", *[summary[c] for c in FIGURE_COLUMNS], currency]]
     for scope in ("by_ministry", "by_phase"):
         for key, figures in summary[scope].items():
-            rows.append([scope.removeprefix("by_"), key, *[figures[c] for c in FIGURE_COLUMNS]])
-    return csv_text(("scope", "key", *FIGURE_COLUMNS), rows)
+            cells = [figures[c] for c in FIGURE_COLUMNS]
+            rows.append([scope.removeprefix("by_"), key, *cells, currency])
+    return ("scope", "key", *FIGURE_COLUMNS, "currency"), rows
+
+
+def summary_csv(summary: dict[str, Any], currency: str) -> str:
+    return csv_text(*summary_table(summary, currency))
 
 
 CHANGE_COLUMNS = ("change", "id", "name", "ministry_code", "from", "to", "events")
@@ -105,5 +132,32 @@ def changes_rows(changes: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
-def changes_csv(changes: dict[str, Any]) -> str:
-    return csv_text(CHANGE_COLUMNS, changes_rows(changes))
+def changes_table(changes: dict[str, Any], currency: str) -> Table:
+    """The changes as a table, with the currency of the cost changes' amounts."""
+    rows = [[*row, currency] for row in changes_rows(changes)]
+    return (*CHANGE_COLUMNS, "currency"), rows
+
+
+def changes_csv(changes: dict[str, Any], currency: str) -> str:
+    return csv_text(*changes_table(changes, currency))
+
+
+def history_table(steps: Sequence[dict[str, Any]], currency: str, full: bool) -> Table:
+    """One row per changed field of each step (field, old, new), or per step's whole state."""
+    rows: list[list[Any]] = []
+    if full:
+        for step in steps:
+            state = {**(step["state"] or {}), "currency": currency}
+            event = [step["event"].get(c) for c in STEP_COLUMNS]
+            rows.append([*event, *[state.get(c) for c in PROJECT_COLUMNS]])
+        return (*STEP_COLUMNS, *(f"state_{c}" for c in PROJECT_COLUMNS)), rows
+    for step in steps:
+        event = [step["event"].get(c) for c in STEP_COLUMNS]
+        for change in step["changes"]:
+            rows.append([*event, change["field"], _cell(change["old"]), _cell(change["new"])])
+    return (*STEP_COLUMNS, "field", "old", "new"), rows
+
+
+def _cell(value: Any) -> Any:
+    """A changed value as one cell: a list (programmes, links) joined with `;`."""
+    return ";".join(str(v) for v in value) if isinstance(value, list | tuple) else value

@@ -14,9 +14,12 @@ from eventsourcing.persistence import OperationalError as StoreOperationalError
 from flask import Flask, Response
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
+from marshmallow import Schema
 from werkzeug.exceptions import HTTPException
 
+from domain.currency import CurrencyMismatch
 from domain.errors import DomainError, NotFound, VersionConflict
+from domain.ministry import MinistryCodeTaken, UnknownMinistry
 from service.schemas import ProblemSchema
 
 log = logging.getLogger(__name__)
@@ -25,6 +28,7 @@ PROBLEM_JSON = "application/problem+json"
 ERROR_STATUSES = (400, 404, 405, 409, 412, 413, 415, 422, 500, 503)
 _KEPT_HEADERS = ("Allow", "Retry-After")
 BUSY_RETRY_AFTER_S = 1
+UNKNOWN_FIELD = Schema().error_messages["unknown"]
 
 
 class Problem(Exception):
@@ -105,6 +109,15 @@ def validation_errors(data: dict[str, Any] | None) -> dict[str, list[str]]:
     return flat
 
 
+def unknown_query_parameters(data: dict[str, Any] | None) -> list[str]:
+    """The query parameters webargs refused as unknown (the schema's `unknown = RAISE`)."""
+    messages = (data or {}).get("messages") or {}
+    query = messages.get("query") if isinstance(messages, dict) else None
+    if not isinstance(query, dict):
+        return []
+    return sorted(k for k, v in query.items() if v == [UNKNOWN_FIELD])
+
+
 # -- handlers --------------------------------------------------------------------------------
 def handle_problem(error: Problem) -> Response:
     return problem(
@@ -112,11 +125,15 @@ def handle_problem(error: Problem) -> Response:
     )
 
 
+# Refusals of a value the reference data does not know: the input is unprocessable (422).
+UNPROCESSABLE = (UnknownMinistry, MinistryCodeTaken, CurrencyMismatch)
+
+
 def handle_domain_error(error: DomainError) -> Response:
     name = type(error).__name__
     words = _words(name)
     return problem(
-        409,
+        422 if isinstance(error, UNPROCESSABLE) else 409,
         error.message,
         title=" ".join(words).capitalize(),
         type_="urn:panorama:problem:" + "-".join(w.lower() for w in words),
@@ -145,6 +162,16 @@ def handle_http_exception(error: HTTPException) -> Response:
     errors = validation_errors(data)
     headers = {k: v for k, v in error.get_headers() if k in _KEPT_HEADERS}
     headers.update((data or {}).get("headers") or {})
+    unknown = unknown_query_parameters(data)
+    if unknown:
+        return problem(
+            400,
+            f"unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
+            type_="urn:panorama:problem:unknown-parameter",
+            field=unknown[0],
+            errors={name: ["Unknown query parameter."] for name in unknown},
+            headers=headers,
+        )
     if status == 422 and errors:
         first = next(iter(errors))
         detail = f"the request is invalid: {first}: {errors[first][0]}"

@@ -7,13 +7,19 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from service.config import Settings
+from service.delivery_timer import DeliveryTimer
 
 
 class PanoramaServer(BaseApplication):
-    """A gunicorn application that builds the Flask app in each worker (after fork)."""
+    """A gunicorn application that builds the Flask app in each worker (after fork).
+
+    In the embedded deployment (no REDIS_URL, so no Celery beat) each worker also runs the
+    delivery timer, which sends due alert retries; it stops when the worker exits.
+    """
 
     def __init__(self, options: dict[str, Any]) -> None:
-        self.options = options
+        self.options = {**options, "worker_exit": self._worker_exit}
+        self.timer: DeliveryTimer | None = None
         super().__init__()
 
     def load_config(self) -> None:
@@ -23,7 +29,15 @@ class PanoramaServer(BaseApplication):
     def load(self) -> Any:
         from service.app import create_app
 
-        return create_app()
+        app = create_app()
+        services = app.extensions["panorama"]
+        if not services.settings.redis_url:
+            self.timer = DeliveryTimer(services).start()
+        return app
+
+    def _worker_exit(self, _server: Any, _worker: Any) -> None:
+        if self.timer is not None:
+            self.timer.stop()
 
 
 def run(

@@ -61,7 +61,7 @@ class CallFiguresSchema(Schema):
     not_itemised = fields.Nested(NotItemisedSchema, required=True)
 
 
-class MinistryFiguresSchema(Schema):
+class ProgrammeMinistryFiguresSchema(Schema):
     ministry_code = fields.String(allow_none=True, required=True)
     laureates = fields.Integer(required=True)
     announced = _money()
@@ -112,7 +112,7 @@ class ProgrammeViewSchema(ProgrammeSummarySchema):
     known_at = fields.DateTime(allow_none=True, required=True)
     envelope_history = fields.List(fields.Nested(EnvelopeHistorySchema), required=True)
     calls = fields.List(fields.Nested(CallFiguresSchema), required=True)
-    by_ministry = fields.List(fields.Nested(MinistryFiguresSchema), required=True)
+    by_ministry = fields.List(fields.Nested(ProgrammeMinistryFiguresSchema), required=True)
     published_figures = fields.List(fields.Nested(FigureSchema), required=True)
     awards = fields.List(fields.Nested(AwardLineSchema), required=True)
 

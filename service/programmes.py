@@ -15,7 +15,7 @@ from domain.errors import ProjectNotFound
 from service import programme_reads
 from service.auth import require_read
 from service.commands import (
-    _SUCCESS_HEADERS,
+    SUCCESS_HEADERS,
     Reply,
     answer,
     attempt,
@@ -62,13 +62,13 @@ class Programmes(MethodView):
         return {"as_of": as_of, "known_at": known_at, "items": items}
 
     @programmes.arguments(ProgrammeCreationSchema)
-    @programmes.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @programmes.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
     @command(programmes, if_match=False, roles=ADMIN)
     def post(self, body: dict[str, Any]) -> Reply | Response:
         """Create a funding programme with its envelope."""
         prov, args = provenance(body)
         return run(
-            lambda: current_services().portfolio.create_programme(prov, **args),
+            lambda: current_services().portfolio.create_programme(provenance=prov, **args),
             lambda result: answer(result, location=f"/api/funding-programmes/{result.id}"),
         )
 
@@ -76,7 +76,7 @@ class Programmes(MethodView):
 @programmes.route("/<uuid:programme_id>")
 class Programme(MethodView):
     @programmes.arguments(ProgrammeArgs, location="query")
-    @programmes.response(200, ProgrammeViewSchema, headers=_SUCCESS_HEADERS)
+    @programmes.response(200, ProgrammeViewSchema, headers=SUCCESS_HEADERS)
     @programmes.alt_response(404, response="NOT_FOUND")
     @require_read()
     def get(
@@ -118,7 +118,7 @@ class Call(MethodView):
 @programmes.route("/<uuid:programme_id>/envelope")
 class Envelope(MethodView):
     @programmes.arguments(EnvelopeRevisionSchema)
-    @programmes.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @programmes.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
     @command(programmes, roles=ADMIN)
     def post(self, body: dict[str, Any], programme_id: UUID) -> Reply | Response:
         """Revise the envelope from the effective date, with a reason (never below committed)."""
@@ -127,7 +127,11 @@ class Envelope(MethodView):
         return run(
             lambda: attempt(
                 lambda expected: portfolio.revise_envelope(
-                    programme_id, prov, expected_version=expected, **args
+                    programme_id,
+                    envelope=args["envelope"],
+                    reason=args["reason"],
+                    provenance=prov,
+                    expected_version=expected,
                 )
             )
         )
@@ -136,7 +140,7 @@ class Envelope(MethodView):
 @programmes.route("/<uuid:programme_id>/calls")
 class Calls(MethodView):
     @programmes.arguments(CallOpeningSchema)
-    @programmes.response(201, CommandResultSchema, headers=_SUCCESS_HEADERS)
+    @programmes.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
     @command(programmes, roles=ADMIN)
     def post(self, body: dict[str, Any], programme_id: UUID) -> Reply | Response:
         """Open a call for projects on the programme."""
@@ -145,7 +149,7 @@ class Calls(MethodView):
         return run(
             lambda: attempt(
                 lambda expected: portfolio.open_call(
-                    programme_id, args["call"], prov, expected_version=expected
+                    programme_id, args["call"], provenance=prov, expected_version=expected
                 )
             )
         )
@@ -154,7 +158,7 @@ class Calls(MethodView):
 @programmes.route("/<uuid:programme_id>/awards")
 class Awards(MethodView):
     @programmes.arguments(AwardSchema)
-    @programmes.response(201, AwardResultSchema, headers=_SUCCESS_HEADERS)
+    @programmes.response(201, AwardResultSchema, headers=SUCCESS_HEADERS)
     @command(programmes, roles=ADMIN)
     def post(self, body: dict[str, Any], programme_id: UUID) -> Reply | Response:
         """Record money for a project: an announced award (on the programme and the project,
@@ -170,7 +174,14 @@ class Awards(MethodView):
             return run(
                 lambda: attempt(
                     lambda expected: portfolio.record_funding(
-                        programme_id, prov, expected_version=expected, **args
+                        programme_id,
+                        project_id=project_id,
+                        amount=args["amount"],
+                        kind=args["kind"],
+                        call=args["call"],
+                        provenance=prov,
+                        expected_version=expected,
+                        currency=args.get("currency"),
                     )
                 ),
                 lambda result: answer(result, project_version=result.versions.get(project_id)),

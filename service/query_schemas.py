@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -10,9 +11,15 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from domain.values import PHASES, RATINGS
 from projections.queries import SORT_KEYS, ProjectFilter
-from service.schemas import IsoDate, Strict, plain
+from service.schemas import DATE_PATTERN, IsoDate, Strict, plain
 
 SORTS = sorted(SORT_KEYS) + sorted(f"-{k}" for k in SORT_KEYS)
+DIALECTS = ("rfc4180", "excel-fr")
+KNOWN_AT_DOC = (
+    "transaction time: only what was recorded by then; an ISO 8601 timestamp (UTC without an"
+    " offset) or a bare date YYYY-MM-DD, meaning the end of that day in UTC"
+    " (2019-03-31 is 2019-03-31T23:59:59.999999Z)"
+)
 
 
 class DecimalString(fields.String):
@@ -35,10 +42,18 @@ class UtcDateTime(fields.AwareDateTime):
     moved to UTC (9999-12-31T23:59:59-14:00) is a validation error, not an OverflowError.
     """
 
-    def __init__(self, *, offset_required: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *, offset_required: bool = False, dates_end_day: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(default_timezone=None if offset_required else UTC, **kwargs)
+        self.dates_end_day = dates_end_day
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if self.dates_end_day and isinstance(value, str) and re.fullmatch(DATE_PATTERN, value):
+            try:
+                return datetime.combine(date.fromisoformat(value), time.max, UTC)
+            except ValueError:
+                raise ValidationError("Not a valid calendar date.") from None
         parsed: datetime = super()._deserialize(value, attr, data, **kwargs)
         try:
             return parsed.astimezone(UTC)
@@ -48,18 +63,63 @@ class UtcDateTime(fields.AwareDateTime):
             ) from None
 
 
-class TimeArgs(Strict):
+def known_at_field() -> UtcDateTime:
+    """The `known_at` parameter: a timestamp, or a bare date meaning the end of that day (UTC)."""
+    return UtcDateTime(dates_end_day=True, metadata={"description": KNOWN_AT_DOC})
+
+
+class CodeChoice(fields.String):
+    """One of a fixed vocabulary, matched whatever its case ("déploiement" is "Déploiement")."""
+
+    def __init__(self, choices: tuple[str, ...], **kwargs: Any) -> None:
+        self.choices = {c.casefold(): c for c in choices}
+        names = ", ".join(choices)
+        super().__init__(metadata={"description": f"one of {names}, in any case"}, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text: str = super()._deserialize(value, attr, data, **kwargs)
+        found = self.choices.get(text.strip().casefold())
+        if found is None:
+            raise ValidationError(f"Must be one of: {', '.join(self.choices.values())}.")
+        return found
+
+
+class QueryArgs(Strict):
+    """Query parameters: an unknown one is refused (400 naming it), never silently ignored."""
+
+
+class OutputArgs(QueryArgs):
+    """How an answer is written: JSON (default), CSV in a dialect, or XLSX."""
+
+    format = fields.String(
+        validate=validate.OneOf(["json", "csv", "xlsx"]),
+        metadata={"description": "also: Accept: text/csv, or the XLSX media type"},
+    )
+    dialect = fields.String(
+        validate=validate.OneOf(DIALECTS),
+        metadata={
+            "description": "CSV dialect: rfc4180 (default: UTF-8, comma, decimal point) or"
+            " excel-fr (UTF-8 with BOM, semicolon, decimal comma: Excel in a French locale)"
+        },
+    )
+
+
+class TimeArgs(OutputArgs):
     """The two time axes, read-your-writes, and the output format."""
 
     as_of = IsoDate()  # valid time: the date the answer is true on
-    known_at = UtcDateTime(
-        metadata={"description": "transaction time: only what was recorded by then"}
-    )
+    known_at = known_at_field()
     min_position = fields.Integer(
         validate=validate.Range(min=0, max=2**62),
         metadata={"description": "wait (bounded) until the read model has reached it"},
     )
-    format = fields.String(validate=validate.OneOf(["json", "csv"]))
+
+
+class HistoryArgs(TimeArgs):
+    full = fields.Boolean(
+        load_default=False,
+        metadata={"description": "also give the whole state after each step"},
+    )
 
 
 DRIFT_LIMIT = Decimal(1_000_000)
@@ -81,9 +141,11 @@ def _drift(bound: str) -> fields.Decimal:
 class ProjectFilters(Strict):
     """The filters of a project list (the API's and the projects page's)."""
 
-    ministry = fields.String(validate=validate.Length(max=50))
-    phase = fields.String(validate=validate.OneOf(PHASES))
-    rating = fields.String(validate=validate.OneOf(RATINGS))
+    ministry = fields.String(
+        validate=validate.Length(max=50), metadata={"description": "a code, in any case"}
+    )
+    phase = CodeChoice(PHASES)
+    rating = CodeChoice(RATINGS)
     q = fields.String(validate=validate.Length(max=200))
     budget_drift_min = _drift("lowest")
     budget_drift_max = _drift("highest")
@@ -112,12 +174,11 @@ class ListArgs(ProjectFilters, TimeArgs):
     include_departed = fields.Boolean(load_default=False)
 
 
-class ChangesArgs(Strict):
+class ChangesArgs(OutputArgs):
     from_ = IsoDate(data_key="from", required=True)
     to = IsoDate(required=True)
-    known_at = UtcDateTime()
+    known_at = known_at_field()
     min_position = fields.Integer(validate=validate.Range(min=0, max=2**62))
-    format = fields.String(validate=validate.OneOf(["json", "csv"]))
 
     @validates_schema
     def _ordered(self, data: dict[str, Any], **_: Any) -> None:
@@ -125,7 +186,13 @@ class ChangesArgs(Strict):
             raise ValidationError("'from' must not be after 'to'", field_name="from")
 
 
-class Reflects(Schema):
+class Currency(Schema):
+    """The currency of every amount of an answer: the portfolio's one currency."""
+
+    currency = fields.String(metadata={"description": "ISO 4217 code of every amount"})
+
+
+class Reflects(Currency):
     """What every answer states it reflects."""
 
     as_of = fields.Date()
@@ -138,7 +205,10 @@ class ProjectStateSchema(Schema):
     version = fields.Integer()
     valid_from = fields.Date(allow_none=True)
     name = fields.String()
-    ministry_code = fields.String()
+    ministry_code = fields.String(metadata={"description": "the ministry's stable code"})
+    published_ministry_code = fields.String(
+        metadata={"description": "the code as recorded (as the edition published it)"}
+    )
     ministry_name = fields.String(allow_none=True)
     description = fields.String(allow_none=True)
     interministerial = fields.Boolean()
@@ -191,8 +261,15 @@ class FiguresSchema(Schema):
     weighted_budget_drift_pct = DecimalString(allow_none=True)
 
 
+class MinistryFiguresSchema(FiguresSchema):
+    name = fields.String(allow_none=True, metadata={"description": "the ministry's current name"})
+
+
 class SummarySchema(FiguresSchema, Reflects):
-    by_ministry = fields.Dict(keys=fields.String(), values=fields.Nested(FiguresSchema))
+    by_ministry = fields.Dict(
+        keys=fields.String(metadata={"description": "stable ministry code"}),
+        values=fields.Nested(MinistryFiguresSchema),
+    )
     by_phase = fields.Dict(keys=fields.String(), values=fields.Nested(FiguresSchema))
 
 
@@ -219,7 +296,7 @@ class ChangeSchema(Schema):
     events = fields.List(fields.Nested(ReadEventSchema))
 
 
-class ChangesSchema(Schema):
+class ChangesSchema(Currency):
     from_ = fields.Date(data_key="from")
     to = fields.Date()
     known_at = fields.DateTime()
@@ -231,12 +308,26 @@ class ChangesSchema(Schema):
     schedule_changes = fields.List(fields.Nested(ChangeSchema))
 
 
+class FieldChangeSchema(Schema):
+    field = fields.String()
+    old = fields.Function(lambda c: plain(c.get("old")))
+    new = fields.Function(lambda c: plain(c.get("new")))
+
+
 class HistoryStepSchema(Schema):
     event = fields.Nested(ReadEventSchema)
-    state = fields.Nested(ProjectStateSchema, allow_none=True)
+    changes = fields.List(
+        fields.Nested(FieldChangeSchema),
+        metadata={"description": "the fields this step changed: field, old value, new value"},
+    )
+    state = fields.Nested(
+        ProjectStateSchema,
+        allow_none=True,
+        metadata={"description": "the whole state after the step (only with full=true)"},
+    )
 
 
-class HistorySchema(Schema):
+class HistorySchema(Currency):
     id = fields.String()
     position = fields.Integer()
     steps = fields.List(fields.Nested(HistoryStepSchema))

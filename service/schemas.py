@@ -189,7 +189,9 @@ class ProgrammeCreationSchema(CreationSchema):
     name = _name()
     envelope = Amount(required=True)
     currency = fields.String(
-        load_default="EUR", validate=validate.Regexp(r"^[A-Z]{3}$", error="Not an ISO 4217 code.")
+        load_default=None,
+        validate=validate.Regexp(r"^[A-Z]{3}$", error="Not an ISO 4217 code."),
+        metadata={"description": "default: the portfolio's; no other is accepted"},
     )
 
 
@@ -201,6 +203,11 @@ class AwardSchema(CommandSchema):
     project_id = fields.UUID(required=True)
     amount = Amount(required=True)
     call = Text(100, blank=False, allow_none=True, load_default=None)
+    currency = fields.String(
+        load_default=None,
+        validate=validate.Regexp(r"^[A-Z]{3}$", error="Not an ISO 4217 code."),
+        metadata={"description": "the amount's currency (default: the programme's)"},
+    )
     kind = fields.String(
         load_default="announced",
         validate=validate.OneOf(("announced", "engaged", "disbursed")),

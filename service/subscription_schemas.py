@@ -81,6 +81,10 @@ class AlertArgs(Strict):
     project = fields.UUID()
     from_ = UtcDateTime(offset_required=True, data_key="from")
     to = UtcDateTime(offset_required=True)
+    min_position = fields.Integer(
+        validate=validate.Range(min=0, max=2**62),
+        metadata={"description": "wait (bounded) until the alerts reflect this position"},
+    )
 
 
 class CauseSchema(Schema):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -19,6 +20,7 @@ from marshmallow import EXCLUDE, Schema
 
 from domain.application import CommandResult
 from domain.errors import InvalidValue
+from domain.ministry import UnknownMinistry
 from domain.subscription import (
     Rule,
     Subscription,
@@ -29,9 +31,10 @@ from domain.subscription import (
     rule_payload,
 )
 from projections import alert_queries, outbox
+from projections import alert_schema as alerts_projection
 from service.auth import require_role, require_token
 from service.commands import (
-    _HEADERS,
+    COMMAND_HEADERS,
     Reply,
     answer,
     command,
@@ -41,6 +44,7 @@ from service.commands import (
 )
 from service.context import current_services
 from service.errors import Problem
+from service.queries import wait_for_position
 from service.schemas import CommandResultSchema
 from service.subscription_schemas import (
     AlertArgs,
@@ -64,7 +68,7 @@ _ETAG = {"ETag": {"description": "The subscription's version", "schema": {"type"
 
 def _if_match(func: Callable[..., Any]) -> Callable[..., Any]:
     """Document the optional If-Match header and its 400/412 answers."""
-    func = alerting.doc(parameters=[_HEADERS["If-Match"]])(func)
+    func = alerting.doc(parameters=[COMMAND_HEADERS["If-Match"]])(func)
     func = alerting.alt_response(400, response="BAD_REQUEST")(func)
     return alerting.alt_response(412, response="PRECONDITION_FAILED")(func)
 
@@ -87,11 +91,12 @@ def _checked(build: Callable[[], T]) -> T:
         raise Problem(422, error.message, field=error.field) from None
 
 
-def own(subscription_id: UUID) -> Subscription:
-    """The subscription if the token may see it, else 404."""
+def own(subscription_id: UUID, *, deleted_too: bool = False) -> Subscription:
+    """The subscription if the token may see it (a deleted one only if `deleted_too`), else 404."""
     owner = _owner_filter()
     subscription = current_services().portfolio.get_subscription(subscription_id)
-    if subscription.deleted or (owner is not None and subscription.owner != owner):
+    hidden = subscription.deleted and not deleted_too
+    if hidden or (owner is not None and subscription.owner != owner):
         raise SubscriptionNotFound(subscription_id)
     return subscription
 
@@ -137,7 +142,19 @@ def _rule(body: dict[str, Any], current: Rule | None = None) -> Rule:
     merged = (current.as_dict() if current else {}) | given
     if current is not None and "comparator" not in given and "metric" in given:
         merged.pop("comparator")
-    return _checked(lambda: make_rule(**merged))
+    rule = _checked(lambda: make_rule(**merged))
+    if rule.scope == "ministry" and rule.scope_value is not None:
+        return replace(rule, scope_value=_stable_scope(rule.scope_value))
+    return rule
+
+
+def _stable_scope(code: str) -> str:
+    """A ministry scope as its stable code (MINDEF: MINARM), so it covers the whole history."""
+    try:
+        ministry = current_services().portfolio.check_ministry(code)
+    except UnknownMinistry as error:
+        raise Problem(422, error.message, field="scope_value") from None
+    return ministry.code if ministry is not None else code
 
 
 def _channel(body: dict[str, Any], current: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -154,6 +171,12 @@ def _channel(body: dict[str, Any], current: dict[str, Any] | None = None) -> dic
     )
     if channel["channel"] == "webhook":
         _checked(lambda: policy.admit(channel["target"]))
+    if channel["channel"] == "email" and not current_services().settings.smtp_url:
+        raise Problem(
+            422,
+            "e-mail alerts cannot be sent: this deployment has no SMTP_URL; use a webhook",
+            field="channel",
+        )
     return channel
 
 
@@ -181,8 +204,11 @@ def subscription(subscription_id: UUID) -> dict[str, Any]:
 
 
 def deliveries(subscription_id: UUID) -> list[dict[str, Any]]:
-    """Every delivery attempt of one of the token's subscriptions, in order; else 404."""
-    own(subscription_id)
+    """Every delivery attempt of one of the token's subscriptions, in order; else 404.
+
+    A deleted subscription's log stays readable by its owner and by admins (an audit trail).
+    """
+    own(subscription_id, deleted_too=True)
     with current_services().db.transaction(write=False) as tx:
         return alert_queries.deliveries(tx, str(subscription_id))
 
@@ -309,11 +335,12 @@ class Deliveries(MethodView):
 
 @alerting.route("/alerts")
 class Alerts(MethodView):
-    @alerting.arguments(AlertArgs, location="query")
+    @alerting.arguments(AlertArgs, location="query", unknown=None)
     @alerting.response(200, AlertSchema(many=True))
     @require_role(*ROLES)
     def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
         """Alerts raised and cleared (the token's own; an admin's: all), oldest first."""
+        wait_for_position(args.get("min_position"), alerts_projection.NAME)
         return alerts(args)
 
 

@@ -29,7 +29,9 @@ def write_history(services: Services, steps: int, *, start: int = 0) -> int:
     if start == 0:
         register_projects(portfolio)
         portfolio.create_programme(
-            Provenance(BASE, "tester", "test"), name="FTAP", envelope=Decimal("1e12")
+            name="FTAP",
+            envelope=Decimal("1e12"),
+            provenance=Provenance(BASE, "tester", "test"),
         )
     ids = streams(services, ":Project.Registered")
     programme = streams(services, ":FundingProgramme.Created")[0]
@@ -65,7 +67,15 @@ def streams(services: Services, topic_suffix: str) -> list[UUID]:
     ]
 
 
+REFERENCE_TOPICS = ("domain.ministry:", "domain.currency:")
+
+
 def events(services: Services) -> list[Row]:
+    """Every stored event but the reference data recorded at start-up, raw, in order."""
+    return [r for r in all_events(services) if not str(r["topic"]).startswith(REFERENCE_TOPICS)]
+
+
+def all_events(services: Services) -> list[Row]:
     """Every stored event, raw, in notification order."""
     with services.db.transaction(write=False) as tx:
         return tx.fetch(

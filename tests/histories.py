@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -10,7 +11,7 @@ from uuid import UUID
 
 from hypothesis import strategies as st
 
-from domain.application import Portfolio, Provenance
+from domain.application import CommandResult, Portfolio, Provenance
 from domain.errors import DomainError
 from domain.values import PHASES, RATINGS
 
@@ -63,50 +64,43 @@ step = st.builds(
 histories = st.lists(step, min_size=5, max_size=60)
 
 
-def command_for(step: Step) -> tuple[str, dict[str, Any], Provenance]:
-    """The Portfolio command a step stands for."""
+def command_for(step: Step) -> Callable[[Portfolio, UUID], CommandResult]:
+    """The Portfolio command a step stands for, as a call on one project."""
     amount, phase, rating, flag = step.args
     when = BASE + timedelta(days=step.day)
     prov = Provenance(when, "tester", "test", narrative="because" if flag else None)
     if step.kind == "cost":
-        return "reestimate_cost", {"amount": amount}, prov
+        return lambda p, pid: p.reestimate_cost(pid, amount, provenance=prov)
     if step.kind == "schedule":
-        return (
-            "reestimate_schedule",
-            {"planned_end": when + timedelta(days=int(amount) % 900)},
-            prov,
-        )
+        end = when + timedelta(days=int(amount) % 900)
+        return lambda p, pid: p.reestimate_schedule(pid, end, provenance=prov)
     if step.kind == "phase":
-        return "transition_phase", {"phase": phase}, prov
+        return lambda p, pid: p.transition_phase(pid, phase, provenance=prov)
     if step.kind == "status":
-        return "report_status", {"rating": rating}, prov
+        return lambda p, pid: p.report_status(pid, rating, provenance=prov)
     if step.kind == "rebaseline":
-        return (
-            "rebaseline",
-            {
-                "baseline_cost": amount,
-                "baseline_end": when + timedelta(days=400) if flag else None,
-                "approver": "board",
-                "reason": "scope change",
-            },
-            prov,
+        return lambda p, pid: p.rebaseline(
+            pid,
+            baseline_cost=amount,
+            baseline_end=when + timedelta(days=400) if flag else None,
+            approver="board",
+            reason="scope change",
+            provenance=prov,
         )
     if step.kind == "details":
-        return (
-            "revise_details",
-            {"changes": {"name": f"Project {int(amount) % 7}", "interministerial": flag}},
-            prov,
-        )
-    method = {
-        "withhold": "withhold_figures",
-        "disclose": "disclose_figures",
-        "leave": "leave_portfolio",
-        "rejoin": "rejoin_portfolio",
-        "close": "close",
-        "reopen": "reopen",
-    }[step.kind]
-    args = {"outcome": "completed" if flag else "abandoned"} if step.kind == "close" else {}
-    return method, args, prov
+        changes = {"name": f"Project {int(amount) % 7}", "interministerial": flag}
+        return lambda p, pid: p.revise_details(pid, changes, provenance=prov)
+    if step.kind == "close":
+        outcome = "completed" if flag else "abandoned"
+        return lambda p, pid: p.close_project(pid, outcome, provenance=prov)
+    commands: dict[str, Callable[[Portfolio, UUID], CommandResult]] = {
+        "withhold": lambda p, pid: p.withhold_figures(pid, provenance=prov),
+        "disclose": lambda p, pid: p.disclose_figures(pid, provenance=prov),
+        "leave": lambda p, pid: p.leave_portfolio(pid, provenance=prov),
+        "rejoin": lambda p, pid: p.rejoin_portfolio(pid, provenance=prov),
+        "reopen": lambda p, pid: p.reopen_project(pid, provenance=prov),
+    }
+    return commands[step.kind]
 
 
 def register_projects(portfolio: Portfolio, count: int = 4) -> list[UUID]:
@@ -114,7 +108,7 @@ def register_projects(portfolio: Portfolio, count: int = 4) -> list[UUID]:
     ids = []
     for i in range(count):
         result = portfolio.register_project(
-            Provenance(BASE + timedelta(days=30 * i), "tester", "test"),
+            provenance=Provenance(BASE + timedelta(days=30 * i), "tester", "test"),
             name=f"Project {i}",
             ministry_code=["MJ", "MEF", "MI"][i % 3],
             interministerial=i % 2 == 0,
@@ -133,11 +127,10 @@ def apply_step(portfolio: Portfolio, ids: list[UUID], programme: UUID, step: Ste
         if step.kind == "award":
             prov = Provenance(BASE + timedelta(days=step.day), "tester", "test")
             portfolio.award_funding(
-                programme, prov, project_id=ids[step.project], amount=step.args[0]
+                programme, project_id=ids[step.project], amount=step.args[0], provenance=prov
             )
         else:
-            method, args, prov = command_for(step)
-            portfolio.change_project(ids[step.project], method, prov, **args)
+            command_for(step)(portfolio, ids[step.project])
     except DomainError:
         return False
     return True

@@ -21,8 +21,8 @@ from typing import Any
 from domain.errors import InvalidValue
 from domain.subscription import rule_from_payload
 from projections import outbox
+from projections.alert_conditions import PORTFOLIO
 from projections.alert_queries import shown
-from projections.alerts import PORTFOLIO
 from projections.db import Database, as_ts
 from workers.mail import send_email
 from workers.webhook_policy import WebhookPolicy

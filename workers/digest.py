@@ -22,8 +22,8 @@ from uuid import UUID
 
 from domain.errors import InvalidValue
 from projections import outbox
+from projections.alert_conditions import PORTFOLIO
 from projections.alert_queries import shown
-from projections.alerts import PORTFOLIO
 from projections.db import Database, as_ts
 from workers.delivery import TIMEOUT_S, sign
 from workers.mail import send_message

@@ -13,11 +13,12 @@ from service.web.blueprint import web
 
 def init_app(app: Flask) -> None:
     """Register the pages and what they need on `app`."""
-    from service.web import i18n, security, session
+    from service.web import compress, i18n, security, session
 
     i18n.init_app(app)
     security.init_app(app)
     session.init_app(app)
+    compress.init_app(app)
     # their routes register on `web`
     from service.web import (  # noqa: F401
         alerts,

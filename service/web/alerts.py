@@ -25,7 +25,7 @@ from service.errors import Problem
 from service.schemas import IsoDate
 from service.subscription_schemas import SubscriptionCreateSchema, SubscriptionPatchSchema
 from service.web.blueprint import mark, web
-from service.web.forms import claim_form, form_version, new_key, recorded
+from service.web.forms import claim_form, field_errors, form_version, new_key, recorded
 from service.web.pages import download, render_page
 from service.web.reads import alert_conditions, alert_preview, reading
 from service.web.session import require_page_role
@@ -277,7 +277,7 @@ def _refused(problem: Problem, values: dict[str, Any], record: dict[str, Any] | 
     return _form(
         values,
         record=record,
-        errors={problem.field or "form": problem.detail},
+        errors=field_errors(problem),
         status=problem.status,
     )
 

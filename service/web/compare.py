@@ -9,11 +9,11 @@ from flask_babel import gettext
 from marshmallow import ValidationError, validates_schema
 
 import service.web.reads as reads
-from service.csv_export import CHANGE_COLUMNS, changes_rows
+from service.csv_export import changes_table
 from service.errors import Problem
 from service.schemas import IsoDate
 from service.web.blueprint import mark, web
-from service.web.i18n import day, money
+from service.web.i18n import currency, day, money
 from service.web.pages import download, render_page
 from service.web.projects import project_link
 from service.web.state import PageArgs, page_state
@@ -71,8 +71,8 @@ def compare() -> Any:
     data = reads.compare(state, after, until)
     data["reflects"]["from"] = data["after"]
     if state.format:
-        rows = changes_rows(data["changes"])
-        return download(state, "changes", CHANGE_COLUMNS, rows, data["reflects"])
+        columns, rows = changes_table(data["changes"], currency())
+        return download(state, "changes", columns, rows, data["reflects"])
     changes = data["changes"]
     sections = [
         (key, title, legend, changes[key][:CAP], max(0, len(changes[key]) - CAP))

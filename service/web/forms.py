@@ -17,10 +17,12 @@ from typing import Any
 from flask import Response, current_app, g, request
 
 from domain.application import CommandResult
+from domain.errors import DomainError
 from service.auth import current_actor
 from service.commands import notify_committed
 from service.errors import Problem
 from service.idempotency import KEY_PATTERN, IdempotencyStore, StoredResponse, outcome_with_events
+from service.web.refusals import translated
 from service.web.security import CSRF_FIELD
 
 KEY_FIELD = "idempotency_key"
@@ -64,14 +66,22 @@ def claim_form() -> Response | None:
     return None
 
 
-def form_version() -> int | None:
-    """The version the form was rendered from (its If-Match), None when absent."""
-    raw = request.form.get(VERSION_FIELD, "").strip()
+def form_version(field: str = VERSION_FIELD) -> int | None:
+    """The version the form was rendered from (its If-Match, in `field`), None when absent."""
+    raw = request.form.get(field, "").strip()
     if not raw:
         return None
     if not raw.isdigit() or len(raw) > 15:
-        raise Problem(400, "the form's version is not a version number", field=VERSION_FIELD)
+        raise Problem(400, "the form's version is not a version number", field=field)
     return int(raw)
+
+
+def required_version(field: str = VERSION_FIELD) -> int:
+    """`form_version`, which this form must carry: a 400 page when it lacks it."""
+    found = form_version(field)
+    if found is None:
+        raise Problem(400, "the form lacks the version it was rendered from", field=field)
+    return found
 
 
 def recorded(
@@ -84,6 +94,17 @@ def recorded(
     return rendered[-1] if rendered else answer(result)
 
 
+def refusal(error: DomainError) -> str:
+    """The domain's refusal in the page's language (service/web/refusals.py)."""
+    return translated(error.message)
+
+
 def field_errors(problem: Problem) -> dict[str, Any]:
     """A refusal as the form shows it: the message by field (next to it) and for the summary."""
-    return {problem.field or "form": problem.detail}
+    return {problem.field or "form": translated(problem.detail)}
+
+
+def schema_errors(messages: Any, default: str) -> dict[str, str]:
+    """A schema's refusal by field (`default` for a message of the whole form), translated."""
+    found = messages if isinstance(messages, dict) else {default: messages}
+    return {k: translated(str(v[0] if isinstance(v, list) else v)) for k, v in found.items()}

@@ -5,13 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from flask import request
 from flask_babel import gettext
 
-from service.csv_export import FIGURE_COLUMNS
+from service.csv_export import summary_table
 from service.web.blueprint import web
-from service.web.i18n import MILLION, day, money, number, percent, years
+from service.web.i18n import MILLION, currency, day, money, number, percent, years
 from service.web.pages import download, render_page
 from service.web.reads import home as read_home
+from service.web.reads import timeline as read_timeline
 from service.web.state import page_state
 
 BAND = (
@@ -31,9 +33,41 @@ def home() -> Any:
     state = page_state()
     data = read_home(state)
     if state.format:
-        return download(state, "portfolio", *summary_table(data["summary"]), data["reflects"])
+        return download(
+            state, "portfolio", *summary_table(data["summary"], currency()), data["reflects"]
+        )
     helpers = {"band": BAND, "shown": shown, "figure_label": figure_label}
-    return render_page("web/home.html", state=state, charts=charts(data), **helpers, **data)
+    timeline_args = {k: v for k in ("known_at", "lang") if (v := request.args.get(k))}
+    return render_page(
+        "web/home.html",
+        state=state,
+        charts=charts(data),
+        timeline_args=timeline_args,
+        **helpers,
+        **data,
+    )
+
+
+@web.route("/editions/figures")
+def edition_figures() -> Any:
+    """The key figures over every edition: a region of `/` (htmx), or a page of its own."""
+    state = page_state()
+    data = read_timeline(state)
+    if state.format:
+        return download(state, "editions", *timeline_table(data["timeline"]), data["reflects"])
+    helpers = {"band": BAND, "shown": shown, "figure_label": figure_label}
+    template = "web/partials/timeline.html" if request.headers.get("HX-Request") else None
+    spec = timeline_chart(data["timeline"])
+    if template:
+        return render_page(template, state=state, timeline_spec=spec, **helpers, **data)
+    return render_page("web/editions.html", state=state, timeline_spec=spec, **helpers, **data)
+
+
+def timeline_table(timeline: list[Any]) -> tuple[list[str], list[list[Any]]]:
+    """The editions' key figures as the download's rows."""
+    keys = [key for key, _ in TIMELINE]
+    rows = [[e["date"], e["source"], *[f[k] for k in keys]] for e, f in timeline]
+    return ["edition", "source", *keys], rows
 
 
 def shown(value: Any, kind: str) -> str:
@@ -45,15 +79,6 @@ def shown(value: Any, kind: str) -> str:
     if kind == "percent":
         return percent(value)
     return number(value)
-
-
-def summary_table(summary: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    """The summary as the download's rows: the portfolio, then each ministry and phase."""
-    rows: list[list[Any]] = [["portfolio", "", *[summary[c] for c in FIGURE_COLUMNS]]]
-    for scope in ("by_ministry", "by_phase"):
-        for key, figures in summary[scope].items():
-            rows.append([scope.removeprefix("by_"), key, *[figures[c] for c in FIGURE_COLUMNS]])
-    return ["scope", "key", *FIGURE_COLUMNS], rows
 
 
 def money_unit() -> str:
@@ -109,24 +134,28 @@ def charts(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 median=percent(drift["median"]),
             ),
         },
-        "timeline": {
-            "kind": "multiples",
-            "categories": [day(e["date"]) for e, _ in data["timeline"]],
-            "series": [
-                {
-                    "name": figure_label(key),
-                    "unit": kind,
-                    "values": [
-                        None
-                        if f[key] is None
-                        else (_millions(f[key]) if kind == "money" else str(f[key]))
-                        for _, f in data["timeline"]
-                    ],
-                }
-                for key, kind in TIMELINE
-            ],
-            "description": _describe_timeline(data["timeline"]),
-        },
+    }
+
+
+def timeline_chart(timeline: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
+    """The chart of the key figures over every edition (a line per figure)."""
+    return {
+        "kind": "multiples",
+        "categories": [day(e["date"]) for e, _ in timeline],
+        "series": [
+            {
+                "name": figure_label(key),
+                "unit": kind,
+                "values": [
+                    None
+                    if f[key] is None
+                    else (_millions(f[key]) if kind == "money" else str(f[key]))
+                    for _, f in timeline
+                ],
+            }
+            for key, kind in TIMELINE
+        ],
+        "description": _describe_timeline(timeline),
     }
 
 

@@ -1,42 +1,39 @@
 """`/projects/<id>/<form>`: a manager's form posted from the project page.
 
 The post goes through the API's own steps: the same roles and ministry scope
-(`require_project_scope`), the same schema, the same `Portfolio.change_project` with the
-form's version as If-Match, the same idempotency store (the form's hidden key; the outcome
-is committed with the events, so a double submit records once). A stale version is a 409
+(`require_project_scope`), the same schema, the same typed `Portfolio` command with the
+form's version as If-Match, and the pages' one form idempotency (service/web/forms.py: the
+outcome is committed with the events, so a double submit records once). A stale version is a 409
 page with the changes recorded since; a refusal a 422 page with the message by its field.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any
 from uuid import UUID
 
-from flask import Response, current_app, flash, g, request, url_for
+from flask import Response, flash, url_for
 from flask_babel import gettext
 from marshmallow import ValidationError
 
 from domain.errors import DomainError, VersionConflict
-from service.auth import current_actor, require_project_scope
-from service.commands import notify_committed, provenance
+from service.auth import require_project_scope
+from service.commands import provenance
 from service.context import current_services
 from service.errors import Problem
-from service.idempotency import KEY_PATTERN, IdempotencyStore, StoredResponse, outcome_with_events
 from service.queries import wait_for_position
 from service.web.blueprint import web
+from service.web.forms import claim_form, recorded, refusal, required_version, schema_errors
 from service.web.i18n import page_lang
 from service.web.pages import render_page
 from service.web.project_forms import COMMANDS, COMMON, Command, Form, build, defaults, typed
 from service.web.project_view import helpers
 from service.web.reads import events_since, latest_figures, services
-from service.web.security import CSRF_FIELD
 from service.web.session import require_page_role
 from service.web.state import today
 
 SOURCE = "web"
-KEY_FIELD = "idempotency_key"
 VERSION_FIELD = "expected_version"
 
 
@@ -83,35 +80,30 @@ def project_command(project_id: str, form: str) -> Any:
     pid, command = project_uuid(project_id), _command(form)
     _in_scope(pid)
     values = typed()
-    expected = _expected_version()
+    expected = required_version(VERSION_FIELD)
     try:
         body = command.schema().load(_body(command, values))
     except ValidationError as e:
-        return _refused(command, pid, expected, values, _messages(e.messages))
-    store: IdempotencyStore = current_app.extensions["panorama_idempotency"]
-    claimed = store.claim(current_actor(), _key(), _fingerprint())
-    if isinstance(claimed, StoredResponse):
-        if claimed.status == 303:
+        return _refused(command, pid, expected, values, schema_errors(e.messages, "effective_date"))
+    replay = claim_form()
+    if replay is not None:
+        if replay.status_code == 303:
             flash(gettext("This form had already been sent: the change was recorded once."))
-        replay = Response(claimed.body, status=claimed.status, headers=claimed.headers)
-        replay.headers["Idempotent-Replayed"] = "true"
         return replay
-    g.idempotency_claim = claimed  # the app's hooks store a refusal or release the claim
     prov, rest = provenance(body)
     portfolio = current_services().portfolio
     try:
-        with outcome_with_events(store, lambda result: _done(pid, result.position)) as rendered:
-            result = portfolio.change_project(
-                UUID(pid), command.method, prov, expected_version=expected, **rest
-            )
+        answer = recorded(
+            lambda: command.run(portfolio, UUID(pid), prov, expected, rest),
+            lambda result: _done(pid, result.position),
+        )
     except VersionConflict:
         return _conflict(command, pid, expected, values)
     except DomainError as e:
         field = e.field if e.field in (*command.fields, *COMMON) else command.fields[0]
-        return _refused(command, pid, expected, values, {field: e.message})
-    notify_committed(result)
+        return _refused(command, pid, expected, values, {field: refusal(e)})
     flash(gettext(command.done))
-    return rendered[-1] if rendered else _done(pid, result.position)
+    return answer
 
 
 def _done(project_id: str, position: int) -> Response:
@@ -131,35 +123,6 @@ def _body(command: Command, values: dict[str, str]) -> dict[str, Any]:
             value = re.sub(r"[\s\u00a0\u202f]", "", value).replace(",", ".")
         body[name] = value
     return body
-
-
-def _messages(messages: Any) -> dict[str, str]:
-    found = messages if isinstance(messages, dict) else {"effective_date": messages}
-    return {k: str(v[0] if isinstance(v, list) else v) for k, v in found.items()}
-
-
-def _expected_version() -> int:
-    raw = request.form.get(VERSION_FIELD, "")
-    if not re.fullmatch(r"[0-9]{1,15}", raw):
-        raise Problem(400, "the form lacks the version it was rendered from", field=VERSION_FIELD)
-    return int(raw)
-
-
-def _key() -> str:
-    key = request.form.get(KEY_FIELD, "")
-    if not re.fullmatch(KEY_PATTERN, key):
-        raise Problem(400, "the form lacks its idempotency key: reload it", field=KEY_FIELD)
-    return key
-
-
-def _fingerprint() -> str:
-    """The form's path and fields (not its CSRF token), hashed."""
-    digest = hashlib.sha256()
-    digest.update(f"{request.method} {request.path}\0".encode())
-    for name, value in sorted(request.form.items(multi=True)):
-        if name != CSRF_FIELD:
-            digest.update(f"{name}={value}\0".encode("utf-8", "surrogateescape"))
-    return digest.hexdigest()
 
 
 def _refused(

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from flask import request, url_for
 from flask_babel import gettext
 from marshmallow import Schema
 
-from domain.values import PHASE_RANK, PHASES, RATINGS
+from domain.application import CommandResult, Portfolio
+from domain.values import PHASE_RANK, PHASES, RATINGS, Provenance
 from service.schemas import (
     CostEstimateSchema,
     PhaseTransitionSchema,
@@ -18,6 +20,7 @@ from service.schemas import (
     StatusReportSchema,
 )
 from service.web.blueprint import mark
+from service.web.forms import new_key
 from service.web.i18n import page_lang
 
 COMMON = ("effective_date", "narrative")
@@ -30,12 +33,16 @@ RATING_LABELS = {
 }
 
 
+# Runs a form's command: (portfolio, project, provenance, expected version, parsed body).
+Run = Callable[[Portfolio, UUID, Provenance, int | None, dict[str, Any]], CommandResult]
+
+
 @dataclass(frozen=True)
 class Command:
-    """One form: the Portfolio method it calls, the API's schema, its own fields."""
+    """One form: the Portfolio command it runs, the API's schema, its own fields."""
 
     name: str
-    method: str
+    run: Run
     schema: type[Schema]
     fields: tuple[str, ...]
     title: str
@@ -47,7 +54,9 @@ COMMANDS = {
     for c in (
         Command(
             "cost",
-            "reestimate_cost",
+            lambda p, pid, prov, v, body: p.reestimate_cost(
+                pid, body["amount"], provenance=prov, expected_version=v
+            ),
             CostEstimateSchema,
             ("amount",),
             mark("Re-estimate the cost"),
@@ -55,7 +64,9 @@ COMMANDS = {
         ),
         Command(
             "schedule",
-            "reestimate_schedule",
+            lambda p, pid, prov, v, body: p.reestimate_schedule(
+                pid, body["planned_end"], provenance=prov, expected_version=v
+            ),
             ScheduleEstimateSchema,
             ("planned_end",),
             mark("Re-estimate the planned end"),
@@ -63,7 +74,9 @@ COMMANDS = {
         ),
         Command(
             "phase",
-            "transition_phase",
+            lambda p, pid, prov, v, body: p.transition_phase(
+                pid, body["phase"], provenance=prov, expected_version=v
+            ),
             PhaseTransitionSchema,
             ("phase",),
             mark("Change phase"),
@@ -71,7 +84,9 @@ COMMANDS = {
         ),
         Command(
             "rating",
-            "report_status",
+            lambda p, pid, prov, v, body: p.report_status(
+                pid, body["rating"], provenance=prov, expected_version=v
+            ),
             StatusReportSchema,
             ("rating",),
             mark("Report a rating"),
@@ -109,11 +124,6 @@ class Form:
     @property
     def errors(self) -> list[Field]:
         return [f for f in self.fields if f.error]
-
-
-def new_key() -> str:
-    """A fresh idempotency key for a form being rendered."""
-    return "page-" + secrets.token_urlsafe(18)
 
 
 def defaults(name: str, figures: dict[str, Any], today: str) -> dict[str, str]:

@@ -12,10 +12,11 @@ from marshmallow import fields, validate
 import service.web.reads as reads
 from domain.values import PHASES, RATINGS
 from projections.queries import SORT_KEYS
-from service.csv_export import PROJECT_COLUMNS
+from service.csv_export import projects_table
 from service.errors import Problem
 from service.query_schemas import ProjectFilters, project_filter
 from service.web.blueprint import mark, web
+from service.web.i18n import currency
 from service.web.pages import download, render_page
 from service.web.state import PageArgs, page_state, url_with
 
@@ -54,8 +55,8 @@ def projects() -> Any:
     data = reads.projects(state, project_filter(args), ("-" if order == "desc" else "") + sort)
     items = data["items"]
     if state.format:
-        rows = [[item[c] for c in PROJECT_COLUMNS] for item in items]
-        return download(state, "projects", PROJECT_COLUMNS, rows, data["reflects"])
+        columns, rows = projects_table(items, currency())
+        return download(state, "projects", columns, rows, data["reflects"])
     pages = max(1, ceil(len(items) / per_page))
     if page > pages:
         raise Problem(404, f"page {page} is beyond the last page, {pages}", field="page")

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from projections import queries
 from projections.catchup import position
 from projections.db import Tx
 from projections.editions import editions
-from projections.figures import project_figures
+from projections.figures import portfolio_summary, project_figures
 from projections.hashchain import chain_head
+from projections.state import ProjectState
 from service.bootstrap import Services
 from service.context import current_services
+from service.web.cache import remembered
 from service.web.state import PageState
+
+T = TypeVar("T")
 
 DRIFT_BIN = 10  # percentage points per bar of the budget-drift distribution
 DRIFT_CAP = 100  # one last bar for every drift of 100 % and more
@@ -52,10 +56,52 @@ def reading(state: PageState) -> Iterator[Read]:
         yield Read(tx, reflects)
 
 
+def kept(read: Read, kind: str, key: Hashable, compute: Callable[[], T]) -> T:
+    """`compute()` as computed before on this database at the read's position (cache.py)."""
+    settings = services().settings
+    where = (settings.database_url, settings.database_schema, str(settings.sqlite_path))
+    return remembered(kind, (where, key), read.reflects["position"], compute)
+
+
 def known_editions(tx: Tx, known_at: datetime | None) -> list[dict[str, Any]]:
     """The imported editions, as known at `known_at`."""
     found = editions(tx)
     return [e for e in found if known_at is None or e["imported_at"] <= known_at]
+
+
+def editions_read(read: Read, known_at: datetime | None) -> list[dict[str, Any]]:
+    """`known_editions`, kept for the read's position."""
+    return kept(read, "editions", known_at, lambda: known_editions(read.tx, known_at))
+
+
+def followed(read: Read, as_of: date, known_at: datetime | None) -> list[dict[str, Any]]:
+    """`queries.followed_projects` on `as_of`, kept for the read's position."""
+    return kept(
+        read,
+        "followed",
+        (as_of, known_at),
+        lambda: queries.followed_projects(read.tx, as_of, known_at),
+    )
+
+
+def movements(
+    before: list[ProjectState], now: list[ProjectState]
+) -> dict[str, list[dict[str, Any]]]:
+    """The projects that entered and left the portfolio between two lists of states (as
+    `queries.changes` counts them), by name."""
+    was = {s.project_id for s in before if s.in_portfolio}
+    known = {s.project_id: s for s in before}
+    known.update({s.project_id: s for s in now})
+    is_in = {s.project_id for s in now if s.in_portfolio}
+
+    def named(ids: set[str]) -> list[dict[str, Any]]:
+        found = [known[i] for i in ids]
+        found.sort(key=lambda s: (s.name or "").casefold())
+        return [
+            {"id": s.project_id, "name": s.name, "ministry_code": s.ministry_code} for s in found
+        ]
+
+    return {"entered": named(is_in - was), "left": named(was - is_in)}
 
 
 def previous_edition(found: list[dict[str, Any]], as_of: date) -> dict[str, Any] | None:
@@ -85,24 +131,43 @@ def drift_distribution(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 def home(state: PageState) -> dict[str, Any]:
     """The portfolio on a date: figures, movements, distributions, and every edition's."""
-    mapper = services().portfolio.mapper
     with reading(state) as read:
-        tx, as_of, known_at = read.tx, state.as_of, state.known_at
-        summary = queries.summary(tx, as_of, known_at)
-        found = known_editions(tx, known_at)
-        previous = previous_edition(found, as_of)
-        moves = queries.changes(tx, mapper, previous["date"], as_of, known_at) if previous else None
-        items = queries.list_projects(tx, as_of, known_at)
-        timeline = [(e, queries.summary(tx, e["date"], known_at)) for e in found]
+        as_of, known_at = state.as_of, state.known_at
+        found = editions_read(read, known_at)
+        figures = kept(
+            read, "home", (as_of, known_at), lambda: _home_figures(read.tx, as_of, known_at, found)
+        )
+    return {"reflects": read.reflects, "editions": found, **figures}
+
+
+def _home_figures(
+    tx: Tx, as_of: date, known_at: datetime | None, found: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The summary, the movements and the drift on `as_of`: one read of the states each day."""
+    now = queries.states_at(tx, as_of, known_at, light=True)
+    previous = previous_edition(found, as_of)
+    before = queries.states_at(tx, previous["date"], known_at, light=True) if previous else None
+    items = [project_figures(s, as_of) for s in now if s.in_portfolio]
     return {
-        "reflects": read.reflects,
-        "summary": summary,
-        "editions": found,
+        "summary": portfolio_summary(now),
         "previous": previous,
-        "moves": moves,
+        "moves": None if before is None else movements(before, now),
         "drift": drift_distribution(items),
-        "timeline": timeline,
     }
+
+
+def timeline(state: PageState) -> dict[str, Any]:
+    """The key figures of every edition, as known at `known_at` (kept for the position)."""
+    with reading(state) as read:
+        known_at = state.known_at
+        found = editions_read(read, known_at)
+        rows = kept(
+            read,
+            "timeline",
+            known_at,
+            lambda: [(e, queries.summary(read.tx, e["date"], known_at)) for e in found],
+        )
+    return {"reflects": read.reflects, "editions": found, "timeline": rows}
 
 
 # the figures of a project page that "as known at" compares with what is known now
@@ -194,12 +259,18 @@ def events_since(project_id: str, version: int) -> tuple[list[dict[str, Any]], i
 def projects(state: PageState, where: queries.ProjectFilter, sort: str) -> dict[str, Any]:
     """The projects followed on `as_of` that `where` keeps, sorted; the ministries to pick."""
     with reading(state) as read:
-        tx, known_at = read.tx, state.known_at
-        every = queries.followed_projects(tx, state.as_of, known_at)
-        found = known_editions(tx, known_at)
+        known_at = state.known_at
+        every = followed(read, state.as_of, known_at)
+        found = editions_read(read, known_at)
+        where = queries.resolve_filter(read.tx, where)
     return {
         "reflects": read.reflects,
-        "items": queries.select_projects(every, where, sort),
+        "items": kept(
+            read,
+            "selected",
+            (state.as_of, known_at, where, sort),
+            lambda: queries.select_projects(every, where, sort),
+        ),
         "ministries": sorted({f["ministry_code"] for f in every if f["ministry_code"]}),
         "editions": found,
     }

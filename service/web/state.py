@@ -12,7 +12,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from service.auth import Policy, enforce
 from service.context import current_services
 from service.errors import Problem
-from service.query_schemas import UtcDateTime
+from service.query_schemas import known_at_field
 from service.schemas import IsoDate, Strict
 from service.web.i18n import LOCALES
 
@@ -23,7 +23,7 @@ class PageArgs(Strict):
     """The query parameters every page takes; a page with filters extends it."""
 
     as_of = IsoDate()
-    known_at = UtcDateTime()
+    known_at = known_at_field()  # a timestamp, or a date: the end of that day (UTC)
     lang = fields.String(validate=validate.OneOf(sorted(LOCALES)))
     format = fields.String(validate=validate.OneOf(DOWNLOADS))
 

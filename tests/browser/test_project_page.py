@@ -142,7 +142,7 @@ def test_a_refusal_shows_the_domain_message_next_to_the_field(site: Site, tab: T
     with page.expect_response(lambda r: r.request.method == "POST") as posted:
         page.click("#form-rating button[type=submit]")
     assert posted.value.status == 422
-    assert "a Red rating needs a narrative" in _text(tab, "#rating-narrative-error")
+    assert "Red rating needs a narrative" in _text(tab, "#rating-narrative-error")
     described = page.locator("#rating-narrative").get_attribute("aria-describedby") or ""
     assert "rating-narrative-error" in described.split()
     assert page.locator("#rating-rating").input_value() == "Red"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -87,9 +88,14 @@ class Http:
         return events
 
 
+# E-mail subscriptions need an SMTP_URL; nothing listens on this loopback port.
+UNREACHABLE_SMTP = "smtp://127.0.0.1:9?from=alerts@panorama.test"
+
+
 @pytest.fixture
 def services(settings: Settings, make_services: Callable[..., Services]) -> Services:
-    """Services on a fresh store whose "today" is 30 June 2024."""
+    """Services on a fresh store whose "today" is 30 June 2024 (SMTP set, unreachable)."""
+    settings = replace(settings, smtp_url=settings.smtp_url or UNREACHABLE_SMTP)
     return make_services(settings, today=lambda: TODAY)
 
 

@@ -188,7 +188,7 @@ def test_no_token_is_logged(
     http.command(project, "status-reports", {"rating": "Green"}, token=manager, key="k")
     http.command(project, "status-reports", {"rating": "Red"}, token=manager)  # a 409
     with monkeypatch.context() as patch:  # a 500 logs its traceback
-        patch.setattr(services.portfolio, "change_project", _crash)
+        patch.setattr(services.portfolio, "report_status", _crash)
         crashed = http.command(project, "status-reports", {"rating": "Green"}, token=manager)
         assert crashed.status_code == 500
     http.command(http.register(ministry_code="MEF"), "status-reports", {"rating": "Green"})
@@ -293,16 +293,14 @@ def test_a_ministry_code_is_trimmed_and_upper_cased_wherever_it_enters(
     for project in (portalis, armees):
         changed = http.command(project, "cost-estimates", {"amount": "10.00"}, token=manager)
         assert changed.status_code == 201, changed.get_json()
-    codes = [
-        http.client.get(f"/api/projects/{p}").get_json()["ministry_code"]
-        for p in (portalis, armees)
-    ]
-    assert codes == ["MJ", "MAR"]
+    answers = [http.client.get(f"/api/projects/{p}").get_json() for p in (portalis, armees)]
+    assert [a["published_ministry_code"] for a in answers] == ["MJ", "MAR"]
+    assert [a["ministry_code"] for a in answers] == ["MJ", "MINARM"]  # MAr: the Armées
     listed = http.client.get("/api/projects?ministry=mj").get_json()["items"]
     assert [p["id"] for p in listed] == [portalis]
     moved = http.command(portalis, "details-revisions", {"ministry_code": "mar "}, token=manager)
     assert moved.status_code == 201, moved.get_json()
-    assert http.client.get(f"/api/projects/{portalis}").get_json()["ministry_code"] == "MAR"
+    assert http.client.get(f"/api/projects/{portalis}").get_json()["ministry_code"] == "MINARM"
 
     subscription = {
         "metric": "budget_drift_pct",

@@ -61,7 +61,7 @@ def test_a_body_that_is_not_an_object_is_refused(http: Http) -> None:
 
 
 def test_registration_needs_a_name_and_a_ministry(http: Http) -> None:
-    response = http.post("/api/projects", {"effective_date": "2024-01-15", "ministry_code": "PM"})
+    response = http.post("/api/projects", {"effective_date": "2024-01-15", "ministry_code": "SPM"})
     problem = assert_problem(response, 422, "name")
     assert problem["errors"]["name"] == ["Missing data for required field."]
 
@@ -114,7 +114,7 @@ def test_an_unexpected_error_is_a_500_problem_that_leaks_nothing(
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("password=hunter2 at /srv/secret.py")
 
-    monkeypatch.setattr(services.portfolio, "change_project", crash)
+    monkeypatch.setattr(services.portfolio, "report_status", crash)
     response = http.command(project, "status-reports", {"rating": "Green"})
     assert_problem(response, 500)
     text = response.get_data(as_text=True)
@@ -127,7 +127,7 @@ def test_a_body_over_the_size_limit_is_refused(
     small = dataclasses.replace(settings, max_body_bytes=2_000)
     services = make_services(small, today=lambda: TODAY)
     client = authorize(create_app(services).test_client(), make_token(services))
-    body = {"name": "x", "ministry_code": "PM", "effective_date": "2024-01-15"}
+    body = {"name": "x", "ministry_code": "SPM", "effective_date": "2024-01-15"}
     response = client.post("/api/projects", json=body | {"description": "d" * 3_000})
     assert_problem(response, 413)
     assert client.post("/api/projects", json=body).status_code == 201

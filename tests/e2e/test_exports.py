@@ -23,6 +23,8 @@ HOSTILE_MINISTRY = "=1+2"
 
 def _hostile_portfolio(http: Http) -> None:
     """Projects whose names and ministry look like formulas, one with a negative variance."""
+    registered = http.post("/api/ministries", {"code": HOSTILE_MINISTRY, "name": "=SUM(A1)"})
+    assert registered.status_code == 201, registered.get_json()
     for name in HOSTILE_NAMES:
         pid = http.register(
             name=name, ministry_code=HOSTILE_MINISTRY, cost="1000000.00", planned_end="2025-01-01"

@@ -46,11 +46,11 @@ def api_schema(settings: Settings, make_services: Callable[..., Services]) -> Ba
     app = create_app(services)
     TOKENS.clear()
     for role in CALLERS:  # the manager manages the seeded project's ministry
-        TOKENS[role] = role and make_token(services, role, *["PM"] * (role == "manager"))
+        TOKENS[role] = role and make_token(services, role, *["SPM"] * (role == "manager"))
     client = authorize(app.test_client(), make_token(services, "admin"))
     project = client.post(
         "/api/projects",
-        json={"name": "Seed", "ministry_code": "PM", "effective_date": "2024-01-15"},
+        json={"name": "Seed", "ministry_code": "SPM", "effective_date": "2024-01-15"},
     )
     programme = client.post(
         "/api/funding-programmes",

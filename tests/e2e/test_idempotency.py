@@ -30,7 +30,7 @@ def test_a_replayed_key_returns_the_first_response_and_records_nothing(http: Htt
 
 
 def test_a_retried_registration_creates_one_project(http: Http) -> None:
-    body = {"name": "France Connect", "ministry_code": "PM", "effective_date": "2024-01-15"}
+    body = {"name": "France Connect", "ministry_code": "SPM", "effective_date": "2024-01-15"}
     first = http.post("/api/projects", body, key="register-fc")
     again = http.post("/api/projects", dict(reversed(body.items())), key="register-fc")
     assert again.status_code == 201
@@ -114,7 +114,7 @@ def test_a_server_error_releases_the_key_for_a_retry(
         raise RuntimeError("disk on fire")
 
     with monkeypatch.context() as patch:
-        patch.setattr(services.portfolio, "change_project", crash)
+        patch.setattr(services.portfolio, "report_status", crash)
         failed = http.command(project, "status-reports", {"rating": "Green"}, key="retry-me")
     assert_problem(failed, 500)
     retried = http.command(project, "status-reports", {"rating": "Green"}, key="retry-me")
@@ -198,7 +198,7 @@ def test_the_outcome_is_committed_with_the_events_even_if_the_answer_is_never_st
 
 
 def test_a_registration_replays_its_location_from_the_outcome_saved_with_it(http: Http) -> None:
-    body = {"name": "France Connect", "ministry_code": "PM", "effective_date": "2024-01-15"}
+    body = {"name": "France Connect", "ministry_code": "SPM", "effective_date": "2024-01-15"}
     first = http.post("/api/projects", body, key="reg")
     again = http.post("/api/projects", body, key="reg")
     assert (
@@ -226,7 +226,7 @@ def test_a_save_whose_claim_was_taken_over_records_nothing(
         pytest.raises(WriteRefused),
         recorded_with_events(lambda result: store.record_statement(slow, answer)),
     ):
-        services.portfolio.change_project(UUID(project), "report_status", prov, rating="Red")
+        services.portfolio.report_status(UUID(project), "Red", provenance=prov)
     assert [e["type"] for e in http.events(project)] == ["Registered", "StatusReported"]
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from domain.ministry import load_seed
 from service.app import create_app
 from service.bootstrap import bootstrap
 from service.cli import main
@@ -30,6 +31,8 @@ DERIVED = SHARED_DATA / "panorama" / "derived"
 LONG = DERIVED / "panorama_all_editions_long.csv"
 GMPP_2020_21 = SHARED_DATA / "gmpp" / "raw" / "gmpp_2020_21.csv"
 MEUR = Decimal(1_000_000)
+# What the first start records: the currency, the ministries reference and its aliases.
+SEEDED = 2 + len(load_seed()) + sum(len(m.aliases) for m in load_seed())
 EDITIONS = (
     "panorama:2016-11, panorama:2017-02, panorama:2017-06, panorama:2017-11, "
     "panorama:2018-03, panorama:2018-07, panorama:2018-11, panorama:2019-03"
@@ -42,8 +45,11 @@ class Operator:
 
     database_url: str
 
+    currency: str = "EUR"
+
     def run(self, *args: str) -> Result:
         env = {"DATABASE_URL": self.database_url, "DATABASE_SCHEMA": None, "REDIS_URL": None}
+        env["PORTFOLIO_CURRENCY"] = self.currency
         result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
         return result
 
@@ -59,7 +65,7 @@ class Operator:
         return row
 
     def get(self, path: str) -> dict[str, Any]:
-        services = bootstrap(Settings(database_url=self.database_url))
+        services = bootstrap(Settings(database_url=self.database_url, currency=self.currency))
         try:
             app = create_app(services)
             response = app.test_client().get(path)
@@ -86,20 +92,20 @@ def test_importing_the_panorama_history_prints_what_was_recorded(operator: Opera
     assert lines[0] == f"editions imported: {EDITIONS}"
     assert lines[1] == "editions already imported (nothing to record): none"
     assert lines[2] == "projects registered: 108, changed: 314, left: 62, rejoined: 2"
-    assert lines[3].startswith("events recorded: 756 in ")
-    assert lines[4] == "last notification position: 756"
+    assert lines[3].startswith("events recorded: 764 in ")
+    assert lines[4] == f"last notification position: {764 + SEEDED}"
     assert result.stderr == ""  # no progress bar asked for, nothing refused
 
 
 def test_the_read_model_is_caught_up_when_the_import_command_returns(operator: Operator) -> None:
     operator.imports("panorama", "--no-progress", str(LONG))
     status = operator.status()
-    assert (status["position"], status["head"], status["lag"]) == (756, 756, 0)
+    assert (status["position"], status["head"], status["lag"]) == (764 + SEEDED, 764 + SEEDED, 0)
     assert status["last_error"] is None
     summary = operator.get("/api/portfolio/summary?as_of=2016-11-03")
     assert (summary["projects"], summary["costed_projects"]) == (57, 49)
     assert Decimal(summary["total_cost"]) == Decimal("2292.9") * MEUR
-    assert summary["position"] == 756
+    assert summary["position"] == 764 + SEEDED
     latest = operator.get("/api/portfolio/summary?as_of=2019-03-01")
     assert (latest["projects"], latest["costed_projects"]) == (48, 44)
 
@@ -116,10 +122,11 @@ def test_importing_the_same_file_again_records_nothing(operator: Operator) -> No
     ]
     assert _lines(again)[3].startswith("events recorded: 0 in ")
     assert "last notification position" not in again.stdout
-    assert operator.status()["head"] == 756
+    assert operator.status()["head"] == 764 + SEEDED
 
 
 def test_importing_a_gmpp_year_prints_what_was_recorded(operator: Operator) -> None:
+    operator.currency = "GBP"  # the GMPP's pounds go into a portfolio in pounds
     result = operator.imports("gmpp", "--no-progress", str(GMPP_2020_21))
     assert result.exit_code == 0, result.output
     lines = _lines(result)
@@ -128,7 +135,7 @@ def test_importing_a_gmpp_year_prints_what_was_recorded(operator: Operator) -> N
         "editions already imported (nothing to record): none",
         "projects registered: 184, changed: 0, left: 0, rejoined: 0",
     ]
-    assert lines[3].startswith("events recorded: 377 in ")
+    assert lines[3].startswith("events recorded: 378 in ")
     summary = operator.get("/api/portfolio/summary?as_of=2021-03-31")
     assert summary["projects"] == 184
     assert summary["total_cost"] == "541951370000.00"  # pounds: £542.0bn
@@ -136,7 +143,7 @@ def test_importing_a_gmpp_year_prints_what_was_recorded(operator: Operator) -> N
     assert again.exit_code == 0, again.output
     assert _lines(again)[0] == "editions imported: none"
     assert _lines(again)[3].startswith("events recorded: 0 in ")
-    assert operator.status()["head"] == 377
+    assert operator.status()["head"] == 378 + SEEDED
 
 
 def _with_bad_cost(folder: Path, ref: str, record: int, value: str) -> tuple[Path, str]:
@@ -181,4 +188,38 @@ def test_a_missing_file_is_a_usage_error(operator: Operator, tmp_path: Path) -> 
     result = operator.imports("panorama", str(tmp_path / "absent.csv"))
     assert result.exit_code == 2
     assert "absent.csv" in result.stderr and "does not exist" in result.stderr
-    assert operator.status()["head"] == 0
+    status = operator.run("projections", "status")  # nothing recorded: not even a database
+    assert status.exit_code == 1 and "no Panorama database" in status.stderr
+
+
+def test_a_file_with_finer_decimals_imports_with_a_warning_and_strict_refuses_it(
+    operator: Operator, tmp_path: Path
+) -> None:
+    source = DERIVED / "panorama_2016-11.csv"
+    rows = list(csv.reader(io.StringIO(source.read_text(encoding="utf-8"))))
+    column = rows[0].index("cout_estime_meur")
+    rows[1][column] = "7.0000000001234"  # 13 decimals of M€, as a consolidated file had them
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    variant = tmp_path / source.name
+    variant.write_text(out.getvalue(), encoding="utf-8")
+
+    strict = operator.imports("panorama", "--no-progress", "--strict", str(variant))
+    assert strict.exit_code == 1
+    assert strict.stderr == (
+        "Error: import refused, nothing recorded: panorama_2016-11.csv, row 2, column "
+        "'cout_estime_meur': '7.0000000001234' has more precision than a cent once converted "
+        "(amount)\n"
+    )
+    status = operator.run("projections", "status")  # nothing recorded: not even a database
+    assert status.exit_code == 1 and "no Panorama database" in status.stderr
+
+    result = operator.imports("panorama", "--no-progress", str(variant))
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: panorama_2016-11.csv: 1 amount(s) had more precision than a cent and were "
+        "rounded half-even to the cent (largest adjustment: 0.0001234 EUR, row 2, column "
+        "'cout_estime_meur')"
+    ) in _lines(result)
+    summary = operator.get("/api/portfolio/summary?as_of=2016-11-03")
+    assert Decimal(summary["total_cost"]) == Decimal("2292.9") * MEUR

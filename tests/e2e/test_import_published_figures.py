@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 from psycopg import sql
 
 from importers import parse_gmpp, parse_panorama
+from importers.errors import ImportRejected
 from importers.matching import project_id
 from importers.model import Edition
 from service.app import create_app
@@ -114,16 +115,20 @@ class Store:
 
 
 @contextmanager
-def _services(backend: str, request: pytest.FixtureRequest, name: str) -> Iterator[Services]:
+def _services(
+    backend: str, request: pytest.FixtureRequest, name: str, currency: str = "EUR"
+) -> Iterator[Services]:
     """Services on a fresh SQLite file or a fresh PostgreSQL schema, for one module."""
     schema: str | None = None
     if backend == "sqlite":
         folder = request.getfixturevalue("tmp_path_factory").mktemp(name)
-        settings = Settings(database_url=f"sqlite:///{folder / 'panorama.sqlite3'}")
+        settings = Settings(
+            database_url=f"sqlite:///{folder / 'panorama.sqlite3'}", currency=currency
+        )
     else:
         url: str = request.getfixturevalue("pg_url")
         schema = f"t_{name}_{uuid.uuid4().hex[:8]}"
-        settings = Settings(database_url=url, database_schema=schema)
+        settings = Settings(database_url=url, database_schema=schema, currency=currency)
     services = bootstrap(settings, today=lambda: TODAY)
     try:
         yield services
@@ -175,9 +180,9 @@ def raw(request: pytest.FixtureRequest) -> Iterator[Store]:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def gmpp(request: pytest.FixtureRequest) -> Iterator[Store]:
-    """The six GMPP annual files imported into one backend."""
+    """The six GMPP annual files imported into one backend (a portfolio in pounds)."""
     editions = [parse_gmpp(path) for path in sorted(GMPP.glob("gmpp_*.csv"))]
-    with _services(request.param, request, "gmpp") as services:
+    with _services(request.param, request, "gmpp", currency="GBP") as services:
         yield _store(services, "gmpp", editions)
 
 
@@ -464,3 +469,41 @@ def _rejoined(store: Store) -> list[str]:
         for project in store.changes(before.date, after.date)["entered"]
         if _events(project, "RejoinedPortfolio", after.date)
     ]
+
+
+# -- ministries and currencies -------------------------------------------------------------
+def test_the_armees_are_one_ministry_from_2016_to_2019(panorama: Store) -> None:
+    for as_of, published in ((date(2016, 11, 30), "MINDEF"), (date(2019, 3, 31), "MAR")):
+        body = panorama.summary(as_of)
+        assert body["currency"] == "EUR"
+        ministries = body["by_ministry"]
+        assert published not in ministries and "MINARM" in ministries, as_of
+        assert ministries["MINARM"]["name"] == "Ministère des Armées"
+        listed = panorama.get(f"/api/projects?as_of={as_of}&ministry={published.lower()}")
+        assert listed["total"] == ministries["MINARM"]["projects"] > 0
+        assert {p["published_ministry_code"] for p in listed["items"]} == {published}
+    renamed = {"MENESR": "MEN", "MAAF": "MAA", "MEEM": "MTES", "MCC": "MC", "MAEDI": "MEA"}
+    early = panorama.summary(date(2016, 11, 30))["by_ministry"]
+    late = panorama.summary(date(2019, 3, 31))["by_ministry"]
+    for old, stable in renamed.items():
+        assert old not in early and stable in early and stable in late, old
+
+
+def test_gmpp_figures_are_stated_in_pounds(gmpp: Store) -> None:
+    body = gmpp.summary(date(2021, 3, 31))
+    assert body["currency"] == "GBP"
+    assert "MOD" in body["by_ministry"] and "MoD" not in body["by_ministry"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gmpp_into_a_euro_portfolio_is_refused_whole(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    editions = [parse_gmpp(GMPP / "gmpp_2020_21.csv")]
+    with _services(backend, request, "gmpp_eur") as services:
+        head = services.portfolio.recorder.max_notification_id()
+        with pytest.raises(ImportRejected) as refused:
+            run_import(services, editions)
+        assert "is in GBP but this portfolio is in EUR" in str(refused.value)
+        assert "PORTFOLIO_CURRENCY=GBP" in str(refused.value)
+        assert services.portfolio.recorder.max_notification_id() == head  # nothing recorded

@@ -106,10 +106,11 @@ def test_healthz_answers_while_the_process_is_up(client: FlaskClient) -> None:
     assert (response.status_code, response.get_json()) == (200, {"status": "ok"})
 
 
-def test_readyz_answers_when_the_event_store_does(client: FlaskClient) -> None:
+def test_readyz_answers_when_the_event_store_does(client: FlaskClient, services: Services) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ready", "position": 0}
+    head = services.portfolio.recorder.max_notification_id()  # the reference data seeded
+    assert response.get_json() == {"status": "ready", "position": head}
 
 
 def test_readyz_is_503_when_the_database_is_down(

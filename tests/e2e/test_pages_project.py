@@ -132,7 +132,7 @@ def test_a_refusal_is_a_422_page_with_the_message_by_the_field(
     assert response.status_code == 422
     described = 'aria-describedby="rating-narrative-hint rating-narrative-error"'
     assert f'id="rating-narrative" name="narrative" {described} aria-invalid="true"' in page
-    assert "a Red rating needs a narrative" in page and 'href="#rating-narrative"' in page
+    assert "Red rating needs a narrative" in page and 'href="#rating-narrative"' in page
     assert '<option value="Red" selected>' in page
     bad = _form(html, "cost") | {"amount": "douze", "effective_date": "2024-06-01"}
     refused = manager.post(f"/projects/{project_id}/cost?lang=en", data=bad)

@@ -95,7 +95,7 @@ def test_a_lagging_read_model_answers_503_with_retry_after(
     services.settings = replace(services.settings, min_position_wait_s=0.05)
     # recorded straight through the application: nothing catches the read model up
     result = services.portfolio.register_project(
-        Provenance(date(2024, 1, 20), "tester"), name="Behind", ministry_code="MJ"
+        provenance=Provenance(date(2024, 1, 20), "tester"), name="Behind", ministry_code="MJ"
     )
     response = client.get(f"/api/portfolio/summary?min_position={result.position}")
     assert_problem(response, 503, "min_position")
@@ -167,7 +167,7 @@ def test_changes_between_two_dates_name_the_events_responsible(
 
 def test_history_shows_the_state_after_each_change(http: Http, client: FlaskClient) -> None:
     pid = _walk(http)
-    history = client.get(f"/api/projects/{pid}/history").get_json()
+    history = client.get(f"/api/projects/{pid}/history?full=true").get_json()
     types = [step["event"]["type"] for step in history["steps"]]
     assert types == ["Registered", "CostReestimated", "PhaseTransitioned", "ScheduleReestimated"]
     assert history["steps"][1]["state"]["cost"] == "1200000.00"

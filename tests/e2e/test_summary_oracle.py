@@ -60,7 +60,9 @@ def record(services: Services, history: list[Step]) -> None:
     services.after_commit = lambda position: None
     ids = register_projects(portfolio)
     programme = portfolio.create_programme(
-        Provenance(BASE, "tester", "test"), name="FTAP", envelope=Decimal("1e9")
+        name="FTAP",
+        envelope=Decimal("1e9"),
+        provenance=Provenance(BASE, "tester", "test"),
     ).id
     for step in history:
         apply_step(portfolio, ids, programme, step)

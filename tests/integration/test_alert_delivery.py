@@ -17,14 +17,13 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from bench.harness.processes import CeleryWorkers
-from projections import alerts as alerts_projection
+from projections.alert_conditions import ALERT_NS
 from service.app import create_app
 from service.bootstrap import Services
 from service.config import Settings
 from tests.e2e.conftest import TODAY, Http, authorize, make_token
-from tests.integration.conftest import wait_until
-from workers.celery_app import CATCH_UP_TASK, DELIVER_TASK, make_celery
+from tests.integration.conftest import Production, wait_until
+from workers.celery_app import CATCH_UP_TASK, DELIVER_TASK
 from workers.delivery import RETRY_WINDOW, deliver_due, sign
 
 
@@ -174,7 +173,7 @@ def alerts_projection_time(value: Any) -> datetime:
 
 
 def test_redelivering_an_unknown_alert_is_404(client: FlaskClient) -> None:
-    response = client.post(f"/api/alerts/{alerts_projection.ALERT_NS}/redeliver", json={})
+    response = client.post(f"/api/alerts/{ALERT_NS}/redeliver", json={})
     assert response.status_code == 404
 
 
@@ -231,28 +230,21 @@ def test_an_email_alert_arrives_through_smtp_in_text_and_html(
 
 
 def test_a_worker_killed_during_a_delivery_still_delivers_the_alert(
-    pg_settings: Settings,
-    make_services: Callable[..., Services],
-    workers: CeleryWorkers,
-    worker_env: dict[str, str],
+    production: Production,
 ) -> None:
     receiver = Receiver(refuse=0)
     receiver.hold = threading.Event()
-    try:
-        settings = dataclasses.replace(pg_settings, allow_loopback_webhooks=True)
-        services = make_services(settings, today=lambda: TODAY)
-        services.after_commit = lambda position: None  # the workers do everything
+    workers = production.workers
+    try:  # the workers do everything
+        services = production.services(lambda: TODAY, enqueue=False, allow_loopback_webhooks=True)
         app = create_app(services)
         client = authorize(app.test_client(), make_token(services, "admin"))
         http = Http(client)
         pid = http.register(cost="100.00")
         sub = subscribe(client, receiver.url, pid)
         http.command(pid, "cost-estimates", {"amount": "150"})
-        env = worker_env | {"ALLOW_LOOPBACK_WEBHOOKS": "true"}
-        workers.env = env
-        celery = make_celery(env["REDIS_URL"], env["CELERY_QUEUE"])
         first = workers.start()
-        celery.send_task(CATCH_UP_TASK, args=["alerts"])  # then it enqueues the delivery
+        production.send(CATCH_UP_TASK, "alerts")  # then it enqueues the delivery
         wait_until(lambda: len(receiver.requests) == 1, 60, "the first attempt to arrive")
         workers.kill(first)  # kill -9 while the receiver holds the request
         receiver.hold.set()
@@ -261,7 +253,7 @@ def test_a_worker_killed_during_a_delivery_still_delivers_the_alert(
         with services.db.transaction() as tx:  # the 2-minute lease has ended
             tx.execute("UPDATE alert_outbox SET next_attempt_at = now() - interval '1 second'")
         workers.start()
-        celery.send_task(DELIVER_TASK)
+        production.send(DELIVER_TASK)
         wait_until(lambda: outbox(services)["status"] == "delivered", 60, "the redelivery")
     finally:
         receiver.close()

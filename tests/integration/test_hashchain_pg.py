@@ -32,6 +32,7 @@ from service.config import Settings
 from tests.chain_helpers import (
     KEY,
     actor_offset,
+    all_events,
     audit_client,
     change_byte,
     events,
@@ -95,7 +96,7 @@ def _cli(services: Services, *args: str) -> Any:
 
 
 def test_an_untouched_history_verifies(chained: Services, client: FlaskClient) -> None:
-    rows = events(chained)
+    rows = all_events(chained)
     ids = [int(r["notification_id"]) for r in rows]
     assert len(rows) >= 36 and ids[-1] - ids[0] + 1 > len(ids), "a gap in the ids"
     report = verify(chained.db, chained.portfolio, batch_size=7)

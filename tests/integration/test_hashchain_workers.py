@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from bench.harness.processes import CeleryWorkers
 from projections import hashchain
 from projections.chain_verify import verify
 from service.bootstrap import Services
-from service.config import Settings
 from tests.chain_helpers import write_history
 from tests.histories import TODAY
-from tests.integration.conftest import tracked, wait_until
-from workers.celery_app import CATCH_UP_TASK, make_celery
-from workers.enqueue import Enqueuer
+from tests.integration.conftest import Production, tracked, wait_until
+from workers.celery_app import CATCH_UP_TASK
 
 
 def _chained(services: Services) -> int:
@@ -21,21 +16,9 @@ def _chained(services: Services) -> int:
         return hashchain.chain_position(tx)
 
 
-def test_a_worker_catches_the_chain_up_with_the_read_model(
-    pg_settings: Settings,
-    make_services: Callable[..., Services],
-    workers: CeleryWorkers,
-    worker_env: dict[str, str],
-) -> None:
-    settings = Settings(
-        database_url=pg_settings.database_url,
-        database_schema=pg_settings.database_schema,
-        redis_url=worker_env["REDIS_URL"],
-        celery_queue=worker_env["CELERY_QUEUE"],
-    )
-    services = make_services(settings, today=lambda: TODAY)
-    assert isinstance(services.after_commit, Enqueuer)
-    workers.start()
+def test_a_worker_catches_the_chain_up_with_the_read_model(production: Production) -> None:
+    services = production.services(lambda: TODAY)
+    production.workers.start()
     head = write_history(services, 40)  # after_commit: one task for all projections
     wait_until(
         lambda: _chained(services) == head and tracked(services) == head,
@@ -47,8 +30,6 @@ def test_a_worker_catches_the_chain_up_with_the_read_model(
 
     services.after_commit = lambda position: None
     head = write_history(services, 10, start=40)
-    make_celery(worker_env["REDIS_URL"], worker_env["CELERY_QUEUE"]).send_task(
-        CATCH_UP_TASK, args=["hash_chain"]
-    )
+    production.send(CATCH_UP_TASK, "hash_chain")
     wait_until(lambda: _chained(services) == head, 60, "the hash_chain task")
     assert verify(services.db, services.portfolio).ok

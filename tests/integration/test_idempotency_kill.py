@@ -26,9 +26,8 @@ import pytest
 
 from service.bootstrap import Services
 from service.config import Settings
-from tests.conftest import PG_AUDIT_KEY
 from tests.e2e.conftest import make_token
-from tests.integration.conftest import ROOT, wait_until
+from tests.integration.conftest import ROOT, process_env, wait_until
 
 LEASE_S = 2
 CLIENTS = 12
@@ -97,23 +96,11 @@ def free_port() -> int:
 def deployment(
     request: pytest.FixtureRequest, tmp_path: Path, make_services: Callable[..., Services]
 ) -> Iterator[tuple[Server, str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_"))}
-    env.update(IDEMPOTENCY_LEASE_SECONDS=str(LEASE_S), PYTHONPATH=str(ROOT), WEB_THREADS="4")
-    if request.param == "postgres":
-        url: str = request.getfixturevalue("pg_url")
-        schema: str = request.getfixturevalue("pg_schema")
-        settings = Settings(
-            database_url=url, database_schema=schema, audit_signing_key=PG_AUDIT_KEY
-        )
-        env.update(
-            DATABASE_URL=url,
-            DATABASE_SCHEMA=schema,
-            AUDIT_SIGNING_KEY=PG_AUDIT_KEY,
-            WEB_CONCURRENCY="2",
-        )
-    else:
-        settings = Settings(database_url=f"sqlite:///{tmp_path / 'panorama.sqlite3'}")
-        env.update(DATABASE_URL=settings.database_url)
+    fixture = "pg_settings" if request.param == "postgres" else "sqlite_settings"
+    settings: Settings = request.getfixturevalue(fixture)
+    env = process_env(settings, IDEMPOTENCY_LEASE_SECONDS=str(LEASE_S), WEB_THREADS="4")
+    if settings.is_postgres:
+        env["WEB_CONCURRENCY"] = "2"
     token = make_token(make_services(settings), "admin", name="loader")
     server = Server(env, tmp_path / "server.log")
     server.start()

@@ -3,38 +3,22 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from bench.harness.processes import CeleryWorkers
-from domain.application import utc_today
 from projections.figures import project_figures
 from projections.state import fold
 from service.app import create_app
-from service.bootstrap import Services
-from service.config import Settings
 from service.query_schemas import ProjectStateSchema
 from tests.e2e.conftest import authorize, make_token
-from workers.enqueue import Enqueuer
+from tests.integration.conftest import Production
 
 
 def test_commands_are_projected_by_the_worker_and_read_back_through_the_api(
-    pg_settings: Settings,
-    make_services: Callable[..., Services],
-    workers: CeleryWorkers,
-    worker_env: dict[str, str],
+    production: Production,
 ) -> None:
-    settings = Settings(
-        database_url=pg_settings.database_url,
-        database_schema=pg_settings.database_schema,
-        redis_url=worker_env["REDIS_URL"],
-        celery_queue=worker_env["CELERY_QUEUE"],
-        min_position_wait_s=30,
-    )
-    services = make_services(settings, today=utc_today)
-    assert isinstance(services.after_commit, Enqueuer)  # production: the worker catches up
-    workers.start()
+    services = production.services(min_position_wait_s=30)  # the worker catches up
+    production.workers.start()
     client = authorize(create_app(services).test_client(), make_token(services, "admin"))
     rng = random.Random(11)
     ids, stamps, position = [], [], 0

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
-from celery import Celery
-
-from bench.harness.processes import CeleryWorkers
 from domain.application import Provenance
 from projections import queries
 from projections.state import fold
 from service.bootstrap import Services
-from service.config import Settings
 from tests.histories import BASE, TODAY, Step, apply_step, register_projects
-from tests.integration.conftest import tracked, wait_until
-from workers.celery_app import CATCH_UP_TASK, make_celery
+from tests.integration.conftest import Production, tracked, wait_until
+from workers.celery_app import CATCH_UP_TASK
 
 
 def _write_history(services: Services, projects: int, steps: int) -> list:
@@ -25,7 +20,9 @@ def _write_history(services: Services, projects: int, steps: int) -> list:
     for _ in range(projects // 4):
         ids.extend(register_projects(portfolio))
     programme = portfolio.create_programme(
-        Provenance(BASE, "tester", "test"), name="FTAP", envelope=Decimal("1e12")
+        name="FTAP",
+        envelope=Decimal("1e12"),
+        provenance=Provenance(BASE, "tester", "test"),
     ).id
     kinds = ["cost", "schedule", "phase", "status", "cost", "withhold", "disclose", "award"]
     for n in range(steps):
@@ -49,50 +46,36 @@ def _assert_exact(services: Services, ids: list) -> None:
                 assert queries.project_state(tx, pid, as_of, None) == fold(events, as_of=as_of)
 
 
-def _kick(env: dict[str, str]) -> Celery:
-    app = make_celery(env["REDIS_URL"], env["CELERY_QUEUE"])
-    app.send_task(CATCH_UP_TASK, args=["project_states"])
-    return app
-
-
 def test_killing_a_worker_mid_catch_up_loses_and_duplicates_nothing(
-    pg_settings: Settings,
-    make_services: Callable[..., Services],
-    workers: CeleryWorkers,
-    worker_env: dict[str, str],
+    production: Production,
 ) -> None:
-    services = make_services(pg_settings, today=lambda: TODAY)
-    services.after_commit = lambda position: None
+    services = production.services(lambda: TODAY, enqueue=False)
+    workers = production.workers
     ids = _write_history(services, projects=40, steps=2000)
     head = services.portfolio.recorder.max_notification_id()
     assert head is not None and head > 1400
 
     first = workers.start()
-    _kick(worker_env)
+    production.send(CATCH_UP_TASK, "project_states")
     wait_until(lambda: tracked(services) >= 400, 60, "the first worker to make progress")
     workers.kill(first)
     stopped_at = tracked(services)
     assert 0 < stopped_at < head, "the kill must land in the middle of the catch-up"
 
     workers.start()
-    _kick(worker_env)
+    production.send(CATCH_UP_TASK, "project_states")
     wait_until(lambda: tracked(services) == head, 120, "the second worker to finish")
     _assert_exact(services, ids)
 
 
-def test_two_workers_at_once_stay_exact(
-    pg_settings: Settings,
-    make_services: Callable[..., Services],
-    workers: CeleryWorkers,
-    worker_env: dict[str, str],
-) -> None:
-    services = make_services(pg_settings, today=lambda: TODAY)
-    services.after_commit = lambda position: None
+def test_two_workers_at_once_stay_exact(production: Production) -> None:
+    services = production.services(lambda: TODAY, enqueue=False)
+    workers = production.workers
     ids = _write_history(services, projects=20, steps=1500)
     head = services.portfolio.recorder.max_notification_id()
     workers.start(concurrency=2)
     workers.start(concurrency=2)
     for _ in range(8):
-        _kick(worker_env)
+        production.send(CATCH_UP_TASK, "project_states")
     wait_until(lambda: tracked(services) == head, 120, "the workers to finish")
     _assert_exact(services, ids)

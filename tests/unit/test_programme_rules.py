@@ -39,23 +39,25 @@ def prov(on: date = date(2024, 3, 1), **kw: object) -> Provenance:
 @pytest.fixture
 def programme(portfolio: Portfolio) -> UUID:
     programme = portfolio.create_programme(
-        prov(OPENED), name="FTAP", envelope=Decimal("1000.00")
+        name="FTAP", envelope=Decimal("1000.00"), provenance=prov(OPENED)
     ).id
-    portfolio.open_call(programme, "AAP 1", prov(OPENED))
+    portfolio.open_call(programme, "AAP 1", provenance=prov(OPENED))
     return programme
 
 
 @pytest.fixture
 def project(portfolio: Portfolio) -> UUID:
-    return portfolio.register_project(prov(date(2024, 1, 15)), name="SI", ministry_code="PM").id
+    return portfolio.register_project(
+        provenance=prov(date(2024, 1, 15)), name="SI", ministry_code="SPM"
+    ).id
 
 
 def award(portfolio: Portfolio, programme: UUID, project: UUID, amount: str, **kw: object) -> int:
     return portfolio.award_funding(
         programme,
-        prov(),
         project_id=project,
         amount=Decimal(amount),
+        provenance=prov(),
         **kw,  # type: ignore[arg-type]
     ).version
 
@@ -67,20 +69,22 @@ def test_a_programme_needs_a_name_and_a_positive_envelope(
     portfolio: Portfolio, name: str, envelope: Decimal
 ) -> None:
     with pytest.raises(InvalidValue):
-        portfolio.create_programme(prov(OPENED), name=name, envelope=envelope)
+        portfolio.create_programme(name=name, envelope=envelope, provenance=prov(OPENED))
 
 
 def test_a_programme_cannot_be_created_in_the_future(portfolio: Portfolio) -> None:
     with pytest.raises(EffectiveDateNotAllowed):
-        portfolio.create_programme(prov(date(2024, 7, 1)), name="FTAP", envelope=Decimal("1"))
+        portfolio.create_programme(
+            name="FTAP", envelope=Decimal("1"), provenance=prov(date(2024, 7, 1))
+        )
 
 
 def test_a_call_is_opened_once_and_must_be_named(portfolio: Portfolio, programme: UUID) -> None:
     with pytest.raises(CallAlreadyOpen):
-        portfolio.open_call(programme, "AAP 1", prov())
+        portfolio.open_call(programme, "AAP 1", provenance=prov())
     with pytest.raises(InvalidValue):
-        portfolio.open_call(programme, "  ", prov())
-    portfolio.open_call(programme, "AAP 2", prov())
+        portfolio.open_call(programme, "  ", provenance=prov())
+    portfolio.open_call(programme, "AAP 2", provenance=prov())
     assert portfolio.get_programme(programme).calls == ["AAP 1", "AAP 2"]
 
 
@@ -125,7 +129,7 @@ def test_an_award_in_a_call_that_is_not_open_is_refused(
 def test_an_award_refused_by_the_project_leaves_the_programme_untouched(
     portfolio: Portfolio, programme: UUID, project: UUID
 ) -> None:
-    portfolio.change_project(project, "close", prov(), outcome="abandoned")
+    portfolio.close_project(project, "abandoned", provenance=prov())
     with pytest.raises(ProjectIsClosed):
         award(portfolio, programme, project, "10.00")
     state = portfolio.get_programme(programme)
@@ -146,9 +150,9 @@ def test_an_award_dated_before_the_programme_needs_a_correction(
     early = date(2023, 12, 1)
     args = {"project_id": project, "amount": Decimal("1.00")}
     with pytest.raises(EffectiveDateNotAllowed):
-        portfolio.award_funding(programme, prov(early), **args)  # type: ignore[arg-type]
+        portfolio.award_funding(programme, provenance=prov(early), **args)  # type: ignore[arg-type]
     with pytest.raises(NarrativeRequired):
-        portfolio.award_funding(programme, prov(early, correction=True), **args)  # type: ignore[arg-type]
+        portfolio.award_funding(programme, provenance=prov(early, correction=True), **args)  # type: ignore[arg-type]
 
 
 def test_a_stale_programme_version_is_refused(
@@ -168,13 +172,16 @@ def test_an_award_is_checked_against_the_envelope_in_force_on_its_date(
     portfolio: Portfolio, programme: UUID, project: UUID
 ) -> None:
     portfolio.revise_envelope(
-        programme, prov(date(2024, 5, 1)), envelope=Decimal("1500.00"), reason="finance law"
+        programme,
+        provenance=prov(date(2024, 5, 1)),
+        envelope=Decimal("1500.00"),
+        reason="finance law",
     )
     with pytest.raises(EnvelopeOverCommitted) as refused:
         award(portfolio, programme, project, "1200.00")  # effective 1 March: 1000 in force
     assert "2024-03-01" in refused.value.message
     portfolio.award_funding(
-        programme, prov(date(2024, 5, 2)), project_id=project, amount=Decimal("1200.00")
+        programme, provenance=prov(date(2024, 5, 2)), project_id=project, amount=Decimal("1200.00")
     )
     state = portfolio.get_programme(programme)
     assert (state.envelope_on(date(2024, 4, 30)), state.envelope) == (
@@ -187,14 +194,17 @@ def test_an_award_that_a_later_cut_cannot_hold_is_refused_and_so_is_the_cut(
     portfolio: Portfolio, programme: UUID, project: UUID
 ) -> None:
     portfolio.revise_envelope(
-        programme, prov(date(2024, 4, 1)), envelope=Decimal("500.00"), reason="cut"
+        programme, provenance=prov(date(2024, 4, 1)), envelope=Decimal("500.00"), reason="cut"
     )
     with pytest.raises(EnvelopeOverCommitted):
         award(portfolio, programme, project, "600.00")  # fits on 1 March, not from 1 April
     award(portfolio, programme, project, "400.00")
     with pytest.raises(EnvelopeBelowCommitted) as refused:
         portfolio.revise_envelope(
-            programme, prov(date(2024, 5, 1)), envelope=Decimal("300.00"), reason="cut again"
+            programme,
+            provenance=prov(date(2024, 5, 1)),
+            envelope=Decimal("300.00"),
+            reason="cut again",
         )
     assert "below what is already committed" in refused.value.message
     assert refused.value.field == "envelope"
@@ -206,7 +216,7 @@ def test_engaged_and_disbursed_money_never_commit_the_envelope(
     award(portfolio, programme, project, "900.00")
     for kind in ("engaged", "disbursed"):
         portfolio.record_funding(
-            programme, prov(), project_id=project, amount=Decimal("3000.00"), kind=kind
+            programme, provenance=prov(), project_id=project, amount=Decimal("3000.00"), kind=kind
         )
     state = portfolio.get_programme(programme)
     assert state.committed == Decimal("900.00")

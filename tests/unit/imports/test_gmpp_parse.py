@@ -154,7 +154,6 @@ def test_the_sro_rating_when_the_ipa_gives_none_and_red_gets_a_narrative(
         ("Project - End Date", "31-03-2024", "is not a date"),
         (WLC, "£1,2x", "not a number"),
         (WLC, "Low: 3, High: 4", "range without a Mid"),
-        ("GMPP ID Number", "", "is empty"),
     ],
 )  # fmt: skip
 def test_bad_cells_are_refused(

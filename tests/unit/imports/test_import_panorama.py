@@ -191,7 +191,7 @@ def test_an_edition_in_the_future_is_refused(write: Callable[..., Path]) -> None
 def test_a_closed_project_is_left_alone(imported: Portfolio, editions: list[Edition]) -> None:
     pid = project_id("panorama", "pnr")
     prov = Provenance(effective_date=date(2019, 6, 1), actor="dinum", narrative="delivered")
-    imported.change_project(pid, "close", prov, outcome="completed")
+    imported.close_project(pid, "completed", provenance=prov)
     assert import_editions(imported, editions).events == 0
 
 

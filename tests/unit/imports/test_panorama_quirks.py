@@ -142,10 +142,15 @@ def test_duration_units(write: Callable[..., Path], header: str, cell: str) -> N
     assert edition.projects["portalis"].planned_end == date(2015, 3, 1)
 
 
-def test_an_unknown_unit_is_refused(write: Callable[..., Path]) -> None:
+def test_a_unit_in_another_currency_is_refused(write: Callable[..., Path]) -> None:
     headers = ["Coût estimé (k$)" if h == "Coût estimé" else h for h in HEADER]
     with pytest.raises(ImportRejected) as e:
         parse_panorama(write("p.csv", csv_text(headers, PORTALIS)))
+    assert str(e.value) == (
+        "p.csv, column 'Coût estimé (k$)': 'k$' is in USD, but this layout's amounts are in EUR"
+    )
+    with pytest.raises(ImportRejected) as e:
+        parse_panorama(write("p.csv", csv_text(headers, PORTALIS)), strict=True)
     assert str(e.value).startswith("p.csv, column 'Coût estimé (k$)': 'k$' is a unit that is not")
 
 

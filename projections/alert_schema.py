@@ -1,0 +1,68 @@
+"""The tables of the alerts projection and of its deliveries, for both dialects."""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from projections import programme_alerts
+from projections.db import Tx
+from projections.schema import column_types, track
+
+NAME = "alerts"
+
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS pr_alert_subscriptions (id text PRIMARY KEY, owner text NOT NULL,"
+    " rule text NOT NULL, channel text NOT NULL, target text NOT NULL, secret text,"
+    " active {bool} NOT NULL, version {int} NOT NULL, created_at {ts}, updated_at {ts},"
+    " digest {bool} NOT NULL DEFAULT FALSE)",
+    "CREATE TABLE IF NOT EXISTS pr_alert_projects (project_id text PRIMARY KEY,"
+    " facts text NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS pr_alert_state (subscription_id text NOT NULL,"
+    " subject text NOT NULL, active {bool} NOT NULL, value text,"
+    " PRIMARY KEY (subscription_id, subject))",
+    "CREATE TABLE IF NOT EXISTS pr_alerts (id text PRIMARY KEY, subscription_id text NOT NULL,"
+    " subject text NOT NULL, kind text NOT NULL, metric text NOT NULL, value_before text,"
+    " value_after text, figures_before text, figures_after text, cause_position {int} NOT NULL,"
+    " cause_stream text NOT NULL, cause_version {int} NOT NULL, cause_type text NOT NULL,"
+    " created_at {ts} NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS pr_alerts_by_subscription ON pr_alerts (subscription_id,"
+    " created_at)",
+    "CREATE TABLE IF NOT EXISTS alert_outbox (alert_id text PRIMARY KEY,"
+    " subscription_id text NOT NULL, status text NOT NULL, attempts {int} NOT NULL,"
+    " first_at {ts} NOT NULL, next_attempt_at {ts} NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS alert_outbox_due ON alert_outbox (status, next_attempt_at)",
+    "CREATE TABLE IF NOT EXISTS alert_deliveries (alert_id text NOT NULL, attempt {int} NOT NULL,"
+    " at {ts} NOT NULL, status text NOT NULL, http_status {int}, error text,"
+    " next_attempt_at {ts}, PRIMARY KEY (alert_id, attempt))",
+    "CREATE TABLE IF NOT EXISTS alert_digests (owner text NOT NULL, day text NOT NULL,"
+    " claimed_at {ts} NOT NULL, status text NOT NULL, messages {int} NOT NULL DEFAULT 0,"
+    " error text, PRIMARY KEY (owner, day))",
+)
+
+
+def setup(tx: Tx) -> None:
+    """Create the alert tables and the tracking row (idempotent; run under `run_ddl`)."""
+    track(tx, NAME)
+    types = column_types(tx.dialect)
+    for ddl in _DDL:
+        tx.execute(sql.SQL(ddl).format(**types))
+    programme_alerts.setup(tx)
+    if not _has_column(tx, "pr_alert_subscriptions", "digest"):  # tables of an older version
+        tx.execute(
+            sql.SQL(
+                "ALTER TABLE pr_alert_subscriptions ADD COLUMN digest {bool} NOT NULL DEFAULT FALSE"
+            ).format(**types)
+        )
+
+
+def _has_column(tx: Tx, table: str, column: str) -> bool:
+    if tx.dialect == "sqlite":
+        pragma = sql.SQL("PRAGMA table_info({})").format(sql.Identifier(table))
+        return any(r["name"] == column for r in tx.fetch(pragma))
+    return bool(
+        tx.scalar(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema ="
+            " current_schema() AND table_name = %s AND column_name = %s",
+            (table, column),
+        )
+    )
