@@ -376,16 +376,70 @@ class Portfolio(Application[UUID]):
         """Award funding: recorded on the programme and on the project in one atomic save."""
         programme = self.get_programme(programme_id)
         self._check_version(programme, expected_version)
-        if currency is not None and check_currency(currency) != programme.currency:
-            raise CurrencyMismatch(
-                f"the programme {programme.name!r} awards in {programme.currency}, "
-                f"not {check_currency(currency)}"
-            )
+        self._check_programme_currency(programme, currency)
         project = self.get_project(project_id)
         today = self.today()
         programme.award(project_id, amount, call, provenance=provenance, today=today)
         project.receive_funding(programme_id, amount, call, provenance=provenance, today=today)
         return self._save(programme, project)
+
+    def revise_envelope(
+        self,
+        programme_id: UUID,
+        *,
+        envelope: Decimal,
+        reason: str,
+        provenance: Provenance,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Revise a programme's envelope from the effective date (never below committed)."""
+        programme = self.get_programme(programme_id)
+        self._check_version(programme, expected_version)
+        programme.revise_envelope(envelope, reason, provenance=provenance, today=self.today())
+        return self._save(programme)
+
+    def record_funding(
+        self,
+        programme_id: UUID,
+        *,
+        project_id: UUID,
+        amount: Decimal,
+        kind: str,
+        call: str | None = None,
+        provenance: Provenance,
+        expected_version: int | None = None,
+        currency: str | None = None,
+    ) -> CommandResult:
+        """Record announced, engaged or disbursed money; announced goes to the project too."""
+        if kind == "announced":
+            return self.award_funding(
+                programme_id,
+                project_id=project_id,
+                amount=amount,
+                call=call,
+                provenance=provenance,
+                expected_version=expected_version,
+                currency=currency,
+            )
+        programme = self.get_programme(programme_id)
+        self._check_version(programme, expected_version)
+        self._check_programme_currency(programme, currency)
+        self.get_project(project_id)
+        programme.award(project_id, amount, call, kind, provenance=provenance, today=self.today())
+        return self._save(programme)
+
+    @staticmethod
+    def _check_programme_currency(programme: FundingProgramme, currency: str | None) -> None:
+        if currency is not None and check_currency(currency) != programme.currency:
+            raise CurrencyMismatch(
+                f"the programme {programme.name!r} awards in {programme.currency}, "
+                f"not {check_currency(currency)}"
+            )
+
+    def programme_events(self, programme_id: UUID) -> list[DomainEventProtocol[UUID]]:
+        """Every event of a programme's stream, in recording order."""
+        self.get_programme(programme_id)
+        return list(self.events.get(programme_id))
 
     def get_programme(self, programme_id: UUID) -> FundingProgramme:
         """The programme's current state, or ProgrammeNotFound."""

@@ -61,6 +61,10 @@ class EnvelopeOverCommitted(DomainError):
     field = "amount"
 
 
+class EnvelopeBelowCommitted(DomainError):
+    field = "envelope"
+
+
 class UnknownCall(DomainError):
     field = "call"
 

@@ -24,9 +24,10 @@ from domain.values import RATING_RANK, RATINGS, canonical_ministry
 
 PROJECT_METRICS = ("budget_drift_pct", "schedule_drift_pct", "current_cost", "rating_at_or_worse")
 PORTFOLIO_METRICS = ("portfolio_total_cost_engaged", "portfolio_mean_budget_drift_pct")
-METRICS = PROJECT_METRICS + PORTFOLIO_METRICS
+PROGRAMME_METRICS = ("programme_commitment_share_pct",)  # committed / envelope x 100
+METRICS = PROJECT_METRICS + PORTFOLIO_METRICS + PROGRAMME_METRICS
 COMPARATORS = (">", ">=", "<", "<=")
-SCOPES = ("project", "ministry", "portfolio")
+SCOPES = ("project", "ministry", "portfolio", "programme")
 CHANNELS = ("webhook", "email")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -134,8 +135,20 @@ def make_rule(
         raise InvalidValue(f"scope must be one of {', '.join(SCOPES)}", field="scope")
     if metric in PORTFOLIO_METRICS and scope != "portfolio":
         raise InvalidValue(f"{metric} is a portfolio metric: its scope is portfolio", field="scope")
+    if (metric in PROGRAMME_METRICS) != (scope == "programme"):
+        raise InvalidValue(
+            f"{PROGRAMME_METRICS[0]} is the metric of a programme scope, and only it",
+            field="scope",
+        )
     if scope == "portfolio":
         scope_value = None
+    elif scope == "programme":
+        try:
+            scope_value = str(UUID(str(scope_value)))
+        except ValueError:
+            raise InvalidValue(
+                "a programme scope names a funding programme id", field="scope_value"
+            ) from None
     elif scope == "project":
         try:
             scope_value = str(UUID(str(scope_value)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from projections import programme_alerts
 from projections.db import Tx
 from projections.schema import column_types, track
 
@@ -45,6 +46,7 @@ def setup(tx: Tx) -> None:
     types = column_types(tx.dialect)
     for ddl in _DDL:
         tx.execute(sql.SQL(ddl).format(**types))
+    programme_alerts.setup(tx)
     if not _has_column(tx, "pr_alert_subscriptions", "digest"):  # tables of an older version
         tx.execute(
             sql.SQL(

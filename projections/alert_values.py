@@ -68,6 +68,8 @@ def covers(
     """
     if rule.scope == "project":
         return rule.scope_value == project_id
+    if rule.scope == "programme":
+        return False  # a programme rule follows its programme (projections/programme_alerts.py)
     if rule.scope == "ministry":
         code = facts.get("ministry_code")
         wanted = stable(rule.scope_value or "")

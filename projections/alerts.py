@@ -28,10 +28,11 @@ from uuid import UUID
 
 from eventsourcing.persistence import Mapper, Notification
 
+from domain.programme import FundingProgramme
 from domain.project import Project
 from domain.subscription import PORTFOLIO_METRICS, Rule, Subscription, rule_from_payload
 from domain.values import canonical_ministry
-from projections import alert_store
+from projections import alert_store, programme_alerts
 from projections.alert_conditions import (
     PORTFOLIO,
     AlertRow,
@@ -91,6 +92,7 @@ class AlertsProjector:
         self.position = None
         self.loaded = False
         self.index = RuleIndex(stable=self.stable)
+        self.programme_rules: dict[str, Rule] = {}
         self.projects: dict[str, Facts] = {}
         self.sums = PortfolioSums()
         self.latest: dict[str, Latest] = {}
@@ -105,7 +107,10 @@ class AlertsProjector:
             self.use_reference(*self.reference())  # an amended reference re-indexes the rules
         applied, self.position = self.position, None  # not warm until the batch is through
         if not self.loaded:
-            self.index = RuleIndex(alert_store.active_rules(tx), self.stable)
+            rules = alert_store.active_rules(tx)
+            self.programme_rules = {k: r for k, r in rules.items() if programme_alerts.follows(r)}
+            projects_rules = {k: r for k, r in rules.items() if k not in self.programme_rules}
+            self.index = RuleIndex(projects_rules, self.stable)
             self.projects = alert_store.project_facts(tx)
             self.sums = PortfolioSums(self.projects.values())
             self.latest = {}
@@ -124,6 +129,8 @@ class AlertsProjector:
                     self._subscription(tx, n, event)
                 case Project.Registered() | Project.Event():
                     self._project(n, event)
+                case FundingProgramme.Created() | FundingProgramme.Event():
+                    self._programme(tx, n, event)
         # The batch's facts, alerts, their outbox rows and the changed condition states,
         # written in the batch's transaction (with the tracking position): exactly once.
         alert_store.save_all_facts(tx, self.changed_facts)
@@ -164,13 +171,21 @@ class AlertsProjector:
                         del cache[key]
                 self.read_subscriptions.add(sid)
                 self.index.remove(sid)
+                self.programme_rules.pop(sid, None)
                 return
             case _:
                 return
         # A new or changed rule is evaluated at once on what is known (cause: this event).
         rule = rule_from_payload(event.rule)
-        self.index.put(sid, rule)
-        self._apply(self._rule_checks(sid, rule), _cause(n, event))
+        if programme_alerts.follows(rule):  # programme rules are not in the projects' index
+            self.index.remove(sid)
+            self.programme_rules[sid] = rule
+            checks = programme_alerts.rule_checks(tx, sid, rule)
+        else:
+            self.programme_rules.pop(sid, None)
+            self.index.put(sid, rule)
+            checks = self._rule_checks(sid, rule)
+        self._apply(checks, _cause(n, event))
 
     def _rule_checks(self, sid: str, rule: Rule) -> list[Check]:
         if rule.metric in PORTFOLIO_METRICS:
@@ -232,6 +247,12 @@ class AlertsProjector:
             self.states.setdefault(found, row)
         self.read_subscriptions.add(sid)
         return self.states.get(key)
+
+    def _programme(self, tx: Tx, n: Notification, event: Any) -> None:
+        pid = str(n.originator_id)
+        events = self.load_events(UUID(pid), n.originator_version - 1)  # programmes are short
+        checks = programme_alerts.programme_checks(tx, self.programme_rules, pid, [*events, event])
+        self._apply(checks, _cause(n, event))
 
     def _apply(self, checks: list[Check], cause: Cause) -> None:
         """Evaluate each check on the known condition; keep what changed for the batch."""

@@ -14,7 +14,7 @@ from weakref import WeakKeyDictionary
 
 from domain.application import Portfolio
 from domain.values import canonical_ministry
-from projections import alerts, editions, hashchain
+from projections import alerts, editions, hashchain, programmes
 from projections.catchup import BATCH_SIZE, Projector, Warm, run_projection
 from projections.db import Database, Tx
 from projections.ddl import run_ddl
@@ -69,6 +69,11 @@ PROJECTIONS: dict[str, Projection] = {
             editions.NAME,
             editions.setup,
             lambda portfolio: editions.EditionsProjector(portfolio.mapper),
+        ),
+        Projection(
+            programmes.NAME,
+            programmes.setup,
+            lambda portfolio: programmes.ProgrammesProjector(portfolio.mapper),
         ),
     )
 }

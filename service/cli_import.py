@@ -1,4 +1,4 @@
-"""`panorama import panorama|gmpp FILE...`: parse everything, then record in one transaction."""
+"""`panorama import panorama|gmpp|ftap FILE...`: parse everything, record in one transaction."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import click
 from tqdm import tqdm
 
 from importers.errors import ImportConflict, ImportRejected
+from importers.ftap import parse_ftap
+from importers.ftap_run import import_ftap
 from importers.gmpp import parse_gmpp
 from importers.headline import read_headlines, sidecar, with_headlines
 from importers.matching import load_aliases
@@ -162,3 +164,35 @@ def gmpp_command(
         return [parse_gmpp(path, year=year, snapshot=snapshot, strict=strict)]
 
     _run(ctx, files, parse, dry_run=dry_run, progress=progress, headline=headline)
+
+
+@import_group.command("ftap")
+@click.argument("awards", type=FILES)
+@click.option("--programme", "programme", type=FILES, required=True, help="The figures file.")
+@click.option("--aliases", type=FILES, help="CSV (alias,canonical) or YAML of renamed projects.")
+@click.option("--fund", default="FTAP", show_default=True, help="The fund's name.")
+@click.option("--currency", default="EUR", show_default=True, help="The amounts' currency.")
+@click.option("--dry-run", is_flag=True, help="Parse and plan, record nothing.")
+@click.pass_context
+def ftap_command(
+    ctx: click.Context,
+    awards: Path,
+    programme: Path,
+    aliases: Path | None,
+    fund: str,
+    currency: str,
+    dry_run: bool,
+) -> None:
+    """Import FTAP laureates (AWARDS) and published envelopes and totals (--programme)."""
+    try:
+        table = load_aliases(aliases)
+        services = _services(ctx)
+        portfolio = services.portfolio
+        files = parse_ftap(awards, programme, fund=fund, currency=currency, today=portfolio.today())
+        summary = import_ftap(portfolio, files, aliases=table, dry_run=dry_run)
+    except (ImportRejected, ImportConflict) as e:
+        raise click.ClickException(f"import refused, nothing recorded: {e}") from None
+    if summary.position is not None:
+        services.after_commit(summary.position)
+    for line in summary.lines():
+        click.echo(line)

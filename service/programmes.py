@@ -1,7 +1,9 @@
-"""Funding programme commands over HTTP: create, open calls, award funding to projects."""
+"""Funding programmes over HTTP: list and read them (as of a date, as known at a time),
+create them, revise their envelope, open calls, record money for projects."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -10,6 +12,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from domain.errors import ProjectNotFound
+from service import programme_reads
 from service.auth import require_read
 from service.commands import (
     SUCCESS_HEADERS,
@@ -22,13 +25,19 @@ from service.commands import (
 )
 from service.context import current_services
 from service.errors import Problem
+from service.programme_schemas import (
+    CallSchema,
+    ProgrammeArgs,
+    ProgrammeListSchema,
+    ProgrammeViewSchema,
+)
 from service.schemas import (
     AwardResultSchema,
     AwardSchema,
     CallOpeningSchema,
     CommandResultSchema,
+    EnvelopeRevisionSchema,
     ProgrammeCreationSchema,
-    ProgrammeSchema,
 )
 
 programmes = Blueprint(
@@ -42,6 +51,16 @@ ADMIN = ("admin",)  # programme commands, awards included, are the portfolio off
 
 @programmes.route("")
 class Programmes(MethodView):
+    @programmes.arguments(ProgrammeArgs, location="query")
+    @programmes.response(200, ProgrammeListSchema)
+    @require_read()
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Every funding programme on `as_of` (default today), as known at `known_at`."""
+        as_of = args.get("as_of") or datetime.now(UTC).date()
+        known_at = args.get("known_at")
+        items = programme_reads.programmes(current_services(), as_of, known_at)
+        return {"as_of": as_of, "known_at": known_at, "items": items}
+
     @programmes.arguments(ProgrammeCreationSchema)
     @programmes.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
     @command(programmes, if_match=False, roles=ADMIN)
@@ -56,24 +75,66 @@ class Programmes(MethodView):
 
 @programmes.route("/<uuid:programme_id>")
 class Programme(MethodView):
-    @programmes.response(200, ProgrammeSchema, headers=SUCCESS_HEADERS)
+    @programmes.arguments(ProgrammeArgs, location="query")
+    @programmes.response(200, ProgrammeViewSchema, headers=SUCCESS_HEADERS)
     @programmes.alt_response(404, response="NOT_FOUND")
     @require_read()
-    def get(self, programme_id: UUID) -> tuple[dict[str, Any], dict[str, str]]:
-        """The programme's current state: envelope, committed, available, calls, awards."""
-        programme = current_services().portfolio.get_programme(programme_id)
-        state = {
-            "id": programme.id,
+    def get(
+        self, args: dict[str, Any], programme_id: UUID
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """Envelope in force, committed and available on `as_of`, by call and by ministry.
+
+        Each call's published count and total stand next to the itemised ones; every
+        amount states its currency and its kind (envelope, announced, engaged, disbursed).
+        """
+        services = current_services()
+        found = programme_reads.programme(
+            services, programme_id, args.get("as_of"), args.get("known_at")
+        )
+        programme = services.portfolio.get_programme(programme_id)
+        state = programme_reads.public(found) | {
             "version": programme.version,
-            "name": programme.name,
-            "currency": programme.currency,
-            "envelope": programme.envelope,
-            "committed": programme.committed,
-            "available": programme.available,
-            "calls": programme.calls,
             "awards": programme.awards,
         }
         return state, {"ETag": f'"{programme.version}"'}
+
+
+@programmes.route("/<uuid:programme_id>/calls/<path:call>")
+class Call(MethodView):
+    @programmes.arguments(ProgrammeArgs, location="query")
+    @programmes.response(200, CallSchema)
+    @programmes.alt_response(404, response="NOT_FOUND")
+    @require_read()
+    def get(self, args: dict[str, Any], programme_id: UUID, call: str) -> dict[str, Any]:
+        """One call on `as_of`: published against itemised, and its laureates."""
+        found = programme_reads.call(
+            current_services(), programme_id, call, args.get("as_of"), args.get("known_at")
+        )
+        if found is None:
+            raise Problem(404, f"no call {call!r} on this programme on that date", field="call")
+        return found
+
+
+@programmes.route("/<uuid:programme_id>/envelope")
+class Envelope(MethodView):
+    @programmes.arguments(EnvelopeRevisionSchema)
+    @programmes.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
+    @command(programmes, roles=ADMIN)
+    def post(self, body: dict[str, Any], programme_id: UUID) -> Reply | Response:
+        """Revise the envelope from the effective date, with a reason (never below committed)."""
+        prov, args = provenance(body)
+        portfolio = current_services().portfolio
+        return run(
+            lambda: attempt(
+                lambda expected: portfolio.revise_envelope(
+                    programme_id,
+                    envelope=args["envelope"],
+                    reason=args["reason"],
+                    provenance=prov,
+                    expected_version=expected,
+                )
+            )
+        )
 
 
 @programmes.route("/<uuid:programme_id>/calls")
@@ -100,7 +161,9 @@ class Awards(MethodView):
     @programmes.response(201, AwardResultSchema, headers=SUCCESS_HEADERS)
     @command(programmes, roles=ADMIN)
     def post(self, body: dict[str, Any], programme_id: UUID) -> Reply | Response:
-        """Award funding to a project: recorded on the programme and the project atomically.
+        """Record money for a project: an announced award (on the programme and the project,
+        atomically; it commits the envelope in force on its date), or engaged or disbursed
+        money (on the programme only; never added to the announced).
 
         If-Match names the programme's version; the envelope is never over-committed.
         """
@@ -110,17 +173,18 @@ class Awards(MethodView):
         try:
             return run(
                 lambda: attempt(
-                    lambda expected: portfolio.award_funding(
+                    lambda expected: portfolio.record_funding(
                         programme_id,
                         project_id=project_id,
                         amount=args["amount"],
+                        kind=args["kind"],
                         call=args["call"],
                         provenance=prov,
                         expected_version=expected,
                         currency=args.get("currency"),
                     )
                 ),
-                lambda result: answer(result, project_version=result.versions[project_id]),
+                lambda result: answer(result, project_version=result.versions.get(project_id)),
                 AwardResultSchema(),
             )
         except ProjectNotFound as e:

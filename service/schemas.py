@@ -208,6 +208,16 @@ class AwardSchema(CommandSchema):
         validate=validate.Regexp(r"^[A-Z]{3}$", error="Not an ISO 4217 code."),
         metadata={"description": "the amount's currency (default: the programme's)"},
     )
+    kind = fields.String(
+        load_default="announced",
+        validate=validate.OneOf(("announced", "engaged", "disbursed")),
+        metadata={"description": "announced (commits the envelope), engaged or disbursed"},
+    )
+
+
+class EnvelopeRevisionSchema(CommandSchema):
+    envelope = Amount(required=True)
+    reason = Text(2000, blank=False, required=True)
 
 
 # -- responses -------------------------------------------------------------------------------
@@ -220,7 +230,9 @@ class CommandResultSchema(Schema):
 
 
 class AwardResultSchema(CommandResultSchema):
-    project_version = fields.Integer(required=True)
+    project_version = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "null: the project is unchanged"}
+    )
 
 
 class EventSchema(Schema):
@@ -233,24 +245,6 @@ class EventSchema(Schema):
     narrative = fields.String(allow_none=True, required=True)
     correction = fields.Boolean(required=True)
     payload = fields.Dict(keys=fields.String(), required=True)
-
-
-class AwardLineSchema(Schema):
-    project_id = fields.UUID(required=True)
-    amount = Amount(required=True)
-    call = fields.String(allow_none=True, required=True)
-
-
-class ProgrammeSchema(Schema):
-    id = fields.UUID(required=True)
-    version = fields.Integer(required=True)
-    name = fields.String(required=True)
-    currency = fields.String(required=True)
-    envelope = Amount(required=True)
-    committed = Amount(required=True)
-    available = Amount(required=True)
-    calls = fields.List(fields.String(), required=True)
-    awards = fields.List(fields.Nested(AwardLineSchema), required=True)
 
 
 class StatusSchema(Schema):

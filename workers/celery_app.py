@@ -14,7 +14,7 @@ SAFETY_NET_SECONDS = 5.0
 DELIVER_TASK = "panorama.deliver_due_alerts"
 DIGEST_TASK = "panorama.send_alert_digests"
 # what a catch-up task may name
-PROJECTIONS = ("project_states", "hash_chain", "alerts", "editions")
+PROJECTIONS = ("project_states", "hash_chain", "alerts", "editions", "programmes")
 ALL = "all"  # a catch-up task naming every projection, in order: what a commit enqueues
 DEFAULT_DIGEST_HOUR_UTC = 7
 

@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
         audit,
         compare,
         home,
+        programmes,
         project,
         project_commands,
         projects,

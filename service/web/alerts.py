@@ -41,11 +41,13 @@ METRIC_LABELS = {
     "rating_at_or_worse": mark("Rating at or worse than"),
     "portfolio_total_cost_engaged": mark("Portfolio: total cost engaged"),
     "portfolio_mean_budget_drift_pct": mark("Portfolio: mean budget drift (%)"),
+    "programme_commitment_share_pct": mark("Programme: share of the envelope committed (%)"),
 }
 SCOPE_LABELS = {
     "project": mark("One project"),
     "ministry": mark("One ministry"),
     "portfolio": mark("Every project (portfolio)"),
+    "programme": mark("One funding programme"),
 }
 ALERT_HEADER = (
     "created_at",

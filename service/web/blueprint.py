@@ -23,6 +23,7 @@ NAV: list[tuple[str, str]] = [
     ("web.home", mark("Portfolio")),
     ("web.projects", mark("Projects")),
     ("web.compare", mark("Compare")),
+    ("web.programmes", mark("Funding")),
     ("web.alerts", mark("Alerts")),
     ("web.audit", mark("Audit")),
 ]

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 from flask import get_flashed_messages
 from marshmallow import fields, validate
 
 import service.web.reads as page_reads
+from service.programme_reads import project_funding
 from service.queries import wait_for_position
 from service.web.blueprint import web
 from service.web.home import money_unit
@@ -53,6 +55,9 @@ def project(project_id: str) -> Any:
         timeline=timeline,
         ratings=[e for e in timeline if e["type"] == "StatusReported"],
         funding=[e for e in timeline if e["type"] == "FundingAwarded"],
+        funding_by_kind=project_funding(
+            page_reads.services(), UUID(pid), state.as_of, state.known_at
+        ),
         charts=charts(data["path"], data["events"], money_unit()),
         forms=_forms(pid, figures, data) if not state.known_at else [],
         flashes=get_flashed_messages(),

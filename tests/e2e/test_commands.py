@@ -264,9 +264,9 @@ def test_an_award_is_recorded_on_the_programme_and_the_project(http: Http) -> No
     result = response.get_json()
     assert (result["version"], result["project_version"]) == (3, 2)
     state = http.client.get(f"/api/funding-programmes/{programme}").get_json()
-    assert state["committed"] == "1500000.00"
-    assert state["available"] == "698500000.00"
-    assert state["calls"] == ["AAP 2024"]
+    assert state["committed"] == {"amount": "1500000.00", "currency": "EUR", "kind": "announced"}
+    assert state["available"]["amount"] == "698500000.00"
+    assert [c["call"] for c in state["calls"]] == ["AAP 2024"]
     assert state["awards"] == [{"project_id": project, "amount": "1500000.00", "call": "AAP 2024"}]
     funding = http.events(project)[-1]
     assert funding["type"] == "FundingAwarded" and funding["payload"]["amount"] == "1500000.00"
@@ -280,7 +280,8 @@ def test_an_award_over_the_envelope_is_refused_and_nothing_is_recorded(http: Htt
     assert http.post(path, body).status_code == 201
     assert_problem(http.post(path, body), 409, "amount")
     assert (
-        http.client.get(f"/api/funding-programmes/{programme}").get_json()["available"] == "400.00"
+        http.client.get(f"/api/funding-programmes/{programme}").get_json()["available"]["amount"]
+        == "400.00"
     )
     assert len(http.events(project)) == 2
 

@@ -181,6 +181,7 @@ def test_the_task_and_beat_cover_the_chain() -> None:
         "alerts",
         "editions",
         "hash_chain",
+        "programmes",
         "project_states",
     ]
     with pytest.raises(ValueError):

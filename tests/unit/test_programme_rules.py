@@ -12,6 +12,7 @@ from domain.application import Portfolio, Provenance
 from domain.errors import (
     CallAlreadyOpen,
     EffectiveDateNotAllowed,
+    EnvelopeBelowCommitted,
     EnvelopeOverCommitted,
     InvalidValue,
     NarrativeRequired,
@@ -165,3 +166,59 @@ def test_a_stale_programme_version_is_refused(
 def test_an_unknown_programme_is_not_found(portfolio: Portfolio, project: UUID) -> None:
     with pytest.raises(ProgrammeNotFound):
         award(portfolio, uuid4(), project, "1.00")
+
+
+def test_an_award_is_checked_against_the_envelope_in_force_on_its_date(
+    portfolio: Portfolio, programme: UUID, project: UUID
+) -> None:
+    portfolio.revise_envelope(
+        programme,
+        provenance=prov(date(2024, 5, 1)),
+        envelope=Decimal("1500.00"),
+        reason="finance law",
+    )
+    with pytest.raises(EnvelopeOverCommitted) as refused:
+        award(portfolio, programme, project, "1200.00")  # effective 1 March: 1000 in force
+    assert "2024-03-01" in refused.value.message
+    portfolio.award_funding(
+        programme, provenance=prov(date(2024, 5, 2)), project_id=project, amount=Decimal("1200.00")
+    )
+    state = portfolio.get_programme(programme)
+    assert (state.envelope_on(date(2024, 4, 30)), state.envelope) == (
+        Decimal("1000.00"),
+        Decimal("1500.00"),
+    )
+
+
+def test_an_award_that_a_later_cut_cannot_hold_is_refused_and_so_is_the_cut(
+    portfolio: Portfolio, programme: UUID, project: UUID
+) -> None:
+    portfolio.revise_envelope(
+        programme, provenance=prov(date(2024, 4, 1)), envelope=Decimal("500.00"), reason="cut"
+    )
+    with pytest.raises(EnvelopeOverCommitted):
+        award(portfolio, programme, project, "600.00")  # fits on 1 March, not from 1 April
+    award(portfolio, programme, project, "400.00")
+    with pytest.raises(EnvelopeBelowCommitted) as refused:
+        portfolio.revise_envelope(
+            programme,
+            provenance=prov(date(2024, 5, 1)),
+            envelope=Decimal("300.00"),
+            reason="cut again",
+        )
+    assert "below what is already committed" in refused.value.message
+    assert refused.value.field == "envelope"
+
+
+def test_engaged_and_disbursed_money_never_commit_the_envelope(
+    portfolio: Portfolio, programme: UUID, project: UUID
+) -> None:
+    award(portfolio, programme, project, "900.00")
+    for kind in ("engaged", "disbursed"):
+        portfolio.record_funding(
+            programme, provenance=prov(), project_id=project, amount=Decimal("3000.00"), kind=kind
+        )
+    state = portfolio.get_programme(programme)
+    assert state.committed == Decimal("900.00")
+    assert [f["kind"] for f in state.other_funding] == ["engaged", "disbursed"]
+    assert portfolio.get_project(project).funding_received == Decimal("900.00")
