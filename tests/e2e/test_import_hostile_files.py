@@ -5,6 +5,10 @@ and must be refused whole: exit 1, `import refused, nothing recorded: FILE, row 
 why` on stderr, no traceback, nothing in the store, and a peak resident memory of the child
 (from wait4) of at most 200 MB. The children run under a 2 GiB address-space limit so that a
 regression fails the test instead of exhausting the machine.
+
+Each child is started by a small launcher process, not by pytest itself: Linux carries the
+peak RSS of the memory a process had before `exec` into its `ru_maxrss`, so a child forked
+straight from a pytest that has grown to 200 MB over the suite would report at least that.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import resource
 import subprocess
 import sys
 import zipfile
@@ -163,9 +166,19 @@ class Outcome:
     peak_rss_kb: int
 
 
-def _limit_address_space() -> None:
-    two_gib = 2 << 30
-    resource.setrlimit(resource.RLIMIT_AS, (two_gib, two_gib))
+# argv[1:]: the command. Runs it under 2 GiB of address space, its stdout discarded, and
+# prints its peak resident memory (KB, from wait4); exits with its exit code.
+LAUNCHER = """
+import os, resource, sys
+pid = os.fork()
+if pid == 0:
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(usage.ru_maxrss)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
 
 
 @pytest.fixture(scope="module")
@@ -182,22 +195,21 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Out
         env = {k: v for k, v in os.environ.items() if not k.startswith(("IMPORT_MAX_", "REDIS"))}
         env.update(DATABASE_URL=url, DATABASE_SCHEMA="")
         err = (folder / "stderr").open("w+b")
+        command = [str(PANORAMA), "import", "panorama", "--no-progress", str(file)]
         child = subprocess.Popen(
-            [str(PANORAMA), "import", "panorama", "--no-progress", str(file)],
-            stdout=subprocess.DEVNULL,
+            [sys.executable, "-c", LAUNCHER, *command],
+            stdout=subprocess.PIPE,
             stderr=err,
             env=env,
-            preexec_fn=_limit_address_space,
         )
         running.append((case, file, url, err, child))
     found: dict[str, Outcome] = {}
     for case, file, url, err, child in running:
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
+        peak, _ = child.communicate()
         err.seek(0)
         text = err.read().decode("utf-8", "replace")
         err.close()
-        found[case.name] = Outcome(file, url, child.returncode, text, usage.ru_maxrss)
+        found[case.name] = Outcome(file, url, child.returncode, text, int(peak))
     yield found
 
 
