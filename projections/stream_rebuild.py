@@ -20,6 +20,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Mapper, StoredEvent
 from psycopg import sql
+from psycopg.rows import tuple_row
 
 from domain.project import Project
 from domain.project_facts import FACTS
@@ -151,20 +152,13 @@ def project_histories(
     decode = mapper.to_domain_event
     with db.session() as conn, conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        with conn.cursor(name="rebuild_stream", binary=True) as cur:
+        with conn.cursor(name="rebuild_stream", binary=True, row_factory=tuple_row) as cur:
             cur.itersize = READ_BATCH
             cur.execute(query, params)
             project: Any = None
             records: list[tuple[Any, int, str, bytes]] = []
             while batch := cur.fetchmany(READ_BATCH):
-                for row in batch:
-                    originator_id, version, topic, state, position = (
-                        row["originator_id"],
-                        row["originator_version"],
-                        row["topic"],
-                        row["state"],
-                        row["notification_id"],
-                    )
+                for originator_id, version, topic, state, position in batch:
                     if originator_id != project:
                         if records:
                             yield records
