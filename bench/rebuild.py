@@ -16,7 +16,7 @@ from bench.harness.db import raw_decode_rate
 from bench.harness.results import Figure, Result
 from service.bootstrap import Services
 
-TARGET_EVENTS_PER_S = 25_000
+TARGET_EVENTS_PER_S = 50_000
 TARGET_PEAK_MB = 300
 
 

@@ -62,15 +62,25 @@ class Tx:
         else:
             self._conn.executemany(self._text(query), [self._params(r) for r in rows])
 
-    def copy_rows(self, table: sql.Identifier, columns: Sequence[str], rows: Sequence[Any]) -> None:
-        """Bulk-insert rows: COPY on PostgreSQL, executemany on SQLite."""
+    def copy_rows(
+        self,
+        table: sql.Identifier,
+        columns: Sequence[str],
+        rows: Sequence[Any],
+        types: Sequence[str] | None = None,
+    ) -> None:
+        """Bulk-insert rows: COPY on PostgreSQL (binary when the columns' `types` are given),
+        executemany on SQLite."""
         if not rows:
             return
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
         if self.dialect == "postgres":
             with self._conn.cursor() as cur:
-                stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(table, cols)
+                binary = sql.SQL(" (FORMAT BINARY)" if types else "")
+                stmt = sql.SQL("COPY {} ({}) FROM STDIN{}").format(table, cols, binary)
                 with cur.copy(stmt) as copy:
+                    if types:
+                        copy.set_types(list(types))
                     for row in rows:
                         copy.write_row(row)
             return

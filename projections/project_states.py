@@ -128,6 +128,25 @@ def apply_ministry_event(tx: Tx, tables: Tables, event: Any) -> None:
         )
 
 
+def event_row(event: Any, day: date, position: int, topic: str, state: bytes) -> list[Any]:
+    """The columns of an events-table row, in EVENT_COLUMNS order."""
+    return [
+        str(event.originator_id),
+        event.originator_version,
+        position,
+        day,
+        event.effective_date,
+        event.timestamp,
+        type(event).__name__,
+        event.actor,
+        event.source,
+        event.narrative,
+        event.correction,
+        topic,
+        state,
+    ]
+
+
 def partition_of(project_id: str, count: int) -> int:
     """A stable partition of a project id, for parallel rebuilds."""
     return int(project_id.replace("-", "")[:8], 16) % count
@@ -283,23 +302,7 @@ class ProjectStatesProjector:
 
     def _add_event_row(self, n: Notification, event: Any, pid: str, day: date) -> None:
         self._pending_events.setdefault(pid, []).append((day, event.originator_version, event))
-        self._events.append(
-            [
-                pid,
-                event.originator_version,
-                n.id,
-                day,
-                event.effective_date,
-                event.timestamp,
-                type(event).__name__,
-                event.actor,
-                event.source,
-                event.narrative,
-                event.correction,
-                n.topic,
-                n.state,
-            ]
-        )
+        self._events.append(event_row(event, day, n.id, n.topic, n.state))
 
     def _flush_retirements(self, tx: Tx) -> None:
         tx.executemany(

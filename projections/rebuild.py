@@ -1,8 +1,11 @@
 """Rebuilding project_states: replay everything into fresh tables, then swap them in.
 
-The live tables keep serving (and being caught up) during the replay. A parallel rebuild
-replays one partition of the projects per child process; a child opens its own store with
-the picklable `open_store` it is given, so it needs nothing of the service.
+The live tables keep serving (and being caught up) during the replay. On PostgreSQL the
+replay folds each project's stream once (`stream_rebuild`) into tables without indexes,
+then builds the indexes; a parallel rebuild folds one range of project ids per child
+process, each child opening its own store with the picklable `open_store` it is given, so
+it needs nothing of the service. The incremental projector then catches the fresh tables up
+to the head under the live consumer's lock, and the swap is one transaction.
 """
 
 from __future__ import annotations
@@ -11,16 +14,25 @@ import multiprocessing
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.sharedctypes import Synchronized
 
+from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
 from domain.application import Portfolio
 from projections.catchup import BATCH_SIZE, consumer_lock, position, run_projection
 from projections.db import Database, Tx, ident
-from projections.project_states import ProjectStatesProjector
-from projections.schema import LIVE, REBUILD, Tables, create_tables, drop_tables
+from projections.project_states import (
+    MINISTRIES_TOPIC_PREFIX,
+    PROJECT_TOPIC_PREFIX,
+    ProjectStatesProjector,
+    apply_ministry_event,
+)
+from projections.schema import LIVE, REBUILD, Tables, create_tables, drop_tables, index_groups
+from projections.stream_rebuild import replay_streams
 
 OpenStore = Callable[[], tuple[Database, Portfolio]]
 
@@ -50,18 +62,13 @@ def replay(
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
     until: int | None = None,
-    partition: tuple[int, int] | None = None,
 ) -> int:
-    """Catch the project-states `tables` up; `partition=(k, n)`: only the projects of k of n.
-
-    A partition has its own tracking row; `until` stops at a notification id.
-    """
-    name = tables.tracking_name + (f"#{partition[0]}" if partition else "")
+    """Catch the project-states `tables` up with the incremental projector (up to `until`)."""
     return run_projection(
         db,
         portfolio,
-        name,
-        lambda: ProjectStatesProjector(portfolio.mapper, tables, partition=partition),
+        tables.tracking_name,
+        lambda: ProjectStatesProjector(portfolio.mapper, tables),
         batch_size=batch_size,
         progress=progress,
         until=until,
@@ -79,16 +86,20 @@ def rebuild(
 ) -> int:
     """Replay everything into fresh tables, then swap them in atomically; return how many.
 
-    With `processes` > 1 on PostgreSQL and an `open_store`, the replay runs in that many
-    child processes. The swap happens under the live consumer's lock, after a last
-    catch-up of the fresh tables.
+    On PostgreSQL the replay is the stream-ordered one (`stream_rebuild`), with `processes`
+    partitions when an `open_store` is given for the children; on SQLite it is the
+    incremental projector's. The swap happens under the live consumer's lock, after a last
+    catch-up of the fresh tables by the incremental projector.
     """
     with consumer_lock(db, REBUILD.tracking_name + "_guard", timeout_s=5):
+        fast = db.dialect == "postgres"
+        tag = uuid.uuid4().hex[:10]
         with db.transaction() as tx:
             drop_tables(tx, REBUILD)
             tx.execute("DELETE FROM pr_tracking WHERE name = %s", (REBUILD.tracking_name,))
-            create_tables(tx, REBUILD, tag=uuid.uuid4().hex[:10])
-        total = portfolio.recorder.max_notification_id() or 0
+            create_tables(tx, REBUILD, tag=tag, indexes=not fast)
+        until = portfolio.recorder.max_notification_id() or 0
+        total = _project_events(db, portfolio, until) if fast else until
         done = 0
 
         def tick(n: int) -> None:
@@ -97,9 +108,16 @@ def rebuild(
             if progress is not None:
                 progress(done, max(total, done))
 
-        if processes > 1 and db.dialect == "postgres" and open_store is not None:
-            _parallel_replay(db, open_store, total, processes, batch_size, progress)
-            done = total
+        if fast:
+            workers = processes if open_store is not None else 1
+            _stream_replay(db, portfolio, until, workers, open_store, tick)
+            _replay_reference(db, portfolio, until)
+            _build_indexes(db, tag)
+            with db.transaction() as tx:
+                tx.execute(
+                    "UPDATE pr_tracking SET position = %s WHERE name = %s",
+                    (until, REBUILD.tracking_name),
+                )
         else:
             replay(db, portfolio, REBUILD, batch_size=batch_size, progress=tick)
         with consumer_lock(db, LIVE.tracking_name):
@@ -110,63 +128,111 @@ def rebuild(
     return done
 
 
-def _replay_partition(open_store: OpenStore, until: int, k: int, n: int, batch_size: int) -> None:
-    """One process of a parallel rebuild: the projects of partition k of n, up to `until`."""
+def _events_table(portfolio: Portfolio) -> str:
+    name: str = portfolio.recorder.events_table_name  # type: ignore[attr-defined]
+    return name
+
+
+def _replay_reference(db: Database, portfolio: Portfolio, until: int) -> None:
+    """The ministries reference (its one stream, in order) into the fresh codes table: the
+    stream replay folds the projects only."""
+    select = sql.SQL(
+        "SELECT originator_id, originator_version, topic, state FROM {} "
+        "WHERE notification_id <= %s AND topic LIKE %s ORDER BY originator_version"
+    ).format(ident(_events_table(portfolio)))
+    with db.transaction(write=False) as tx:
+        rows = tx.fetch(select, (until, MINISTRIES_TOPIC_PREFIX + "%"))
+    with db.transaction() as tx:
+        for r in rows:
+            stored = StoredEvent(
+                r["originator_id"], r["originator_version"], r["topic"], r["state"]
+            )
+            apply_ministry_event(tx, REBUILD, portfolio.mapper.to_domain_event(stored))
+
+
+def _project_events(db: Database, portfolio: Portfolio, until: int) -> int:
+    """How many project events the stream replay will fold (for the progress bar)."""
+    with db.transaction(write=False) as tx:
+        count = tx.scalar(
+            sql.SQL("SELECT count(*) FROM {} WHERE notification_id <= %s AND topic LIKE %s").format(
+                ident(_events_table(portfolio))
+            ),
+            (until, PROJECT_TOPIC_PREFIX + "%"),
+        )
+    return int(count or 0)
+
+
+def _stream_partition(
+    open_store: OpenStore, until: int, k: int, n: int, counter: Synchronized[int]
+) -> None:
+    """One process of a parallel rebuild: fold the projects of partition k of n."""
     db, portfolio = open_store()
+
+    def count(events: int) -> None:
+        with counter.get_lock():
+            counter.value += events
+
     try:
-        replay(db, portfolio, REBUILD, batch_size=batch_size, until=until, partition=(k, n))
+        replay_streams(
+            db, portfolio.mapper, _events_table(portfolio), REBUILD, until, (k, n), count
+        )
     finally:
         db.close()
         portfolio.close()
 
 
-def _parallel_replay(
+def _stream_replay(
     db: Database,
-    open_store: OpenStore,
+    portfolio: Portfolio,
     until: int,
     n: int,
-    batch_size: int,
-    progress: Callable[[int, int], None] | None,
+    open_store: OpenStore | None,
+    tick: Callable[[int], None],
 ) -> None:
-    """Replay (0, until] into the fresh tables with n processes, one partition each."""
-    names = [f"{REBUILD.tracking_name}#{k}" for k in range(n)]
-    with db.transaction() as tx:
-        for name in names:
-            tx.execute(
-                "INSERT INTO pr_tracking (name, position) VALUES (%s, 0) "
-                "ON CONFLICT (name) DO UPDATE SET position = 0",
-                (name,),
-            )
+    """Fold every project up to `until` into the fresh tables: here, or in n processes."""
+    if n <= 1 or open_store is None:
+        replay_streams(db, portfolio.mapper, _events_table(portfolio), REBUILD, until, (0, 1), tick)
+        return
     context = multiprocessing.get_context("spawn")
+    counters = [context.Value("q", 0) for _ in range(n)]
     procs = [
-        context.Process(target=_replay_partition, args=(open_store, until, k, n, batch_size))
+        context.Process(target=_stream_partition, args=(open_store, until, k, n, counters[k]))
         for k in range(n)
     ]
     for proc in procs:
         proc.start()
+    reported = 0
     try:
         while any(p.is_alive() for p in procs):
-            time.sleep(0.5)
-            if progress is not None:
-                with db.transaction(write=False) as tx:
-                    slowest = min(position(tx, name) for name in names)
-                progress(slowest, max(until, slowest))
+            time.sleep(0.2)
+            now = sum(int(c.value) for c in counters)
+            tick(now - reported)
+            reported = now
     finally:
         for proc in procs:
             proc.join()
     failed = [p.exitcode for p in procs if p.exitcode != 0]
     if failed:
         raise RuntimeError(f"a rebuild process failed (exit codes {failed})")
-    with db.transaction() as tx:
-        reached = [position(tx, name) for name in names]
-        if min(reached) < until:
-            raise RuntimeError(f"rebuild partitions stopped early at {reached}, not {until}")
-        tx.execute(
-            "UPDATE pr_tracking SET position = %s WHERE name = %s", (until, REBUILD.tracking_name)
-        )
-        tx.execute("DELETE FROM pr_tracking WHERE name LIKE %s", (REBUILD.tracking_name + "#%",))
-    if progress is not None:
-        progress(until, until)
+    tick(sum(int(c.value) for c in counters) - reported)
+
+
+def _build_indexes(db: Database, tag: str) -> None:
+    """The fresh tables' keys and indexes, one table per connection, then their statistics."""
+
+    def build(statements: list[sql.Composed]) -> None:
+        with db.session() as conn:
+            conn.execute("SET maintenance_work_mem = '256MB'")
+            for statement in statements:
+                conn.execute(statement)
+
+    groups = index_groups(REBUILD, tag)
+    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+        for future in [pool.submit(build, group) for group in groups]:
+            future.result()
+    with db.session() as conn:
+        for name in REBUILD.all():
+            conn.execute(sql.SQL("ANALYZE {}").format(ident(name)))
 
 
 def _swap(tx: Tx) -> None:

@@ -149,8 +149,9 @@ def state_column_types(facts: Sequence[Fact], dialect: Dialect) -> sql.Composabl
     )
 
 
-def create_tables(tx: Tx, tables: Tables, *, tag: str = "") -> None:
-    """Create one set of tables, their indexes and their tracking row (idempotent)."""
+def create_tables(tx: Tx, tables: Tables, *, tag: str = "", indexes: bool = True) -> None:
+    """Create one set of tables and their tracking row (idempotent); with `indexes`, their
+    keys and indexes too, else (PostgreSQL only) `create_indexes` adds them after a bulk load."""
     t = column_types(tx.dialect)
     track(tx, tables.tracking_name)
     tx.execute(
@@ -158,20 +159,21 @@ def create_tables(tx: Tx, tables: Tables, *, tag: str = "") -> None:
             tbl=tables.states, columns=state_column_types(FACTS, tx.dialect)
         )
     )
+    events_key = sql.SQL(", PRIMARY KEY (project_id, version)" if indexes else "")
     tx.execute(
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS {tbl} ("
             "project_id text NOT NULL, version integer NOT NULL, position {int} NOT NULL, "
             "sort_date {date} NOT NULL, effective_date {date} NOT NULL, recorded_at {ts} NOT NULL, "
             "type text NOT NULL, actor text, source text, narrative text, correction {bool}, "
-            "topic text NOT NULL, state {bytes} NOT NULL, PRIMARY KEY (project_id, version))"
-        ).format(tbl=tables.events, **t)
+            "topic text NOT NULL, state {bytes} NOT NULL{key})"
+        ).format(tbl=tables.events, key=events_key, **t)
     )
     tx.execute(
         sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {tbl} (project_id text PRIMARY KEY, "
+            "CREATE TABLE IF NOT EXISTS {tbl} (project_id text {key}NOT NULL, "
             "registered_on {date} NOT NULL, tail_valid_from {date} NOT NULL)"
-        ).format(tbl=tables.projects, **t)
+        ).format(tbl=tables.projects, key=sql.SQL("PRIMARY KEY " if indexes else ""), **t)
     )
     tx.execute(
         sql.SQL(
@@ -179,23 +181,43 @@ def create_tables(tx: Tx, tables: Tables, *, tag: str = "") -> None:
             "name text NOT NULL)"
         ).format(tbl=tables.ministry_codes)
     )
+    if indexes:
+        for statement in index_statements(tx.dialect, tables, tag):
+            tx.execute(statement)
+
+
+def index_statements(dialect: Dialect, tables: Tables, tag: str) -> list[sql.Composed]:
+    """The CREATE INDEX statements of one set of tables (idempotent)."""
     key = tag or tables.suffix.strip("_") or "live"
-    for index, table, columns in (
-        ("pr_states_lookup", tables.states, "project_id, valid_from, recorded_from"),
-        ("pr_events_sort", tables.events, "sort_date, project_id"),
-    ):
-        tx.execute(
-            sql.SQL("CREATE INDEX IF NOT EXISTS {idx} ON {tbl} ({cols})").format(
-                idx=ident(f"{index}_{key}"), tbl=table, cols=sql.SQL(columns)
-            )
+    statements: list[sql.Composed] = [
+        sql.SQL("CREATE INDEX IF NOT EXISTS {idx} ON {tbl} ({cols})").format(
+            idx=ident(f"{index}_{key}"), tbl=table, cols=sql.SQL(columns)
         )
-    if tx.dialect == "postgres":
-        tx.execute(
+        for index, table, columns in (
+            ("pr_states_lookup", tables.states, "project_id, valid_from, recorded_from"),
+            ("pr_events_sort", tables.events, "sort_date, project_id"),
+        )
+    ]
+    if dialect == "postgres":
+        statements.append(
             sql.SQL(
                 "CREATE INDEX IF NOT EXISTS {idx} ON {tbl} (project_id, valid_from) "
                 "WHERE recorded_to IS NULL"
             ).format(idx=ident(f"pr_states_live_{key}"), tbl=tables.states)
         )
+    return statements
+
+
+def index_groups(tables: Tables, tag: str) -> list[list[sql.Composed]]:
+    """After a bulk load into tables made with `indexes=False` (PostgreSQL): their keys and
+    indexes, one group per table (the groups may be built concurrently)."""
+    lookup, events_sort, live = index_statements("postgres", tables, tag)
+    pkey = "ALTER TABLE {} ADD PRIMARY KEY ({})"
+    return [
+        [lookup, live],
+        [sql.SQL(pkey).format(tables.events, sql.SQL("project_id, version")), events_sort],
+        [sql.SQL(pkey).format(tables.projects, sql.SQL("project_id"))],
+    ]
 
 
 def drop_tables(tx: Tx, tables: Tables) -> None:

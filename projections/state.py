@@ -7,7 +7,6 @@ the rules of how an event changes a project live in one place.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
@@ -31,9 +30,11 @@ class ProjectState(ProjectFacts):
         self.valid_from: date | None = None
 
     def copy(self) -> ProjectState:
-        clone = copy.copy(self)
+        clone = object.__new__(type(self))
+        attributes = clone.__dict__
+        attributes.update(self.__dict__)
         for name in LIST_FACTS:
-            setattr(clone, name, list(getattr(self, name)))
+            attributes[name] = list(attributes[name])
         return clone
 
     def __eq__(self, other: object) -> bool:
