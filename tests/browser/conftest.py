@@ -123,3 +123,15 @@ def tab(browser: Any) -> Iterator[Tab]:
     page.on("pageerror", lambda error: tab.errors.append(str(error)))
     yield tab
     context.close()
+
+
+def serious_violations(page: Any) -> list[tuple[str, str, list[Any]]]:
+    """axe-core's serious and critical violations on the page: (rule, impact, first nodes)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+        for v in results.response["violations"]
+        if v["impact"] in {"serious", "critical"}
+    ]

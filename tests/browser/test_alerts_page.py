@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Site, Tab
+from tests.browser.conftest import Site, Tab, serious_violations
 from tests.e2e.conftest import make_token
 
 THRESHOLD = Decimal(50)
@@ -77,14 +77,7 @@ def _sign_in(site: Site, tab: Tab, role: str = "subscriber", name: str = "sue") 
 
 
 def _axe(tab: Tab) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(tab.page)
-    bad = [
-        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-        for v in results.response["violations"]
-        if v["impact"] in {"serious", "critical"}
-    ]
+    bad = serious_violations(tab.page)
     assert bad == []
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import Site, Tab
+from tests.browser.conftest import Site, Tab, serious_violations
 from tests.browser.test_projects_page import _api
 
 KINDS = ("entered", "left", "phase_changes", "cost_changes", "schedule_changes")
@@ -67,15 +67,8 @@ def test_the_edition_stops_move_the_window(site: Site, tab: Tab) -> None:
 def test_axe_finds_no_serious_or_critical_violation(
     site: Site, tab: Tab, path: str, name: str
 ) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
     tab.page.goto(site.base + path)
     tab.page.wait_for_load_state("networkidle")
-    results = Axe().run(tab.page)
-    bad = [
-        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-        for v in results.response["violations"]
-        if v["impact"] in {"serious", "critical"}
-    ]
+    bad = serious_violations(tab.page)
     assert bad == []
     tab.screenshot(name)

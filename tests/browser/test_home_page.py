@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Site, Tab
+from tests.browser.conftest import Site, Tab, serious_violations
 
 BAND = (
     "projects",
@@ -137,16 +137,9 @@ def test_the_skip_link_is_the_first_stop_and_leads_to_the_content(site: Site, ta
 def test_axe_finds_no_serious_or_critical_violation(
     site: Site, tab: Tab, path: str, name: str
 ) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
     tab.page.goto(site.base + path)
     tab.page.wait_for_load_state("networkidle")
-    results = Axe().run(tab.page)
-    bad = [
-        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-        for v in results.response["violations"]
-        if v["impact"] in {"serious", "critical"}
-    ]
+    bad = serious_violations(tab.page)
     assert bad == []
     tab.screenshot(name)
 

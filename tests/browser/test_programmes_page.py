@@ -7,7 +7,7 @@ import pytest
 from importers.ftap import parse_ftap
 from importers.ftap_run import import_ftap, programme_id
 from importers.matching import project_id
-from tests.browser.conftest import Site, Tab
+from tests.browser.conftest import Site, Tab, serious_violations
 from tests.conftest import SHARED_DATA
 
 FTAP = SHARED_DATA / "ftap"
@@ -93,15 +93,8 @@ def test_the_list_links_to_each_programme_and_keeps_the_date(ftap: Site, tab: Ta
 def test_axe_finds_no_serious_or_critical_violation(
     ftap: Site, tab: Tab, path: str, name: str
 ) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
     tab.page.goto(ftap.base + path)
     tab.page.wait_for_load_state("networkidle")
-    results = Axe().run(tab.page)
-    bad = [
-        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-        for v in results.response["violations"]
-        if v["impact"] in {"serious", "critical"}
-    ]
+    bad = serious_violations(tab.page)
     assert bad == []
     tab.screenshot(name)

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from service.tokens import TokenStore
-from tests.browser.conftest import Site, Tab
+from tests.browser.conftest import Site, Tab, serious_violations
 
 SIRHEN = "0ab73748-3832-5f1f-9073-4b7cd68e986b"  # imported with a deterministic id
 
@@ -210,15 +210,8 @@ def test_an_auditor_sets_known_at_before_a_correction_and_sees_it_marked(
 
 
 def _serious(tab: Tab) -> list[Any]:
-    from axe_playwright_python.sync_playwright import Axe
-
     tab.page.wait_for_load_state("networkidle")
-    results = Axe().run(tab.page)
-    return [
-        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-        for v in results.response["violations"]
-        if v["impact"] in {"serious", "critical"}
-    ]
+    return serious_violations(tab.page)
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Site, Tab
+from tests.browser.conftest import Site, Tab, serious_violations
 
 PHASE = "Conception / Réalisation"
 FILTERS = {"as_of": "2018-07-01", "ministry": "MEF", "phase": PHASE}
@@ -135,15 +135,8 @@ def test_withheld_figures_read_as_withheld(site: Site, tab: Tab) -> None:
 def test_axe_finds_no_serious_or_critical_violation(
     site: Site, tab: Tab, path: str, name: str
 ) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
     tab.page.goto(site.base + path)
     tab.page.wait_for_load_state("networkidle")
-    results = Axe().run(tab.page)
-    bad = [
-        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-        for v in results.response["violations"]
-        if v["impact"] in {"serious", "critical"}
-    ]
+    bad = serious_violations(tab.page)
     assert bad == []
     tab.screenshot(name)

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from service.tokens import TokenStore
-from tests.browser.conftest import Site, Tab
+from tests.browser.conftest import Site, Tab, serious_violations
 
 # (name, path, status, a control the keyboard must reach: a CSS selector)
 PAGES = [
@@ -77,14 +77,7 @@ def _signed_in(tab: Tab, site: Site, token: str) -> list[str]:
 
 
 def _serious(tab: Tab) -> list[Any]:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(tab.page)
-    return [
-        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-        for v in results.response["violations"]
-        if v["impact"] in {"serious", "critical"}
-    ]
+    return serious_violations(tab.page)
 
 
 @pytest.mark.parametrize("lang", LANGS)
