@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,8 @@ from domain.errors import (
     UnknownCall,
 )
 from domain.values import EventProvenance, Provenance, check_amount, check_effective_date
+
+DatedAmount = list[Any]  # [date, Decimal]
 
 # Kinds of money: only announced awards commit the envelope; the kinds are never added.
 MONEY_KINDS = ("announced", "engaged", "disbursed")
@@ -42,7 +45,7 @@ class FundingProgramme(Aggregate):
             aggregate.committed = Decimal(0)
             aggregate.awards = []
             aggregate.opened_on = self.effective_date
-            aggregate.envelopes = [(self.effective_date, self.envelope)]
+            aggregate.envelopes = [[self.effective_date, self.envelope]]
             aggregate.dated_awards = []
             aggregate.laureates = {}
             aggregate.figures = {}
@@ -66,7 +69,7 @@ class FundingProgramme(Aggregate):
             aggregate.awards.append(
                 {"project_id": self.project_id, "amount": self.amount, "call": self.call}
             )
-            aggregate.dated_awards.append((self.effective_date, self.amount))
+            aggregate.dated_awards.append([self.effective_date, self.amount])
 
     class FundingEngaged(Event):
         project_id: UUID
@@ -103,7 +106,7 @@ class FundingProgramme(Aggregate):
         reason: str
 
         def apply(self, aggregate: FundingProgramme) -> None:
-            aggregate.envelopes.append((self.effective_date, self.envelope))
+            aggregate.envelopes.append([self.effective_date, self.envelope])
             aggregate.envelope = envelope_on(aggregate.envelopes, date.max) or aggregate.envelope
 
     class FigurePublished(Event):
@@ -155,8 +158,9 @@ class FundingProgramme(Aggregate):
     committed: Decimal
     awards: list[dict[str, Any]]
     opened_on: date
-    envelopes: list[tuple[date, Decimal]]
-    dated_awards: list[tuple[date, Decimal]]
+    # [date, amount] pairs as lists: a snapshot gives state back through JSON (no tuples)
+    envelopes: list[DatedAmount]
+    dated_awards: list[DatedAmount]
     laureates: dict[UUID, dict[str, Any]]
     figures: dict[str, dict[str, Any]]
     other_funding: list[dict[str, Any]]
@@ -236,7 +240,7 @@ class FundingProgramme(Aggregate):
             event = self.FundingEngaged if kind == "engaged" else self.FundingDisbursed
             self._record(event, provenance, today, project_id=project_id, amount=amount, call=call)
             return
-        breach = first_breach(self.envelopes, [*self.dated_awards, (day, amount)])
+        breach = first_breach(self.envelopes, [*self.dated_awards, [day, amount]])
         if breach is not None:
             when, committed, envelope = breach
             raise EnvelopeOverCommitted(
@@ -262,7 +266,7 @@ class FundingProgramme(Aggregate):
             raise InvalidValue("an envelope revision needs a reason", field="reason")
         day = provenance.effective_date
         self._check_date(provenance, today)
-        breach = first_breach([*self.envelopes, (day, envelope)], self.dated_awards)
+        breach = first_breach([*self.envelopes, [day, envelope]], self.dated_awards)
         if breach is not None:
             when, committed, in_force = breach
             raise EnvelopeBelowCommitted(
@@ -370,7 +374,7 @@ class FundingProgramme(Aggregate):
         )
 
 
-def envelope_on(envelopes: list[tuple[date, Decimal]], day: date) -> Decimal | None:
+def envelope_on(envelopes: Sequence[Sequence[Any]], day: date) -> Decimal | None:
     """The envelope of the latest revision effective on or before `day` (a correction dated
     before the opening is held to the first envelope)."""
     in_force = min(envelopes, key=lambda e: e[0])[1] if envelopes else None
@@ -381,7 +385,7 @@ def envelope_on(envelopes: list[tuple[date, Decimal]], day: date) -> Decimal | N
 
 
 def first_breach(
-    envelopes: list[tuple[date, Decimal]], awards: list[tuple[date, Decimal]]
+    envelopes: Sequence[Sequence[Any]], awards: Sequence[Sequence[Any]]
 ) -> tuple[date, Decimal, Decimal] | None:
     """The first date on which committed exceeds the envelope in force: (day, committed, env)."""
     days = sorted({d for d, _ in envelopes} | {d for d, _ in awards})

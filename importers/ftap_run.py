@@ -184,7 +184,7 @@ class _Recorder:
         summary.programmes.append(parsed.name)
         programme = self.programme()
         for revision in sorted(parsed.revisions, key=lambda r: r.on):
-            if (revision.on, revision.envelope) in programme.envelopes:
+            if [revision.on, revision.envelope] in programme.envelopes:
                 continue
             prov = self.prov(
                 revision.on,
