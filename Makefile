@@ -36,7 +36,7 @@ test: lint browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -x -m "not integration"
+	$(BIN)/python -m pytest -q -x -m "not integration" -n 2
 
 # Refresh the vendored htmx and ECharts from npm and rewrite their manifest (needs npm).
 vendor: $(STAMP)

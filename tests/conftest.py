@@ -82,14 +82,29 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.integration)]
 # Tests that ask for these are integration tests too (see pytest_collection_modifyitems).
 SERVICE_FIXTURES = frozenset({"pg_url", "pg_schema", "pg_settings", "redis_url"})
 INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
+BROWSER_DIR = Path(__file__).resolve().parent / "browser"
+# e2e modules that start real processes of their own (servers, the CLI under load)
+PROCESS_MODULES = {
+    "test_embedded_serve.py",
+    "test_import_hostile_files.py",
+    "test_log_redaction.py",
+    "test_readme.py",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark `integration` every test that needs PostgreSQL, Redis or Celery worker processes,
-    so `make test-fast` (-m "not integration") runs the rest without any of them."""
+    """Mark `integration` every test that needs PostgreSQL, Redis, Celery worker processes, a
+    browser or server processes of its own, so `make test-fast` (-m "not integration") runs
+    the rest, in-process, without any of them."""
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
-        if item.path.is_relative_to(INTEGRATION_DIR) or fixtures & SERVICE_FIXTURES:
+        path = item.path
+        if (
+            path.is_relative_to(INTEGRATION_DIR)
+            or path.is_relative_to(BROWSER_DIR)
+            or path.name in PROCESS_MODULES
+            or fixtures & SERVICE_FIXTURES
+        ):
             item.add_marker(pytest.mark.integration)
 
 
