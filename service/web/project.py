@@ -48,6 +48,7 @@ def project(project_id: str) -> Any:
         header, rows = timeline_table(timeline, data["path"])
         return download(state, f"project-{pid}", header, rows, data["reflects"])
     figures = data["project"]
+    funding_by_kind = project_funding(page_reads.services(), UUID(pid), state.as_of, state.known_at)
     return render_page(
         "web/project.html",
         state=state,
@@ -55,9 +56,8 @@ def project(project_id: str) -> Any:
         timeline=timeline,
         ratings=[e for e in timeline if e["type"] == "StatusReported"],
         funding=[e for e in timeline if e["type"] == "FundingAwarded"],
-        funding_by_kind=project_funding(
-            page_reads.services(), UUID(pid), state.as_of, state.known_at
-        ),
+        funding_by_kind=funding_by_kind,
+        programme_names={f["programme_id"]: f["programme"] for f in funding_by_kind},
         charts=charts(data["path"], data["events"], money_unit()),
         forms=_forms(pid, figures, data) if not state.known_at else [],
         flashes=get_flashed_messages(),

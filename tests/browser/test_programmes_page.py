@@ -48,6 +48,9 @@ def test_call_2018_1_shows_published_against_itemised(ftap: Site, tab: Tab) -> N
     page.wait_for_url(f"**/projects/{FRANCECONNECT}**")
     funding = page.locator("section[aria-labelledby='funding-title']")
     assert "€19.30m" in funding.inner_text() and "FTAP 2018-2022" in funding.inner_text()
+    awarded = funding.locator("table").first.locator("tbody tr").first.locator("td").first
+    assert awarded.inner_text() == "FTAP 2018-2022"  # the programme's name, not its id
+    assert awarded.locator("a").get_attribute("href").startswith(f"/programmes/{FTAP_1}")
     assert tab.errors == []
     assert all(url.startswith(ftap.base + "/") for url in tab.requests)
     tab.screenshot("programme-ftap-2018-06-30-en")
