@@ -25,6 +25,7 @@ from psycopg import sql
 from domain.application import Portfolio
 from projections.catchup import BATCH_SIZE, consumer_lock, position, run_projection
 from projections.db import Database, Tx, ident
+from projections.figure_tables import derive_figure_tables
 from projections.project_states import (
     MINISTRIES_TOPIC_PREFIX,
     PROJECT_TOPIC_PREFIX,
@@ -112,6 +113,9 @@ def rebuild(
             workers = processes if open_store is not None else 1
             _stream_replay(db, portfolio, until, workers, open_store, tick)
             _replay_reference(db, portfolio, until)
+            with db.transaction() as tx:
+                tx.execute("SET LOCAL work_mem = '256MB'")
+                derive_figure_tables(tx, REBUILD)
             _build_indexes(db, tag)
             with db.transaction() as tx:
                 tx.execute(

@@ -1,0 +1,522 @@
+"""The portfolio figures materialised: spans, daily deltas and monthly checkpoints.
+
+The live rows of a project's states form spans [valid_from, next valid_from). `pr_spans`
+keeps each span with the ministry code as recorded, the phase and the project's contribution
+to the figures' sums (`projections.figures.SUMS`). `pr_figure_deltas` keeps, per (day,
+ministry code as recorded, phase), what the sums change by that day: +contribution where a
+span starts, -contribution where it ends. `pr_figure_checkpoints` keeps, per (first day of a
+month, code, phase), the sums of every delta before that month. The sums on a date D are then
+the greatest checkpoint on or before D plus the deltas of [that month, D]: a few hundred rows
+whatever the size of the portfolio, resolved to stable ministry codes at read time through
+`pr_ministry_codes` exactly as `states_at` does (an old edition counts under its stable code,
+named by the reference).
+
+The projector keeps the three tables in the same transaction as the states rows (`refresh`);
+a PostgreSQL rebuild derives them in SQL after its bulk load (`derive_figure_tables`). The
+medians do not decompose: they are computed over the spans alive on D (PostgreSQL: a GiST
+index over the spans' date ranges and ordered-set aggregates with grouping sets, one query;
+SQLite: in Python). Only the live knowledge is materialised: a `known_at` query folds each
+project's state as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from decimal import Decimal, localcontext
+from typing import Any
+
+from psycopg import sql
+
+from projections.db import Row, Tx, as_date, ident
+from projections.figures import (
+    _EXACT,
+    CADRAGE,
+    MONEY_SUMS,
+    SUMS,
+    Medians,
+    contribution,
+    figures_of,
+)
+from projections.schema import LIVE, Tables
+from projections.state import ProjectState
+
+SPAN_KEYS: tuple[str, ...] = (
+    "project_id",
+    "valid_from",
+    "valid_to",
+    "ministry_code",
+    "ministry_name",
+    "phase",
+)
+SPAN_COLUMNS: tuple[str, ...] = (*SPAN_KEYS, *SUMS)
+NOTHING: tuple[Any, ...] = tuple(Decimal(0) if n in MONEY_SUMS else 0 for n in SUMS)
+_MONEY = tuple(n in MONEY_SUMS for n in SUMS)
+_SUMS = sql.SQL(", ").join(ident(n) for n in SUMS)
+CHUNK = 500
+Group = tuple[str, str]  # (ministry code as recorded, phase)
+Vector = list[Any]
+
+
+def span_values(state: ProjectState) -> tuple[Any, ...]:
+    """What a span of `state` adds to the sums (nothing while the project is not followed)."""
+    return contribution(state) or NOTHING
+
+
+def _vector(row: Row) -> Vector:
+    return [Decimal(str(row[n])) if m else int(row[n]) for n, m in zip(SUMS, _MONEY, strict=True)]
+
+
+def _add(into: dict[Any, Vector], key: Any, values: Sequence[Any], sign: int) -> None:
+    found = into.get(key)
+    with localcontext(_EXACT):
+        if found is None:
+            into[key] = [sign * v for v in values]
+        else:
+            into[key] = [a + sign * v for a, v in zip(found, values, strict=True)]
+
+
+def month_after(day: date) -> date:
+    """The first day of the month after `day`'s."""
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def months(first: date, last: date) -> list[date]:
+    """The first days of the months from `first` to `last` included."""
+    found, month = [], first
+    while month <= last:
+        found.append(month)
+        month = month_after(month)
+    return found
+
+
+# -- the incremental path ------------------------------------------------------------------
+def refresh(tx: Tx, tables: Tables, changed: dict[str, list[ProjectState]]) -> None:
+    """After the projector wrote new live rows: rewrite each changed project's spans from its
+    first new row on, and move the deltas and checkpoints by the difference.
+
+    `changed` holds, per project, its new live states in valid_from order: every live row
+    from the first one's valid_from on (the projector retires and rewrites them all)."""
+    if not changed:
+        return
+    since: dict[str, date] = {}
+    for pid, states in changed.items():
+        assert states[0].valid_from is not None
+        since[pid] = states[0].valid_from
+    deltas: dict[tuple[date, str, str], Vector] = {}
+    spans: list[list[Any]] = []
+    for row in _affected_spans(tx, tables, since):
+        pid, values = row["project_id"], _vector(row)
+        start, end = as_date(row["valid_from"]), as_date(row["valid_to"])
+        assert start is not None
+        group = (row["ministry_code"], row["phase"])
+        if values[0]:
+            _add(deltas, (start, *group), values, -1)
+            if end is not None:
+                _add(deltas, (end, *group), values, 1)
+        if start < since[pid]:  # the span that holds the first change now ends there
+            keys = [pid, start, since[pid], group[0], row["ministry_name"], group[1]]
+            spans.append([*keys, *values])
+    for pid, states in changed.items():
+        for i, state in enumerate(states):
+            end = states[i + 1].valid_from if i + 1 < len(states) else None
+            keys = [pid, state.valid_from, end, state.ministry_code, state.ministry_name]
+            spans.append([*keys, state.phase, *span_values(state)])
+    for span in spans:
+        values = span[len(SPAN_KEYS) :]
+        if values[0]:
+            group = (span[3], span[5])
+            _add(deltas, (span[1], *group), values, 1)
+            if span[2] is not None:
+                _add(deltas, (span[2], *group), values, -1)
+    tx.executemany(
+        sql.SQL(
+            "DELETE FROM {tbl} WHERE project_id = %s AND (valid_to IS NULL OR valid_to > %s)"
+        ).format(tbl=tables.spans),
+        sorted(since.items()),
+    )
+    tx.copy_rows(tables.spans, SPAN_COLUMNS, spans)
+    apply_deltas(tx, tables, {k: v for k, v in deltas.items() if any(v)})
+
+
+def _affected_spans(tx: Tx, tables: Tables, since: dict[str, date]) -> list[Row]:
+    """The spans of each project that end after its first change (or are open)."""
+    found: list[Row] = []
+    items = sorted(since.items())
+    for start in range(0, len(items), CHUNK):
+        chunk = items[start : start + CHUNK]
+        values = sql.SQL(", ").join(sql.SQL("(%s, %s)") for _ in chunk)
+        found += tx.fetch(
+            sql.SQL(
+                "WITH v(pid, since) AS (VALUES {values}) SELECT s.* FROM {tbl} s "
+                "JOIN v ON s.project_id = v.pid WHERE s.valid_to IS NULL OR s.valid_to > v.since"
+            ).format(values=values, tbl=tables.spans),
+            [p for item in chunk for p in item],
+        )
+    return found
+
+
+def _plus(
+    tx: Tx, target: sql.Composable | None, name: str, other: sql.Composable
+) -> sql.Composable:
+    """[target.]name + other, exact in both dialects (SQLite keeps money as text)."""
+    column = ident(name) if target is None else sql.SQL("{}.{}").format(target, ident(name))
+    if tx.dialect == "sqlite" and name in MONEY_SUMS:
+        return sql.SQL("dec_add({}, {})").format(column, other)
+    return sql.SQL("{} + {}").format(column, other)
+
+
+def apply_deltas(tx: Tx, tables: Tables, deltas: dict[tuple[date, str, str], Vector]) -> None:
+    """Add `deltas` to the deltas table and to every checkpoint after each one's day."""
+    if not deltas:
+        return
+    rows = [[day, code, phase, *values] for (day, code, phase), values in sorted(deltas.items())]
+    tbl = tables.figure_deltas
+    sets = sql.SQL(", ").join(
+        sql.SQL("{} = {}").format(
+            ident(n), _plus(tx, tbl, n, sql.SQL("excluded.{}").format(ident(n)))
+        )
+        for n in SUMS
+    )
+    marks = sql.SQL(", ").join(sql.Placeholder() for _ in range(3 + len(SUMS)))
+    tx.executemany(
+        sql.SQL(
+            "INSERT INTO {tbl} (day, ministry_code, phase, {cols}) VALUES ({marks}) "
+            "ON CONFLICT (day, ministry_code, phase) DO UPDATE SET {sets}"
+        ).format(tbl=tbl, cols=_SUMS, marks=marks, sets=sets),
+        rows,
+    )
+    days = [r[0] for r in rows]
+    _ensure_checkpoints(tx, tables, min(days), max(days), {(r[1], r[2]) for r in rows})
+    moves = sql.SQL(", ").join(
+        sql.SQL("{} = {}").format(ident(n), _plus(tx, None, n, sql.Placeholder()))
+        for n in SUMS
+    )
+    tx.executemany(
+        sql.SQL(
+            "UPDATE {tbl} SET {moves} WHERE ministry_code = %s AND phase = %s AND month > %s"
+        ).format(tbl=tables.figure_checkpoints, moves=moves),
+        [[*values, code, phase, day] for day, code, phase, *values in rows],
+    )
+
+
+def _ensure_checkpoints(
+    tx: Tx, tables: Tables, first_day: date, last_day: date, groups: set[Group]
+) -> None:
+    """Checkpoint rows for every group, over every month from the one after the first delta
+    to the one after the last (a dense grid, so that each month has all its groups)."""
+    cp = tables.figure_checkpoints
+    bounds = tx.fetchone(sql.SQL("SELECT min(month) AS lo, max(month) AS hi FROM {}").format(cp))
+    lo, hi = (as_date(bounds["lo"]), as_date(bounds["hi"])) if bounds else (None, None)
+    need_lo, need_hi = month_after(first_day), month_after(last_day)
+    zeros: list[list[Any]] = []
+    if lo is None or hi is None:
+        zeros = [[m, *g, *NOTHING] for m in months(need_lo, need_hi) for g in sorted(groups)]
+        _insert_checkpoints(tx, tables, zeros)
+        return
+    present = {
+        (r["ministry_code"], r["phase"])
+        for r in tx.fetch(
+            sql.SQL("SELECT ministry_code, phase FROM {} WHERE month = %s").format(cp), (hi,)
+        )
+    }
+    fresh = groups - present
+    zeros += [[m, *g, *NOTHING] for m in months(lo, hi) for g in sorted(fresh)]
+    if need_lo < lo:  # no delta before `lo`'s month: the earlier checkpoints are zero
+        earlier = [m for m in months(need_lo, lo) if m < lo]
+        zeros += [[m, *g, *NOTHING] for m in earlier for g in sorted(present | fresh)]
+    _insert_checkpoints(tx, tables, zeros)
+    later = [m for m in months(hi, need_hi) if m > hi]  # no delta after `hi`: copies of it
+    tx.executemany(
+        sql.SQL(
+            "INSERT INTO {cp} (month, ministry_code, phase, {cols}) "
+            "SELECT %s, ministry_code, phase, {cols} FROM {cp} WHERE month = %s"
+        ).format(cp=cp, cols=_SUMS),
+        [(m, hi) for m in later],
+    )
+
+
+def _insert_checkpoints(tx: Tx, tables: Tables, rows: list[list[Any]]) -> None:
+    tx.copy_rows(tables.figure_checkpoints, ("month", "ministry_code", "phase", *SUMS), rows)
+
+
+# -- the rebuild ---------------------------------------------------------------------------
+def derive_figure_tables(tx: Tx, tables: Tables) -> None:
+    """Fill the (empty) figure tables of `tables` from its live states rows: in SQL on
+    PostgreSQL (after a rebuild's bulk load), through `refresh` on SQLite."""
+    if tx.dialect != "postgres":
+        _derive_in_python(tx, tables)
+        return
+    tx.execute(
+        sql.SQL(_SPANS_SQL).format(
+            spans=tables.spans, states=tables.states, cols=_SUMS, cadrage=sql.Literal(CADRAGE)
+        )
+    )
+    signed = sql.SQL(", ").join(sql.SQL("-{}").format(ident(n)) for n in SUMS)
+    totals = sql.SQL(", ").join(sql.SQL("sum({0}) AS {0}").format(ident(n)) for n in SUMS)
+    tx.execute(
+        sql.SQL(
+            "INSERT INTO {deltas} (day, ministry_code, phase, {cols}) "
+            "SELECT day, ministry_code, phase, {totals} FROM ("
+            "SELECT valid_from AS day, ministry_code, phase, {cols} FROM {spans} "
+            "WHERE projects = 1 UNION ALL "
+            "SELECT valid_to, ministry_code, phase, {signed} FROM {spans} "
+            "WHERE projects = 1 AND valid_to IS NOT NULL) d "
+            "GROUP BY day, ministry_code, phase HAVING {nonzero}"
+        ).format(
+            deltas=tables.figure_deltas,
+            spans=tables.spans,
+            cols=_SUMS,
+            totals=totals,
+            signed=signed,
+            nonzero=sql.SQL(" OR ").join(sql.SQL("sum({}) <> 0").format(ident(n)) for n in SUMS),
+        )
+    )
+    running = sql.SQL(", ").join(
+        sql.SQL(
+            "sum(coalesce(m.{0}, 0)) OVER (PARTITION BY g.ministry_code, g.phase ORDER BY a.month)"
+        ).format(ident(n))
+        for n in SUMS
+    )
+    tx.execute(
+        sql.SQL(
+            "INSERT INTO {cp} (month, ministry_code, phase, {cols}) "
+            "WITH m AS (SELECT (date_trunc('month', day) + interval '1 month')::date AS month, "
+            "ministry_code, phase, {totals} FROM {deltas} GROUP BY 1, 2, 3), "
+            "a AS (SELECT generate_series(min(month), max(month), interval '1 month')::date "
+            "AS month FROM m), "
+            "g AS (SELECT DISTINCT ministry_code, phase FROM m) "
+            "SELECT a.month, g.ministry_code, g.phase, {running} FROM a CROSS JOIN g "
+            "LEFT JOIN m ON m.month = a.month AND m.ministry_code = g.ministry_code "
+            "AND m.phase = g.phase"
+        ).format(
+            cp=tables.figure_checkpoints,
+            deltas=tables.figure_deltas,
+            cols=_SUMS,
+            totals=totals,
+            running=running,
+        )
+    )
+
+
+# The spans of the live rows and their contributions, as `figures.contribution` computes
+# them: drifts rounded half-even... to DRIFT_PLACES decimals after an exact division (the
+# numerators carry 60 decimals, so no tie can be mis-rounded; see figures.drift_pct).
+_SPANS_SQL = (
+    "INSERT INTO {spans} (project_id, valid_from, valid_to, ministry_code, ministry_name, "
+    "phase, {cols}) "
+    "WITH s AS (SELECT project_id, valid_from, ministry_code, ministry_name, phase, "
+    "in_portfolio AS f, coalesce(interministerial, false) AS im, "
+    "CASE WHEN figures_withheld THEN NULL ELSE cost END AS c, "
+    "CASE WHEN figures_withheld THEN NULL ELSE baseline_cost END AS b, "
+    "CASE WHEN figures_withheld THEN NULL ELSE planned_end END AS e, "
+    "CASE WHEN figures_withheld THEN NULL ELSE baseline_end END AS be, "
+    "start_date AS st, "
+    "coalesce(phase = {cadrage}, false) AS cad "
+    "FROM {states} WHERE recorded_to IS NULL), "
+    "t AS (SELECT *, f AND c IS NOT NULL AS costed, "
+    "f AND NOT cad AND st IS NOT NULL AND e IS NOT NULL AS dur, "
+    "f AND st IS NOT NULL AND e IS NOT NULL AND be IS NOT NULL AND be > st AS sch, "
+    "f AND c IS NOT NULL AND b IS NOT NULL AS bud FROM s) "
+    "SELECT project_id, valid_from, "
+    "lead(valid_from) OVER (PARTITION BY project_id ORDER BY valid_from), "
+    "ministry_code, ministry_name, phase, "
+    "CASE WHEN f THEN 1 ELSE 0 END, "
+    "CASE WHEN f AND im THEN 1 ELSE 0 END, "
+    "CASE WHEN costed THEN 1 ELSE 0 END, "
+    "CASE WHEN costed THEN c ELSE 0 END, "
+    "CASE WHEN costed AND NOT cad THEN c ELSE 0 END, "
+    "CASE WHEN dur THEN 1 ELSE 0 END, "
+    "CASE WHEN dur THEN e - st ELSE 0 END, "
+    "CASE WHEN sch THEN 1 ELSE 0 END, "
+    "CASE WHEN sch THEN round((100 * (e - be))::numeric(100, 60) / (be - st), 20) ELSE 0 END, "
+    "CASE WHEN sch THEN e - be ELSE 0 END, "
+    "CASE WHEN sch THEN be - st ELSE 0 END, "
+    "CASE WHEN bud THEN 1 ELSE 0 END, "
+    "CASE WHEN bud THEN round((100 * (c - b))::numeric(100, 60) / b, 20) ELSE 0 END, "
+    "CASE WHEN bud THEN c ELSE 0 END, "
+    "CASE WHEN bud THEN b ELSE 0 END "
+    "FROM t"
+)
+
+
+def _derive_in_python(tx: Tx, tables: Tables) -> None:
+    from projections.project_states import state_from_row  # the rows' reader
+
+    rows = tx.fetch(
+        sql.SQL(
+            "SELECT * FROM {} WHERE recorded_to IS NULL ORDER BY project_id, valid_from"
+        ).format(tables.states)
+    )
+    changed: dict[str, list[ProjectState]] = {}
+    for row in rows:
+        changed.setdefault(row["project_id"], []).append(state_from_row(row))
+    pids = sorted(changed)
+    for start in range(0, len(pids), CHUNK):
+        refresh(tx, tables, {p: changed[p] for p in pids[start : start + CHUNK]})
+
+
+def figures_missing(tx: Tx, tables: Tables) -> bool:
+    """Whether live states exist without their spans (tables made before the spans were)."""
+    spans = tx.scalar(
+        sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} LIMIT 1) x").format(tables.spans)
+    )
+    if spans:
+        return False
+    return bool(
+        tx.scalar(
+            sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} LIMIT 1) x").format(tables.states)
+        )
+    )
+
+
+# -- the query -----------------------------------------------------------------------------
+def _money_sum(tx: Tx, name: str, alias: str = "") -> sql.Composable:
+    column = sql.SQL("{}.{}").format(ident(alias), ident(name)) if alias else ident(name)
+    fn = "dec_sum" if tx.dialect == "sqlite" and name in MONEY_SUMS else "sum"
+    return sql.SQL("{}({}) AS {}").format(sql.SQL(fn), column, ident(name))
+
+
+def group_sums(tx: Tx, as_of: date, tables: Tables = LIVE) -> list[Row]:
+    """The sums on `as_of` per (ministry code as recorded, phase), with the code's stable
+    code and reference name: the latest checkpoint plus the deltas since."""
+    cp, deltas = tables.figure_checkpoints, tables.figure_deltas
+    latest = sql.SQL("(SELECT max(month) FROM {} WHERE month <= %s)").format(cp)
+    query = sql.SQL(
+        "SELECT u.ministry_code, u.phase, m.stable_code, m.name, {totals} FROM ("
+        "SELECT ministry_code, phase, {cols} FROM {cp} WHERE month = {latest} UNION ALL "
+        "SELECT ministry_code, phase, {cols} FROM {deltas} WHERE day <= %s "
+        "AND day >= coalesce({latest}, %s)) u "
+        "LEFT JOIN {codes} m ON m.code = u.ministry_code "
+        "GROUP BY u.ministry_code, u.phase, m.stable_code, m.name"
+    ).format(
+        totals=sql.SQL(", ").join(_money_sum(tx, n, "u") for n in SUMS),
+        cols=_SUMS,
+        cp=cp,
+        deltas=deltas,
+        latest=latest,
+        codes=tables.ministry_codes,
+    )
+    return tx.fetch(query, [as_of, as_of, as_of, date.min])
+
+
+Key = tuple[str, str]  # ("", ""): overall; ("ministry", code); ("phase", phase)
+OVERALL: Key = ("", "")
+
+
+def _alive(tx: Tx, tables: Tables) -> sql.Composable:
+    if tx.dialect == "postgres":
+        return sql.SQL("daterange(s.valid_from, s.valid_to) @> %s::date")
+    return sql.SQL("s.valid_from <= %s AND (s.valid_to IS NULL OR s.valid_to > %s)")
+
+
+def medians(tx: Tx, as_of: date, tables: Tables = LIVE) -> dict[Key, tuple[Medians, Medians]]:
+    """The (schedule, budget) drift medians on `as_of`, overall and per stable ministry and
+    phase, over the spans alive on that date."""
+    if tx.dialect == "postgres":
+        rows = tx.fetch(
+            sql.SQL(
+                "SELECT ministry, phase, GROUPING(ministry) AS gm, GROUPING(phase) AS gp, "
+                "count(*) FILTER (WHERE schedules = 1) AS sn, "
+                "percentile_disc(0.5) WITHIN GROUP (ORDER BY schedule_drift) "
+                "FILTER (WHERE schedules = 1) AS s_lo, "
+                "percentile_disc(0.5) WITHIN GROUP (ORDER BY schedule_drift DESC) "
+                "FILTER (WHERE schedules = 1) AS s_hi, "
+                "count(*) FILTER (WHERE budgets = 1) AS bn, "
+                "percentile_disc(0.5) WITHIN GROUP (ORDER BY budget_drift) "
+                "FILTER (WHERE budgets = 1) AS b_lo, "
+                "percentile_disc(0.5) WITHIN GROUP (ORDER BY budget_drift DESC) "
+                "FILTER (WHERE budgets = 1) AS b_hi "
+                "FROM (SELECT coalesce(m.stable_code, s.ministry_code) AS ministry, s.phase, "
+                "s.schedules, s.schedule_drift, s.budgets, s.budget_drift FROM {spans} s "
+                "LEFT JOIN {codes} m ON m.code = s.ministry_code "
+                "WHERE s.projects = 1 AND {alive}) x "
+                "GROUP BY GROUPING SETS ((), (ministry), (phase))"
+            ).format(spans=tables.spans, codes=tables.ministry_codes, alive=_alive(tx, tables)),
+            [as_of],
+        )
+        out: dict[Key, tuple[Medians, Medians]] = {}
+        for r in rows:
+            key = (
+                OVERALL
+                if r["gm"] and r["gp"]
+                else (("phase", r["phase"]) if r["gm"] else ("ministry", r["ministry"]))
+            )
+            out[key] = (
+                Medians(r["s_lo"], r["s_hi"], int(r["sn"])),
+                Medians(r["b_lo"], r["b_hi"], int(r["bn"])),
+            )
+        return out
+    rows = tx.fetch(
+        sql.SQL(
+            "SELECT coalesce(m.stable_code, s.ministry_code) AS ministry, s.phase, s.schedules, "
+            "s.schedule_drift, s.budgets, s.budget_drift FROM {spans} s "
+            "LEFT JOIN {codes} m ON m.code = s.ministry_code WHERE s.projects = 1 AND {alive}"
+        ).format(spans=tables.spans, codes=tables.ministry_codes, alive=_alive(tx, tables)),
+        [as_of, as_of],
+    )
+    schedule: dict[Key, list[Decimal]] = {}
+    budget: dict[Key, list[Decimal]] = {}
+    for r in rows:
+        for key in (OVERALL, ("ministry", r["ministry"]), ("phase", r["phase"])):
+            schedule.setdefault(key, [])
+            budget.setdefault(key, [])
+            if r["schedules"]:
+                schedule[key].append(Decimal(r["schedule_drift"]))
+            if r["budgets"]:
+                budget[key].append(Decimal(r["budget_drift"]))
+    return {k: (Medians.of(schedule[k]), Medians.of(budget[k])) for k in schedule}
+
+
+def _recorded_names(tx: Tx, codes: Iterable[str], as_of: date, tables: Tables) -> set[str]:
+    """The ministry names recorded by the projects followed on `as_of` under `codes`."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return set()
+    marks = sql.SQL(", ").join(sql.Placeholder() for _ in wanted)
+    rows = tx.fetch(
+        sql.SQL(
+            "SELECT DISTINCT s.ministry_name FROM {spans} s WHERE s.projects = 1 AND {alive} "
+            "AND s.ministry_code IN ({marks}) AND s.ministry_name IS NOT NULL"
+        ).format(spans=tables.spans, alive=_alive(tx, tables), marks=marks),
+        [as_of] * (1 if tx.dialect == "postgres" else 2) + wanted,
+    )
+    return {r["ministry_name"] for r in rows}
+
+
+def materialised_summary(tx: Tx, as_of: date, tables: Tables = LIVE) -> dict[str, Any]:
+    """The portfolio figures on `as_of` (live knowledge) from the materialised tables: the
+    same answer as `portfolio_summary(states_at(tx, as_of, None))`."""
+    sums: dict[Key, Vector] = {}
+    names: dict[str, set[str]] = {}
+    unnamed: dict[str, set[str]] = {}
+    for row in group_sums(tx, as_of, tables):
+        values = _vector(row)
+        if not values[0]:
+            continue  # no project followed in this group on that date
+        ministry = row["stable_code"] or row["ministry_code"]
+        for key in (OVERALL, ("ministry", ministry), ("phase", row["phase"])):
+            _add(sums, key, values, 1)
+        names.setdefault(ministry, set())
+        if row["name"]:
+            names[ministry].add(row["name"])
+        else:
+            unnamed.setdefault(ministry, set()).add(row["ministry_code"])
+    for ministry, codes in unnamed.items():
+        names[ministry] |= _recorded_names(tx, codes, as_of, tables)
+    middles = medians(tx, as_of, tables) if sums else {}
+
+    def figures(key: Key) -> dict[str, Any]:
+        schedule, budget = middles.get(key, (Medians(), Medians()))
+        return figures_of(dict(zip(SUMS, sums.get(key, NOTHING), strict=True)), schedule, budget)
+
+    return {
+        **figures(OVERALL),
+        "by_ministry": {
+            k: {"name": min(names[k], default=None), **figures(("ministry", k))}
+            for k in sorted(names)
+        },
+        "by_phase": {
+            k: figures(("phase", k)) for _, k in sorted(x for x in sums if x[0] == "phase")
+        },
+    }
