@@ -189,8 +189,7 @@ def apply_deltas(tx: Tx, tables: Tables, deltas: dict[tuple[date, str, str], Vec
     days = [r[0] for r in rows]
     _ensure_checkpoints(tx, tables, min(days), max(days), {(r[1], r[2]) for r in rows})
     moves = sql.SQL(", ").join(
-        sql.SQL("{} = {}").format(ident(n), _plus(tx, None, n, sql.Placeholder()))
-        for n in SUMS
+        sql.SQL("{} = {}").format(ident(n), _plus(tx, None, n, sql.Placeholder())) for n in SUMS
     )
     tx.executemany(
         sql.SQL(
@@ -484,9 +483,12 @@ def _recorded_names(tx: Tx, codes: Iterable[str], as_of: date, tables: Tables) -
     return {r["ministry_name"] for r in rows}
 
 
-def materialised_summary(tx: Tx, as_of: date, tables: Tables = LIVE) -> dict[str, Any]:
+def materialised_summary(
+    tx: Tx, as_of: date, tables: Tables = LIVE, *, with_medians: bool = True
+) -> dict[str, Any]:
     """The portfolio figures on `as_of` (live knowledge) from the materialised tables: the
-    same answer as `portfolio_summary(states_at(tx, as_of, None))`."""
+    same answer as `portfolio_summary(states_at(tx, as_of, None))` (`with_medians=False`,
+    for measuring what the medians cost only, leaves them None)."""
     sums: dict[Key, Vector] = {}
     names: dict[str, set[str]] = {}
     unnamed: dict[str, set[str]] = {}
@@ -504,7 +506,7 @@ def materialised_summary(tx: Tx, as_of: date, tables: Tables = LIVE) -> dict[str
             unnamed.setdefault(ministry, set()).add(row["ministry_code"])
     for ministry, codes in unnamed.items():
         names[ministry] |= _recorded_names(tx, codes, as_of, tables)
-    middles = medians(tx, as_of, tables) if sums else {}
+    middles = medians(tx, as_of, tables) if sums and with_medians else {}
 
     def figures(key: Key) -> dict[str, Any]:
         schedule, budget = middles.get(key, (Medians(), Medians()))
