@@ -21,7 +21,7 @@ project's state as before.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal, localcontext
 from typing import Any
@@ -53,8 +53,12 @@ SPAN_COLUMNS: tuple[str, ...] = (*SPAN_KEYS, *SUMS)
 NOTHING: tuple[Any, ...] = tuple(Decimal(0) if n in MONEY_SUMS else 0 for n in SUMS)
 _MONEY = tuple(n in MONEY_SUMS for n in SUMS)
 _SUMS = sql.SQL(", ").join(ident(n) for n in SUMS)
+GROUP_COLUMNS = ("ministry_code", "ministry_name", "phase")
+GROUP = sql.SQL(", ").join(ident(n) for n in GROUP_COLUMNS)
 CHUNK = 500
-Group = tuple[str, str]  # (ministry code as recorded, phase)
+# (ministry code as recorded, ministry name as recorded or "", phase): the name is part of the
+# group so that a code the reference lacks is named as the per-project path names it.
+Group = tuple[str, str, str]
 Vector = list[Any]
 
 
@@ -103,19 +107,19 @@ def refresh(tx: Tx, tables: Tables, changed: dict[str, list[ProjectState]]) -> N
     for pid, states in changed.items():
         assert states[0].valid_from is not None
         since[pid] = states[0].valid_from
-    deltas: dict[tuple[date, str, str], Vector] = {}
+    deltas: dict[tuple[date, str, str, str], Vector] = {}
     spans: list[list[Any]] = []
     for row in _affected_spans(tx, tables, since):
         pid, values = row["project_id"], _vector(row)
         start, end = as_date(row["valid_from"]), as_date(row["valid_to"])
         assert start is not None
-        group = (row["ministry_code"], row["phase"])
+        group = (row["ministry_code"], row["ministry_name"] or "", row["phase"])
         if values[0]:
             _add(deltas, (start, *group), values, -1)
             if end is not None:
                 _add(deltas, (end, *group), values, 1)
         if start < since[pid]:  # the span that holds the first change now ends there
-            keys = [pid, start, since[pid], group[0], row["ministry_name"], group[1]]
+            keys = [pid, start, since[pid], group[0], row["ministry_name"], group[2]]
             spans.append([*keys, *values])
     for pid, states in changed.items():
         for i, state in enumerate(states):
@@ -125,7 +129,7 @@ def refresh(tx: Tx, tables: Tables, changed: dict[str, list[ProjectState]]) -> N
     for span in spans:
         values = span[len(SPAN_KEYS) :]
         if values[0]:
-            group = (span[3], span[5])
+            group = (span[3], span[4] or "", span[5])
             _add(deltas, (span[1], *group), values, 1)
             if span[2] is not None:
                 _add(deltas, (span[2], *group), values, -1)
@@ -166,11 +170,11 @@ def _plus(
     return sql.SQL("{} + {}").format(column, other)
 
 
-def apply_deltas(tx: Tx, tables: Tables, deltas: dict[tuple[date, str, str], Vector]) -> None:
+def apply_deltas(tx: Tx, tables: Tables, deltas: dict[tuple[date, str, str, str], Vector]) -> None:
     """Add `deltas` to the deltas table and to every checkpoint after each one's day."""
     if not deltas:
         return
-    rows = [[day, code, phase, *values] for (day, code, phase), values in sorted(deltas.items())]
+    rows = [[*key, *values] for key, values in sorted(deltas.items())]
     tbl = tables.figure_deltas
     sets = sql.SQL(", ").join(
         sql.SQL("{} = {}").format(
@@ -178,24 +182,25 @@ def apply_deltas(tx: Tx, tables: Tables, deltas: dict[tuple[date, str, str], Vec
         )
         for n in SUMS
     )
-    marks = sql.SQL(", ").join(sql.Placeholder() for _ in range(3 + len(SUMS)))
+    marks = sql.SQL(", ").join(sql.Placeholder() for _ in range(4 + len(SUMS)))
     tx.executemany(
         sql.SQL(
-            "INSERT INTO {tbl} (day, ministry_code, phase, {cols}) VALUES ({marks}) "
-            "ON CONFLICT (day, ministry_code, phase) DO UPDATE SET {sets}"
-        ).format(tbl=tbl, cols=_SUMS, marks=marks, sets=sets),
+            "INSERT INTO {tbl} (day, {group}, {cols}) VALUES ({marks}) "
+            "ON CONFLICT (day, {group}) DO UPDATE SET {sets}"
+        ).format(tbl=tbl, group=GROUP, cols=_SUMS, marks=marks, sets=sets),
         rows,
     )
     days = [r[0] for r in rows]
-    _ensure_checkpoints(tx, tables, min(days), max(days), {(r[1], r[2]) for r in rows})
+    _ensure_checkpoints(tx, tables, min(days), max(days), {(r[1], r[2], r[3]) for r in rows})
     moves = sql.SQL(", ").join(
         sql.SQL("{} = {}").format(ident(n), _plus(tx, None, n, sql.Placeholder())) for n in SUMS
     )
     tx.executemany(
         sql.SQL(
-            "UPDATE {tbl} SET {moves} WHERE ministry_code = %s AND phase = %s AND month > %s"
+            "UPDATE {tbl} SET {moves} WHERE ministry_code = %s AND ministry_name = %s "
+            "AND phase = %s AND month > %s"
         ).format(tbl=tables.figure_checkpoints, moves=moves),
-        [[*values, code, phase, day] for day, code, phase, *values in rows],
+        [[*values, code, name, phase, day] for day, code, name, phase, *values in rows],
     )
 
 
@@ -214,10 +219,8 @@ def _ensure_checkpoints(
         _insert_checkpoints(tx, tables, zeros)
         return
     present = {
-        (r["ministry_code"], r["phase"])
-        for r in tx.fetch(
-            sql.SQL("SELECT ministry_code, phase FROM {} WHERE month = %s").format(cp), (hi,)
-        )
+        (r["ministry_code"], r["ministry_name"], r["phase"])
+        for r in tx.fetch(sql.SQL("SELECT {} FROM {} WHERE month = %s").format(GROUP, cp), (hi,))
     }
     fresh = groups - present
     zeros += [[m, *g, *NOTHING] for m in months(lo, hi) for g in sorted(fresh)]
@@ -228,15 +231,15 @@ def _ensure_checkpoints(
     later = [m for m in months(hi, need_hi) if m > hi]  # no delta after `hi`: copies of it
     tx.executemany(
         sql.SQL(
-            "INSERT INTO {cp} (month, ministry_code, phase, {cols}) "
-            "SELECT %s, ministry_code, phase, {cols} FROM {cp} WHERE month = %s"
-        ).format(cp=cp, cols=_SUMS),
+            "INSERT INTO {cp} (month, {group}, {cols}) "
+            "SELECT %s, {group}, {cols} FROM {cp} WHERE month = %s"
+        ).format(cp=cp, group=GROUP, cols=_SUMS),
         [(m, hi) for m in later],
     )
 
 
 def _insert_checkpoints(tx: Tx, tables: Tables, rows: list[list[Any]]) -> None:
-    tx.copy_rows(tables.figure_checkpoints, ("month", "ministry_code", "phase", *SUMS), rows)
+    tx.copy_rows(tables.figure_checkpoints, ("month", *GROUP_COLUMNS, *SUMS), rows)
 
 
 # -- the rebuild ---------------------------------------------------------------------------
@@ -255,16 +258,17 @@ def derive_figure_tables(tx: Tx, tables: Tables) -> None:
     totals = sql.SQL(", ").join(sql.SQL("sum({0}) AS {0}").format(ident(n)) for n in SUMS)
     tx.execute(
         sql.SQL(
-            "INSERT INTO {deltas} (day, ministry_code, phase, {cols}) "
-            "SELECT day, ministry_code, phase, {totals} FROM ("
-            "SELECT valid_from AS day, ministry_code, phase, {cols} FROM {spans} "
-            "WHERE projects = 1 UNION ALL "
-            "SELECT valid_to, ministry_code, phase, {signed} FROM {spans} "
-            "WHERE projects = 1 AND valid_to IS NOT NULL) d "
-            "GROUP BY day, ministry_code, phase HAVING {nonzero}"
+            "INSERT INTO {deltas} (day, {group}, {cols}) "
+            "SELECT day, {group}, {totals} FROM ("
+            "SELECT valid_from AS day, ministry_code, coalesce(ministry_name, '') AS "
+            "ministry_name, phase, {cols} FROM {spans} WHERE projects = 1 UNION ALL "
+            "SELECT valid_to, ministry_code, coalesce(ministry_name, ''), phase, {signed} "
+            "FROM {spans} WHERE projects = 1 AND valid_to IS NOT NULL) d "
+            "GROUP BY day, {group} HAVING {nonzero} ORDER BY day"
         ).format(
             deltas=tables.figure_deltas,
             spans=tables.spans,
+            group=GROUP,
             cols=_SUMS,
             totals=totals,
             signed=signed,
@@ -273,24 +277,27 @@ def derive_figure_tables(tx: Tx, tables: Tables) -> None:
     )
     running = sql.SQL(", ").join(
         sql.SQL(
-            "sum(coalesce(m.{0}, 0)) OVER (PARTITION BY g.ministry_code, g.phase ORDER BY a.month)"
+            "sum(coalesce(m.{0}, 0)) OVER (PARTITION BY g.ministry_code, g.ministry_name, g.phase "
+            "ORDER BY a.month)"
         ).format(ident(n))
         for n in SUMS
     )
     tx.execute(
         sql.SQL(
-            "INSERT INTO {cp} (month, ministry_code, phase, {cols}) "
+            "INSERT INTO {cp} (month, {group}, {cols}) "
             "WITH m AS (SELECT (date_trunc('month', day) + interval '1 month')::date AS month, "
-            "ministry_code, phase, {totals} FROM {deltas} GROUP BY 1, 2, 3), "
+            "{group}, {totals} FROM {deltas} GROUP BY 1, 2, 3, 4), "
             "a AS (SELECT generate_series(min(month), max(month), interval '1 month')::date "
             "AS month FROM m), "
-            "g AS (SELECT DISTINCT ministry_code, phase FROM m) "
-            "SELECT a.month, g.ministry_code, g.phase, {running} FROM a CROSS JOIN g "
-            "LEFT JOIN m ON m.month = a.month AND m.ministry_code = g.ministry_code "
-            "AND m.phase = g.phase"
+            "g AS (SELECT DISTINCT {group} FROM m) "
+            "SELECT a.month, g.ministry_code, g.ministry_name, g.phase, {running} "
+            "FROM a CROSS JOIN g LEFT JOIN m ON m.month = a.month "
+            "AND m.ministry_code = g.ministry_code AND m.ministry_name = g.ministry_name "
+            "AND m.phase = g.phase ORDER BY a.month"
         ).format(
             cp=tables.figure_checkpoints,
             deltas=tables.figure_deltas,
+            group=GROUP,
             cols=_SUMS,
             totals=totals,
             running=running,
@@ -382,15 +389,16 @@ def group_sums(tx: Tx, as_of: date, tables: Tables = LIVE) -> list[Row]:
     cp, deltas = tables.figure_checkpoints, tables.figure_deltas
     latest = sql.SQL("(SELECT max(month) FROM {} WHERE month <= %s)").format(cp)
     query = sql.SQL(
-        "SELECT u.ministry_code, u.phase, m.stable_code, m.name, {totals} FROM ("
-        "SELECT ministry_code, phase, {cols} FROM {cp} WHERE month = {latest} UNION ALL "
-        "SELECT ministry_code, phase, {cols} FROM {deltas} WHERE day <= %s "
+        "SELECT u.ministry_code, u.ministry_name, u.phase, m.stable_code, m.name, {totals} "
+        "FROM (SELECT {group}, {cols} FROM {cp} WHERE month = {latest} UNION ALL "
+        "SELECT {group}, {cols} FROM {deltas} WHERE day <= %s "
         "AND day >= coalesce({latest}, %s)) u "
         "LEFT JOIN {codes} m ON m.code = u.ministry_code "
-        "GROUP BY u.ministry_code, u.phase, m.stable_code, m.name"
+        "GROUP BY u.ministry_code, u.ministry_name, u.phase, m.stable_code, m.name"
     ).format(
         totals=sql.SQL(", ").join(_money_sum(tx, n, "u") for n in SUMS),
         cols=_SUMS,
+        group=GROUP,
         cp=cp,
         deltas=deltas,
         latest=latest,
@@ -413,19 +421,18 @@ def medians(tx: Tx, as_of: date, tables: Tables = LIVE) -> dict[Key, tuple[Media
     """The (schedule, budget) drift medians on `as_of`, overall and per stable ministry and
     phase, over the spans alive on that date."""
     if tx.dialect == "postgres":
+        # One sort per figure and group: the lower middle is percentile_disc(0.5), the
+        # upper one the next row, percentile_disc(0.5 + 1e-10) (exact for n < 5e9 rows: for an
+        # even n, ceil(n/2 + 1e-10 n) = n/2 + 1; for an odd one it is the middle row again).
         rows = tx.fetch(
             sql.SQL(
                 "SELECT ministry, phase, GROUPING(ministry) AS gm, GROUPING(phase) AS gp, "
                 "count(*) FILTER (WHERE schedules = 1) AS sn, "
-                "percentile_disc(0.5) WITHIN GROUP (ORDER BY schedule_drift) "
-                "FILTER (WHERE schedules = 1) AS s_lo, "
-                "percentile_disc(0.5) WITHIN GROUP (ORDER BY schedule_drift DESC) "
-                "FILTER (WHERE schedules = 1) AS s_hi, "
+                "percentile_disc(ARRAY[0.5, 0.5000000001]) WITHIN GROUP "
+                "(ORDER BY schedule_drift) FILTER (WHERE schedules = 1) AS s, "
                 "count(*) FILTER (WHERE budgets = 1) AS bn, "
-                "percentile_disc(0.5) WITHIN GROUP (ORDER BY budget_drift) "
-                "FILTER (WHERE budgets = 1) AS b_lo, "
-                "percentile_disc(0.5) WITHIN GROUP (ORDER BY budget_drift DESC) "
-                "FILTER (WHERE budgets = 1) AS b_hi "
+                "percentile_disc(ARRAY[0.5, 0.5000000001]) WITHIN GROUP "
+                "(ORDER BY budget_drift) FILTER (WHERE budgets = 1) AS b "
                 "FROM (SELECT coalesce(m.stable_code, s.ministry_code) AS ministry, s.phase, "
                 "s.schedules, s.schedule_drift, s.budgets, s.budget_drift FROM {spans} s "
                 "LEFT JOIN {codes} m ON m.code = s.ministry_code "
@@ -436,15 +443,13 @@ def medians(tx: Tx, as_of: date, tables: Tables = LIVE) -> dict[Key, tuple[Media
         )
         out: dict[Key, tuple[Medians, Medians]] = {}
         for r in rows:
-            key = (
-                OVERALL
-                if r["gm"] and r["gp"]
-                else (("phase", r["phase"]) if r["gm"] else ("ministry", r["ministry"]))
-            )
-            out[key] = (
-                Medians(r["s_lo"], r["s_hi"], int(r["sn"])),
-                Medians(r["b_lo"], r["b_hi"], int(r["bn"])),
-            )
+            if r["gm"] and r["gp"]:
+                key = OVERALL
+            else:
+                key = ("phase", r["phase"]) if r["gm"] else ("ministry", r["ministry"])
+            s_lo, s_hi = r["s"] or (None, None)
+            b_lo, b_hi = r["b"] or (None, None)
+            out[key] = (Medians(s_lo, s_hi, int(r["sn"])), Medians(b_lo, b_hi, int(r["bn"])))
         return out
     rows = tx.fetch(
         sql.SQL(
@@ -467,20 +472,117 @@ def medians(tx: Tx, as_of: date, tables: Tables = LIVE) -> dict[Key, tuple[Media
     return {k: (Medians.of(schedule[k]), Medians.of(budget[k])) for k in schedule}
 
 
-def _recorded_names(tx: Tx, codes: Iterable[str], as_of: date, tables: Tables) -> set[str]:
-    """The ministry names recorded by the projects followed on `as_of` under `codes`."""
-    wanted = sorted(set(codes))
-    if not wanted:
-        return set()
-    marks = sql.SQL(", ").join(sql.Placeholder() for _ in wanted)
-    rows = tx.fetch(
-        sql.SQL(
-            "SELECT DISTINCT s.ministry_name FROM {spans} s WHERE s.projects = 1 AND {alive} "
-            "AND s.ministry_code IN ({marks}) AND s.ministry_name IS NOT NULL"
-        ).format(spans=tables.spans, alive=_alive(tx, tables), marks=marks),
-        [as_of] * (1 if tx.dialect == "postgres" else 2) + wanted,
+Figures = tuple[Vector, str | None, tuple[Medians, Medians]]  # sums, name, medians
+
+
+def _keyed_in_python(tx: Tx, as_of: date, tables: Tables, with_medians: bool) -> dict[Key, Figures]:
+    """Overall, per stable ministry and per phase: the sums (`group_sums`, added up here),
+    the ministry's name and the medians (`medians`)."""
+    sums: dict[Key, Vector] = {}
+    names: dict[Key, set[str]] = {}
+    for row in group_sums(tx, as_of, tables):
+        values = _vector(row)
+        if not values[0]:
+            continue  # no project followed in this group on that date
+        ministry = ("ministry", row["stable_code"] or row["ministry_code"])
+        for key in (OVERALL, ministry, ("phase", row["phase"])):
+            _add(sums, key, values, 1)
+        name = row["name"] or row["ministry_name"]  # the reference's, else as recorded
+        names.setdefault(ministry, set()).update([name] if name else [])
+    middles = medians(tx, as_of, tables) if sums and with_medians else {}
+    return {
+        key: (values, min(names.get(key, ()), default=None), middles.get(key, _NO_MEDIANS))
+        for key, values in sums.items()
+    }
+
+
+_NO_MEDIANS = (Medians(), Medians())
+
+
+def _keyed_in_postgres(
+    tx: Tx, as_of: date, tables: Tables, with_medians: bool
+) -> dict[Key, Figures]:
+    """What `_keyed_in_python` gives, in one statement: the checkpoint plus the deltas,
+    grouped by stable ministry and phase in SQL (exact numeric sums), joined to the medians
+    (see `medians`)."""
+    cp, deltas = tables.figure_checkpoints, tables.figure_deltas
+    latest = sql.SQL("(SELECT max(month) FROM {} WHERE month <= %s)").format(cp)
+    totals = sql.SQL(", ").join(sql.SQL("sum({0}) AS {0}").format(ident(n)) for n in SUMS)
+    middles = sql.SQL(
+        ", percentile_disc(ARRAY[0.5, 0.5000000001]) WITHIN GROUP (ORDER BY schedule_drift) "
+        "FILTER (WHERE schedules = 1) AS s, "
+        "percentile_disc(ARRAY[0.5, 0.5000000001]) WITHIN GROUP (ORDER BY budget_drift) "
+        "FILTER (WHERE budgets = 1) AS b"
     )
-    return {r["ministry_name"] for r in rows}
+    query = sql.SQL(
+        "WITH u AS (SELECT {group}, {cols} FROM {cp} WHERE month = {latest} UNION ALL "
+        "SELECT {group}, {cols} FROM {deltas} WHERE day <= %s AND day >= coalesce({latest}, %s)), "
+        "g AS (SELECT ministry_code, ministry_name, phase, {totals} FROM u "
+        "GROUP BY ministry_code, ministry_name, phase HAVING sum(projects) > 0), "
+        "r AS (SELECT coalesce(m.stable_code, g.ministry_code) AS ministry, g.phase, "
+        "coalesce(m.name, nullif(g.ministry_name, '')) AS name, {g_cols} FROM g "
+        "LEFT JOIN {codes} m ON m.code = g.ministry_code), "
+        "k AS (SELECT ministry, phase, GROUPING(ministry) AS gm, GROUPING(phase) AS gp, "
+        "min(name) AS name, {totals} FROM r GROUP BY GROUPING SETS ((), (ministry), (phase)))"
+        "{medians_cte} "
+        "SELECT k.*{medians_cols} FROM k {medians_join}"
+    )
+    medians_cte = sql.SQL(
+        ", a AS (SELECT coalesce(m.stable_code, s.ministry_code) AS ministry, s.phase, "
+        "s.schedules, s.schedule_drift, s.budgets, s.budget_drift FROM {spans} s "
+        "LEFT JOIN {codes} m ON m.code = s.ministry_code "
+        "WHERE s.projects = 1 AND daterange(s.valid_from, s.valid_to) @> %s::date), "
+        "d AS (SELECT ministry, phase, GROUPING(ministry) AS gm, GROUPING(phase) AS gp{middles} "
+        "FROM a GROUP BY GROUPING SETS ((), (ministry), (phase)))"
+    ).format(spans=tables.spans, codes=tables.ministry_codes, middles=middles)
+    params: list[Any] = [as_of, as_of, as_of, date.min]
+    if with_medians:
+        params.append(as_of)
+    rows = tx.fetch(
+        query.format(
+            group=GROUP,
+            cols=_SUMS,
+            cp=cp,
+            deltas=deltas,
+            latest=latest,
+            totals=totals,
+            g_cols=sql.SQL(", ").join(ident("g", n) for n in SUMS),
+            codes=tables.ministry_codes,
+            medians_cte=medians_cte if with_medians else sql.SQL(""),
+            medians_cols=sql.SQL(", d.s, d.b") if with_medians else sql.SQL(""),
+            medians_join=sql.SQL(
+                "LEFT JOIN d ON d.gm = k.gm AND d.gp = k.gp "
+                "AND d.ministry IS NOT DISTINCT FROM k.ministry "
+                "AND d.phase IS NOT DISTINCT FROM k.phase"
+            )
+            if with_medians
+            else sql.SQL(""),
+        ),
+        params,
+    )
+    found: dict[Key, Figures] = {}
+    for r in rows:
+        if r["projects"] is None:
+            continue  # the overall row over nothing
+        if r["gm"] and r["gp"]:
+            key = OVERALL
+        else:
+            key = ("phase", r["phase"]) if r["gm"] else ("ministry", r["ministry"])
+        s_lo, s_hi = r.get("s") or (None, None)
+        b_lo, b_hi = r.get("b") or (None, None)
+        values = _vector(r)
+        found[key] = (
+            values,
+            r["name"],
+            (
+                Medians(s_lo, s_hi, values[_SCHEDULES]),
+                Medians(b_lo, b_hi, values[_BUDGETS]),
+            ),
+        )
+    return found
+
+
+_SCHEDULES, _BUDGETS = SUMS.index("schedules"), SUMS.index("budgets")
 
 
 def materialised_summary(
@@ -489,36 +591,21 @@ def materialised_summary(
     """The portfolio figures on `as_of` (live knowledge) from the materialised tables: the
     same answer as `portfolio_summary(states_at(tx, as_of, None))` (`with_medians=False`,
     for measuring what the medians cost only, leaves them None)."""
-    sums: dict[Key, Vector] = {}
-    names: dict[str, set[str]] = {}
-    unnamed: dict[str, set[str]] = {}
-    for row in group_sums(tx, as_of, tables):
-        values = _vector(row)
-        if not values[0]:
-            continue  # no project followed in this group on that date
-        ministry = row["stable_code"] or row["ministry_code"]
-        for key in (OVERALL, ("ministry", ministry), ("phase", row["phase"])):
-            _add(sums, key, values, 1)
-        names.setdefault(ministry, set())
-        if row["name"]:
-            names[ministry].add(row["name"])
-        else:
-            unnamed.setdefault(ministry, set()).add(row["ministry_code"])
-    for ministry, codes in unnamed.items():
-        names[ministry] |= _recorded_names(tx, codes, as_of, tables)
-    middles = medians(tx, as_of, tables) if sums and with_medians else {}
+    keyed = (_keyed_in_postgres if tx.dialect == "postgres" else _keyed_in_python)(
+        tx, as_of, tables, with_medians
+    )
 
     def figures(key: Key) -> dict[str, Any]:
-        schedule, budget = middles.get(key, (Medians(), Medians()))
-        return figures_of(dict(zip(SUMS, sums.get(key, NOTHING), strict=True)), schedule, budget)
+        values, _, (schedule, budget) = keyed.get(key, (list(NOTHING), None, _NO_MEDIANS))
+        return figures_of(dict(zip(SUMS, values, strict=True)), schedule, budget)
 
     return {
         **figures(OVERALL),
         "by_ministry": {
-            k: {"name": min(names[k], default=None), **figures(("ministry", k))}
-            for k in sorted(names)
+            k: {"name": keyed[("ministry", k)][1], **figures(("ministry", k))}
+            for _, k in sorted(x for x in keyed if x[0] == "ministry")
         },
         "by_phase": {
-            k: figures(("phase", k)) for _, k in sorted(x for x in sums if x[0] == "phase")
+            k: figures(("phase", k)) for _, k in sorted(x for x in keyed if x[0] == "phase")
         },
     }

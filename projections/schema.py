@@ -212,12 +212,14 @@ def create_tables(tx: Tx, tables: Tables, *, tag: str = "", indexes: bool = True
             tx.execute(statement)
 
 
-def sums_columns(dialect: Dialect) -> sql.Composable:
-    """The column definitions of the figures' sums (projections/figures.py `SUMS`)."""
+def sums_columns(dialect: Dialect, *, one: bool = False) -> sql.Composable:
+    """The column definitions of the figures' sums (projections/figures.py `SUMS`); `one`:
+    one project's (PostgreSQL `integer` counts, whose sums are a fast `bigint`)."""
     t = COLUMN_TYPES[dialect]
+    count = "integer" if one and dialect == "postgres" else t["int"]
     return sql.SQL(", ").join(
         sql.SQL("{} {} NOT NULL").format(
-            ident(name), sql.SQL(t["money"] if name in MONEY_SUMS else t["int"])
+            ident(name), sql.SQL(t["money"] if name in MONEY_SUMS else count)
         )
         for name in SUMS
     )
@@ -235,7 +237,7 @@ def create_figure_tables(tx: Tx, tables: Tables, *, key: bool = True) -> None:
             "ministry_name text, phase text NOT NULL, {sums}{key})"
         ).format(
             tbl=tables.spans,
-            sums=sums,
+            sums=sums_columns(tx.dialect, one=True),
             key=sql.SQL(", PRIMARY KEY (project_id, valid_from)" if key else ""),
             **t,
         )
@@ -244,8 +246,8 @@ def create_figure_tables(tx: Tx, tables: Tables, *, key: bool = True) -> None:
         tx.execute(
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {tbl} ({day} {date} NOT NULL, "
-                "ministry_code text NOT NULL, phase text NOT NULL, {sums}, "
-                "PRIMARY KEY ({day}, ministry_code, phase))"
+                "ministry_code text NOT NULL, ministry_name text NOT NULL, phase text NOT NULL, "
+                "{sums}, PRIMARY KEY ({day}, ministry_code, ministry_name, phase))"
             ).format(tbl=tbl, day=ident(day), sums=sums, **t)
         )
 
@@ -269,11 +271,14 @@ def index_statements(dialect: Dialect, tables: Tables, tag: str) -> list[sql.Com
                 "WHERE recorded_to IS NULL"
             ).format(idx=ident(f"pr_states_live_{key}"), tbl=tables.states)
         )
-        # The spans alive on a date (the medians): a GiST index over their date ranges.
+        # The spans alive on a date (the medians): a GiST index over their date ranges,
+        # covering what the medians read, so that they come from an index-only scan.
         statements.append(
             sql.SQL(
                 "CREATE INDEX IF NOT EXISTS {idx} ON {tbl} USING gist "
-                "(daterange(valid_from, valid_to)) WHERE projects = 1"
+                "(daterange(valid_from, valid_to)) INCLUDE (valid_from, valid_to, "
+                "ministry_code, phase, schedules, schedule_drift, budgets, budget_drift) "
+                "WHERE projects = 1"
             ).format(idx=ident(f"pr_spans_alive_{key}"), tbl=tables.spans)
         )
     else:
