@@ -32,6 +32,8 @@ from projections.db import Row, Tx, as_date, ident
 from projections.figures import (
     _EXACT,
     CADRAGE,
+    DRIFT_PLACES,
+    DRIFT_QUANTUM,
     MONEY_SUMS,
     SUMS,
     Medians,
@@ -243,15 +245,17 @@ def _insert_checkpoints(tx: Tx, tables: Tables, rows: list[list[Any]]) -> None:
 
 
 # -- the rebuild ---------------------------------------------------------------------------
-def derive_figure_tables(tx: Tx, tables: Tables) -> None:
-    """Fill the (empty) figure tables of `tables` from its live states rows: in SQL on
-    PostgreSQL (after a rebuild's bulk load), through `refresh` on SQLite."""
-    if tx.dialect != "postgres":
-        _derive_in_python(tx, tables)
-        return
+def derive_in_sql(tx: Tx, tables: Tables) -> None:
+    """Fill the (empty) figure tables of `tables` from its live states rows, in SQL
+    (PostgreSQL: a rebuild after its bulk load; `project_states.derive_figure_tables`)."""
     tx.execute(
         sql.SQL(_SPANS_SQL).format(
-            spans=tables.spans, states=tables.states, cols=_SUMS, cadrage=sql.Literal(CADRAGE)
+            spans=tables.spans,
+            states=tables.states,
+            cols=_SUMS,
+            cadrage=sql.Literal(CADRAGE),
+            schedule_drift=drift_sql("e - be", "be - st"),
+            budget_drift=drift_sql("c - b", "b"),
         )
     )
     signed = sql.SQL(", ").join(sql.SQL("-{}").format(ident(n)) for n in SUMS)
@@ -305,9 +309,24 @@ def derive_figure_tables(tx: Tx, tables: Tables) -> None:
     )
 
 
+def drift_sql(part: str, whole: str) -> sql.Composable:
+    """part × 100 / whole rounded half-even to DRIFT_PLACES decimals, as `figures.drift_pct`.
+
+    The quotient is taken to 60 decimals: a true tie (an expansion that ends at the 21st
+    decimal) is then exact, and no other value can round to one (its distance from a tie is
+    far above 1e-60). `round()` on numeric rounds a tie away from zero, so a tie takes the even
+    neighbour explicitly (y/2 is never itself a tie)."""
+    y = sql.SQL("((100 * ({}))::numeric(100, 60) / ({}) * {})").format(
+        sql.SQL(part), sql.SQL(whole), sql.Literal(Decimal(1).scaleb(DRIFT_PLACES))
+    )
+    return sql.SQL(
+        "(CASE WHEN abs({y} - trunc({y})) = 0.5 THEN 2 * round({y} / 2) ELSE round({y}) END "
+        "* {quantum})"
+    ).format(y=y, quantum=sql.Literal(DRIFT_QUANTUM))
+
+
 # The spans of the live rows and their contributions, as `figures.contribution` computes
-# them: drifts rounded half-even... to DRIFT_PLACES decimals after an exact division (the
-# numerators carry 60 decimals, so no tie can be mis-rounded; see figures.drift_pct).
+# them (the drifts through `drift_sql`).
 _SPANS_SQL = (
     "INSERT INTO {spans} (project_id, valid_from, valid_to, ministry_code, ministry_name, "
     "phase, {cols}) "
@@ -335,31 +354,22 @@ _SPANS_SQL = (
     "CASE WHEN dur THEN 1 ELSE 0 END, "
     "CASE WHEN dur THEN e - st ELSE 0 END, "
     "CASE WHEN sch THEN 1 ELSE 0 END, "
-    "CASE WHEN sch THEN round((100 * (e - be))::numeric(100, 60) / (be - st), 20) ELSE 0 END, "
+    "CASE WHEN sch THEN {schedule_drift} ELSE 0 END, "
     "CASE WHEN sch THEN e - be ELSE 0 END, "
     "CASE WHEN sch THEN be - st ELSE 0 END, "
     "CASE WHEN bud THEN 1 ELSE 0 END, "
-    "CASE WHEN bud THEN round((100 * (c - b))::numeric(100, 60) / b, 20) ELSE 0 END, "
+    "CASE WHEN bud THEN {budget_drift} ELSE 0 END, "
     "CASE WHEN bud THEN c ELSE 0 END, "
     "CASE WHEN bud THEN b ELSE 0 END "
     "FROM t"
 )
 
 
-def _derive_in_python(tx: Tx, tables: Tables) -> None:
-    from projections.project_states import state_from_row  # the rows' reader
-
-    rows = tx.fetch(
-        sql.SQL(
-            "SELECT * FROM {} WHERE recorded_to IS NULL ORDER BY project_id, valid_from"
-        ).format(tables.states)
-    )
-    changed: dict[str, list[ProjectState]] = {}
-    for row in rows:
-        changed.setdefault(row["project_id"], []).append(state_from_row(row))
-    pids = sorted(changed)
+def derive_from_states(tx: Tx, tables: Tables, live: dict[str, list[ProjectState]]) -> None:
+    """Fill the (empty) figure tables from every project's live states, by valid_from."""
+    pids = sorted(live)
     for start in range(0, len(pids), CHUNK):
-        refresh(tx, tables, {p: changed[p] for p in pids[start : start + CHUNK]})
+        refresh(tx, tables, {p: live[p] for p in pids[start : start + CHUNK]})
 
 
 def figures_missing(tx: Tx, tables: Tables) -> bool:

@@ -25,12 +25,12 @@ from psycopg import sql
 from domain.application import Portfolio
 from projections.catchup import BATCH_SIZE, consumer_lock, position, run_projection
 from projections.db import Database, Tx, ident
-from projections.figure_tables import derive_figure_tables
 from projections.project_states import (
     MINISTRIES_TOPIC_PREFIX,
     PROJECT_TOPIC_PREFIX,
     ProjectStatesProjector,
     apply_ministry_event,
+    derive_figure_tables,
 )
 from projections.schema import LIVE, REBUILD, Tables, create_tables, drop_tables, index_groups
 from projections.stream_rebuild import replay_streams

@@ -18,8 +18,8 @@ from projections import alerts, editions, hashchain, programmes
 from projections.catchup import BATCH_SIZE, Projector, Warm, run_projection
 from projections.db import Database, Tx
 from projections.ddl import run_ddl
-from projections.figure_tables import derive_figure_tables, figures_missing
-from projections.project_states import ProjectStatesProjector
+from projections.figure_tables import figures_missing
+from projections.project_states import ProjectStatesProjector, derive_figure_tables
 from projections.schema import LIVE, PROJECTION, create_tables
 
 

@@ -28,10 +28,10 @@ from domain.errors import DomainError
 from domain.ministry import Alias
 from projections import queries
 from projections.db import Tx, as_date
-from projections.figure_tables import materialised_summary
-from projections.figures import MONEY_SUMS, SUMS, portfolio_summary
+from projections.figure_tables import drift_sql, materialised_summary
+from projections.figures import MONEY_SUMS, SUMS, drift_pct, portfolio_summary
 from projections.rebuild import rebuild
-from projections.registry import catch_up
+from projections.registry import catch_up, setup_all
 from projections.schema import LIVE, PROJECTION
 from service.bootstrap import Services, bootstrap
 from service.config import Settings
@@ -180,3 +180,34 @@ def test_the_materialised_summary_is_the_per_project_summary_before_and_after_a_
         assert rebuilt["spans"] == incremental["spans"]
         assert rebuilt["deltas"] == incremental["deltas"]
         assert same_checkpoints(rebuilt["checkpoints"], incremental["checkpoints"])
+
+
+def test_sql_and_python_round_every_drift_alike_ties_included(pg_url: str) -> None:
+    """A rebuild's SQL drifts equal the projector's, or the two paths would add different
+    sums: 83,886.08 EUR is 2**23 cents, whose drifts end in a 5 at the 21st decimal."""
+    cases: list[tuple[Decimal | int, Decimal | int]] = [(1, 2**23), (-3, 2**23), (1, 5**23)]
+    cases += [(7, 3), (-7, 3), (0, 5)]
+    cases += [(Decimal("-123.45"), Decimal("98765.43")), (Decimal("0.01"), Decimal("83886.08"))]
+    cases += [(n * 37 - 900, n * 53 + 1) for n in range(200)]
+    with psycopg.connect(pg_url) as conn:
+        for part, whole in cases:
+            query = sql.SQL("SELECT {}").format(
+                drift_sql(f"'{part}'::numeric", f"'{whole}'::numeric")
+            )
+            row = conn.execute(query).fetchone()
+            assert row is not None and row[0] == drift_pct(part, whole), (part, whole)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_store_made_before_the_figure_tables_gets_them_at_start_up(backend: str) -> None:
+    history = [
+        Step(n % 4, kind, (n * 97) % 1300, (Decimal(5000 + n), "Déploiement", "Red", True), 0)
+        for n, kind in enumerate(["cost", "schedule", "phase", "rebaseline", "cost"] * 4)
+    ]
+    with store(backend) as services:
+        record(services, history, backdate=200)
+        with services.db.transaction() as tx:
+            for table in (LIVE.spans, LIVE.figure_deltas, LIVE.figure_checkpoints):
+                tx.execute(sql.SQL("DROP TABLE {}").format(table))
+        setup_all(services.db)
+        check_summaries(services, [0, 45, 400, 401, 800, 1200, 1700])
