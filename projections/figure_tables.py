@@ -111,7 +111,7 @@ def refresh(tx: Tx, tables: Tables, changed: dict[str, list[ProjectState]]) -> N
         since[pid] = states[0].valid_from
     deltas: dict[tuple[date, str, str, str], Vector] = {}
     spans: list[list[Any]] = []
-    for row in _affected_spans(tx, tables, since):
+    for row in _take_affected_spans(tx, tables, since):
         pid, values = row["project_id"], _vector(row)
         start, end = as_date(row["valid_from"]), as_date(row["valid_to"])
         assert start is not None
@@ -135,29 +135,42 @@ def refresh(tx: Tx, tables: Tables, changed: dict[str, list[ProjectState]]) -> N
             _add(deltas, (span[1], *group), values, 1)
             if span[2] is not None:
                 _add(deltas, (span[2], *group), values, -1)
-    tx.executemany(
-        sql.SQL(
-            "DELETE FROM {tbl} WHERE project_id = %s AND (valid_to IS NULL OR valid_to > %s)"
-        ).format(tbl=tables.spans),
-        sorted(since.items()),
-    )
     tx.copy_rows(tables.spans, SPAN_COLUMNS, spans)
     apply_deltas(tx, tables, {k: v for k, v in deltas.items() if any(v)})
 
 
-def _affected_spans(tx: Tx, tables: Tables, since: dict[str, date]) -> list[Row]:
-    """The spans of each project that end after its first change (or are open)."""
+def _take_affected_spans(tx: Tx, tables: Tables, since: dict[str, date]) -> list[Row]:
+    """Delete and return the spans of each project that end after its first change (or are
+    open): one statement per chunk on PostgreSQL (DELETE ... RETURNING)."""
     found: list[Row] = []
     items = sorted(since.items())
     for start in range(0, len(items), CHUNK):
         chunk = items[start : start + CHUNK]
+        params = [p for item in chunk for p in item]
+        if tx.dialect == "postgres":
+            values = sql.SQL(", ").join(sql.SQL("(%s::text, %s::date)") for _ in chunk)
+            found += tx.fetch(
+                sql.SQL(
+                    "DELETE FROM {tbl} s USING (VALUES {values}) v(pid, since) "
+                    "WHERE s.project_id = v.pid AND (s.valid_to IS NULL OR s.valid_to > v.since) "
+                    "RETURNING s.*"
+                ).format(values=values, tbl=tables.spans),
+                params,
+            )
+            continue
         values = sql.SQL(", ").join(sql.SQL("(%s, %s)") for _ in chunk)
         found += tx.fetch(
             sql.SQL(
                 "WITH v(pid, since) AS (VALUES {values}) SELECT s.* FROM {tbl} s "
                 "JOIN v ON s.project_id = v.pid WHERE s.valid_to IS NULL OR s.valid_to > v.since"
             ).format(values=values, tbl=tables.spans),
-            [p for item in chunk for p in item],
+            params,
+        )
+        tx.executemany(
+            sql.SQL(
+                "DELETE FROM {tbl} WHERE project_id = %s AND (valid_to IS NULL OR valid_to > %s)"
+            ).format(tbl=tables.spans),
+            chunk,
         )
     return found
 
@@ -184,6 +197,12 @@ def apply_deltas(tx: Tx, tables: Tables, deltas: dict[tuple[date, str, str, str]
         )
         for n in SUMS
     )
+    days = [r[0] for r in rows]
+    _ensure_checkpoints(tx, tables, min(days), max(days), {(r[1], r[2], r[3]) for r in rows})
+    if tx.dialect == "postgres":
+        for start in range(0, len(rows), 2000):
+            _apply_deltas_in_postgres(tx, tables, rows[start : start + 2000])
+        return
     marks = sql.SQL(", ").join(sql.Placeholder() for _ in range(4 + len(SUMS)))
     tx.executemany(
         sql.SQL(
@@ -192,8 +211,6 @@ def apply_deltas(tx: Tx, tables: Tables, deltas: dict[tuple[date, str, str, str]
         ).format(tbl=tbl, group=GROUP, cols=_SUMS, marks=marks, sets=sets),
         rows,
     )
-    days = [r[0] for r in rows]
-    _ensure_checkpoints(tx, tables, min(days), max(days), {(r[1], r[2], r[3]) for r in rows})
     moves = sql.SQL(", ").join(
         sql.SQL("{} = {}").format(ident(n), _plus(tx, None, n, sql.Placeholder())) for n in SUMS
     )
@@ -206,24 +223,63 @@ def apply_deltas(tx: Tx, tables: Tables, deltas: dict[tuple[date, str, str, str]
     )
 
 
+_TYPED = sql.SQL(", ").join(
+    [sql.SQL("%s::date"), *(sql.SQL("%s::text") for _ in GROUP_COLUMNS)]
+    + [sql.SQL("%s::numeric" if n in MONEY_SUMS else "%s::bigint") for n in SUMS]
+)
+
+
+def _apply_deltas_in_postgres(tx: Tx, tables: Tables, rows: list[list[Any]]) -> None:
+    """The deltas upserted and the checkpoints after them moved, in one statement."""
+    cp = tables.figure_checkpoints
+    values = sql.SQL(", ").join(sql.SQL("({})").format(_TYPED) for _ in rows)
+    added = sql.SQL(", ").join(sql.SQL("{0} = t.{0} + excluded.{0}").format(ident(n)) for n in SUMS)
+    moved = sql.SQL(", ").join(sql.SQL("{0} = c.{0} + x.{0}").format(ident(n)) for n in SUMS)
+    totals = sql.SQL(", ").join(sql.SQL("sum(v.{0}) AS {0}").format(ident(n)) for n in SUMS)
+    query = sql.SQL(
+        "WITH v (day, {group}, {cols}) AS (VALUES {values}), "
+        "ins AS (INSERT INTO {deltas} AS t (day, {group}, {cols}) SELECT * FROM v "
+        "ON CONFLICT (day, {group}) DO UPDATE SET {added}) "
+        "UPDATE {cp} c SET {moved} FROM (SELECT k.month, v.ministry_code, v.ministry_name, "
+        "v.phase, {totals} FROM v JOIN {cp} k ON k.ministry_code = v.ministry_code "
+        "AND k.ministry_name = v.ministry_name AND k.phase = v.phase AND k.month > v.day "
+        "GROUP BY k.month, v.ministry_code, v.ministry_name, v.phase) x "
+        "WHERE c.month = x.month AND c.ministry_code = x.ministry_code "
+        "AND c.ministry_name = x.ministry_name AND c.phase = x.phase"
+    ).format(
+        group=GROUP,
+        cols=_SUMS,
+        values=values,
+        deltas=tables.figure_deltas,
+        added=added,
+        cp=cp,
+        moved=moved,
+        totals=totals,
+    )
+    tx.execute(query, [p for row in rows for p in row])
+
+
 def _ensure_checkpoints(
     tx: Tx, tables: Tables, first_day: date, last_day: date, groups: set[Group]
 ) -> None:
     """Checkpoint rows for every group, over every month from the one after the first delta
     to the one after the last (a dense grid, so that each month has all its groups)."""
     cp = tables.figure_checkpoints
-    bounds = tx.fetchone(sql.SQL("SELECT min(month) AS lo, max(month) AS hi FROM {}").format(cp))
-    lo, hi = (as_date(bounds["lo"]), as_date(bounds["hi"])) if bounds else (None, None)
+    found = tx.fetch(
+        sql.SQL(
+            "SELECT b.lo, b.hi, c.ministry_code, c.ministry_name, c.phase FROM "
+            "(SELECT min(month) AS lo, max(month) AS hi FROM {cp}) b "
+            "LEFT JOIN {cp} c ON c.month = b.hi"
+        ).format(cp=cp)
+    )
+    lo, hi = as_date(found[0]["lo"]), as_date(found[0]["hi"])
     need_lo, need_hi = month_after(first_day), month_after(last_day)
     zeros: list[list[Any]] = []
     if lo is None or hi is None:
         zeros = [[m, *g, *NOTHING] for m in months(need_lo, need_hi) for g in sorted(groups)]
         _insert_checkpoints(tx, tables, zeros)
         return
-    present = {
-        (r["ministry_code"], r["ministry_name"], r["phase"])
-        for r in tx.fetch(sql.SQL("SELECT {} FROM {} WHERE month = %s").format(GROUP, cp), (hi,))
-    }
+    present = {(r["ministry_code"], r["ministry_name"], r["phase"]) for r in found}
     fresh = groups - present
     zeros += [[m, *g, *NOTHING] for m in months(lo, hi) for g in sorted(fresh)]
     if need_lo < lo:  # no delta before `lo`'s month: the earlier checkpoints are zero
