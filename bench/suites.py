@@ -18,18 +18,23 @@ def http() -> list[Result]:
 
 def projections() -> list[Result]:
     """One synthetic portfolio (10,000 x BENCH_SCALE projects, 100 events each): the rebuild,
-    then the as-of queries on the read model it built."""
+    then the as-of queries on the read model it built; the summary also on a portfolio a
+    tenth the size (its flatness), rebuilt the same way."""
     from bench import as_of_queries, rebuild
     from bench.synthetic import record
+    from projections.rebuild import rebuild as rebuild_read_model
 
-    with fresh_schema() as schema:
+    projects = max(40, int(10_000 * SCALE))
+    with fresh_schema() as schema, fresh_schema() as small_schema:
         services = schema_services(schema)
+        small = schema_services(small_schema)
         try:
-            made = record(
-                services.portfolio, projects=max(40, int(10_000 * SCALE)), events_per_project=100
-            )
-            return rebuild.run(services, schema) + as_of_queries.run(services, made)
+            record(small.portfolio, projects=max(4, projects // 10), events_per_project=100)
+            rebuild_read_model(small.db, small.portfolio)
+            made = record(services.portfolio, projects=projects, events_per_project=100)
+            return rebuild.run(services, schema) + as_of_queries.run(services, made, small)
         finally:
+            small.close()
             services.close()
 
 

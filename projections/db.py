@@ -6,6 +6,7 @@ Queries are written once with `%s` placeholders and identifiers composed through
 
 from __future__ import annotations
 
+import decimal
 import os
 import sqlite3
 import threading
@@ -161,6 +162,7 @@ class Database:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA synchronous=NORMAL")
+            register_decimal_functions(conn)
             self._local.conn = conn
         return conn
 
@@ -261,6 +263,39 @@ class Database:
             if self._quick is not None and self._quick_pid == os.getpid():
                 self._quick.close()
             self._quick = None
+
+
+_EXACT = decimal.Context(prec=120)
+
+
+def _dec_add(a: Any, b: Any) -> str | None:
+    """Exact a + b of two money texts (None counts as nothing)."""
+    if a is None and b is None:
+        return None
+    with decimal.localcontext(_EXACT):
+        return str(Decimal(a if a is not None else 0) + Decimal(b if b is not None else 0))
+
+
+class _DecSum:
+    """sum() of money texts, exact (SQLite's own sum() would add them as floats)."""
+
+    def __init__(self) -> None:
+        self.total = Decimal(0)
+
+    def step(self, value: Any, /) -> None:
+        if value is not None:
+            with decimal.localcontext(_EXACT):
+                self.total += Decimal(value)
+
+    def finalize(self) -> str:
+        return str(self.total)
+
+
+def register_decimal_functions(conn: sqlite3.Connection) -> None:
+    """`dec_add(a, b)` and the aggregate `dec_sum(x)`: exact Decimal arithmetic on the text
+    SQLite keeps money in."""
+    conn.create_function("dec_add", 2, _dec_add, deterministic=True)
+    conn.create_aggregate("dec_sum", 1, cast(Any, _DecSum))  # typeshed: finalize -> int
 
 
 def to_sqlite(value: Any) -> Any:

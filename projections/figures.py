@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any, NamedTuple
 
 from projections.state import ProjectState
@@ -61,12 +61,18 @@ def schedule_drift(state: ProjectState) -> Decimal | None:
     return None if slip is None else Decimal(slip[0]) / Decimal(slip[1]) * HUNDRED
 
 
-def duration_years(state: ProjectState) -> Decimal | None:
-    """Planned duration from start to current planned end, in years of 365 days."""
+def duration_days(state: ProjectState) -> int | None:
+    """Planned duration from start to current planned end, in days."""
     end, _ = published_ends(state)
     if state.start_date is None or end is None:
         return None
-    return Decimal((end - state.start_date).days) / DAYS_PER_YEAR
+    return (end - state.start_date).days
+
+
+def duration_years(state: ProjectState) -> Decimal | None:
+    """Planned duration from start to current planned end, in years of 365 days."""
+    days = duration_days(state)
+    return None if days is None else Decimal(days) / DAYS_PER_YEAR
 
 
 def cost_variance(state: ProjectState) -> Decimal | None:
@@ -131,68 +137,164 @@ class Facts(NamedTuple):
     interministerial: bool
     cost: Decimal | None
     engaged: bool
-    duration: Decimal | None
+    duration_days: int | None
     schedule: tuple[int, int] | None  # (slip days, baseline span days)
     budget: tuple[Decimal, Decimal] | None  # (current cost, baseline cost)
+
+
+# A per-project drift is kept to a fixed number of decimal places (half-even), computed
+# exactly: PostgreSQL's `round(numeric, 20)` gives the same digits, so a sum of drifts is the
+# same whether Python or SQL adds them (means are sums / counts, see `SUMS`).
+DRIFT_PLACES = 20
+DRIFT_QUANTUM = Decimal(1).scaleb(-DRIFT_PLACES)
+_EXACT = Context(prec=120)
+
+
+def drift_pct(part: Decimal | int, whole: Decimal | int) -> Decimal:
+    """part / whole × 100, rounded half-even to DRIFT_PLACES decimals (exact before that)."""
+    with localcontext(_EXACT):
+        return (Decimal(part) * HUNDRED / Decimal(whole)).quantize(
+            DRIFT_QUANTUM, rounding=ROUND_HALF_EVEN
+        )
+
+
+def exact_sum(values: Iterable[Decimal]) -> Decimal:
+    """The exact sum (no rounding to the 28 digits of the default context)."""
+    with localcontext(_EXACT):
+        return sum(values, Decimal(0))
+
+
+# What a set of projects adds up to: the portfolio figures are functions of these sums (plus
+# the medians, which do not decompose). A project contributes one `Contribution` (same
+# fields); the materialised tables (projections/figure_tables.py) keep these sums per day.
+SUMS: tuple[str, ...] = (
+    "projects",
+    "interministerial",
+    "costed",
+    "cost",
+    "engaged_cost",
+    "durations",
+    "duration_days",
+    "schedules",
+    "schedule_drift",
+    "slip_days",
+    "span_days",
+    "budgets",
+    "budget_drift",
+    "drifting_cost",
+    "drifting_base",
+)
+MONEY_SUMS = frozenset(
+    {"cost", "engaged_cost", "schedule_drift", "budget_drift", "drifting_cost", "drifting_base"}
+)
+
+
+def contribution(state: ProjectState) -> tuple[Any, ...] | None:
+    """One project's contribution to the sums (in SUMS order); None when not followed."""
+    if not state.in_portfolio:
+        return None
+    f = facts(state)
+    zero = Decimal(0)
+    cost = f.cost if f.cost is not None else zero
+    slip, span = f.schedule if f.schedule is not None else (0, 0)
+    spent, base = f.budget if f.budget is not None else (zero, zero)
+    return (
+        1,
+        int(f.interministerial),
+        int(f.cost is not None),
+        cost,
+        cost if f.engaged else zero,
+        int(f.duration_days is not None),
+        f.duration_days or 0,
+        int(f.schedule is not None),
+        drift_pct(slip, span) if f.schedule is not None else zero,
+        slip,
+        span,
+        int(f.budget is not None),
+        drift_pct(spent - base, base) if f.budget is not None else zero,
+        spent,
+        base,
+    )
+
+
+@dataclass
+class Medians:
+    """The middle values of a set of drifts: (lower middle, upper middle, how many)."""
+
+    lo: Decimal | None = None
+    hi: Decimal | None = None
+    count: int = 0
+
+    @classmethod
+    def of(cls, values: list[Decimal]) -> Medians:
+        if not values:
+            return cls()
+        ordered = sorted(values)
+        n = len(ordered)
+        return cls(ordered[(n - 1) // 2], ordered[n // 2], n)
+
+    def value(self) -> Decimal | None:
+        if not self.count or self.lo is None or self.hi is None:
+            return None
+        if self.count % 2:
+            return q2(self.lo)
+        return q2((self.lo + self.hi) / 2)
+
+
+def figures_of(
+    sums: dict[str, Any], schedule: Medians | None, budget: Medians | None
+) -> dict[str, Any]:
+    """The portfolio figures of some projects from their sums and medians."""
+    durations, schedules, budgets = sums["durations"], sums["schedules"], sums["budgets"]
+    base = Decimal(sums["drifting_base"])
+    return {
+        "projects": int(sums["projects"]),
+        "interministerial_projects": int(sums["interministerial"]),
+        "costed_projects": int(sums["costed"]),
+        "total_cost": Decimal(sums["cost"]),
+        "total_cost_engaged": Decimal(sums["engaged_cost"]),
+        "mean_duration_years": (
+            q2(Decimal(sums["duration_days"]) / (DAYS_PER_YEAR * durations)) if durations else None
+        ),
+        "mean_schedule_drift_pct": (
+            q2(Decimal(sums["schedule_drift"]) / schedules) if schedules else None
+        ),
+        "median_schedule_drift_pct": schedule.value() if schedule else None,
+        "weighted_schedule_drift_pct": _ratio_pct(
+            Decimal(sums["slip_days"]), Decimal(sums["span_days"])
+        ),
+        "mean_budget_drift_pct": q2(Decimal(sums["budget_drift"]) / budgets) if budgets else None,
+        "median_budget_drift_pct": budget.value() if budget else None,
+        "weighted_budget_drift_pct": _ratio_pct(Decimal(sums["drifting_cost"]) - base, base),
+    }
 
 
 @dataclass
 class Totals:
     """Accumulates the panorama's portfolio figures over a set of project states."""
 
-    projects: int = 0
-    interministerial_projects: int = 0
-    costed_projects: int = 0
-    total_cost: Decimal = Decimal(0)
-    total_cost_engaged: Decimal = Decimal(0)
-    durations: list[Decimal] = field(default_factory=list)
+    sums: list[Any] = field(default_factory=lambda: [0] * len(SUMS))
     schedule_drifts: list[Decimal] = field(default_factory=list)
     budget_drifts: list[Decimal] = field(default_factory=list)
-    slip_days: int = 0
-    baseline_span_days: int = 0
-    drifting_cost: Decimal = Decimal(0)
-    drifting_baseline_cost: Decimal = Decimal(0)
 
-    def add(self, facts: Facts) -> None:
-        self.projects += 1
-        self.interministerial_projects += facts.interministerial
-        if facts.cost is not None:
-            self.costed_projects += 1
-            self.total_cost += facts.cost
-            if facts.engaged:
-                self.total_cost_engaged += facts.cost
-        if facts.duration is not None:
-            self.durations.append(facts.duration)
-        if facts.schedule is not None:
-            slip, span = facts.schedule
-            self.schedule_drifts.append(Decimal(slip) / Decimal(span) * HUNDRED)
-            self.slip_days += slip
-            self.baseline_span_days += span
-        if facts.budget is not None:
-            cost, base = facts.budget
-            self.budget_drifts.append((cost - base) / base * HUNDRED)
-            self.drifting_cost += cost
-            self.drifting_baseline_cost += base
+    def add(self, values: tuple[Any, ...]) -> None:
+        """Add one project's `contribution`."""
+        with localcontext(_EXACT):
+            self.sums = [a + b for a, b in zip(self.sums, values, strict=True)]
+        if values[_SCHEDULES]:
+            self.schedule_drifts.append(values[_SCHEDULES + 1])
+        if values[_BUDGETS]:
+            self.budget_drifts.append(values[_BUDGETS + 1])
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "projects": self.projects,
-            "interministerial_projects": self.interministerial_projects,
-            "costed_projects": self.costed_projects,
-            "total_cost": self.total_cost,
-            "total_cost_engaged": self.total_cost_engaged,
-            "mean_duration_years": _mean(self.durations),
-            "mean_schedule_drift_pct": _mean(self.schedule_drifts),
-            "median_schedule_drift_pct": _median(self.schedule_drifts),
-            "weighted_schedule_drift_pct": _ratio_pct(
-                Decimal(self.slip_days), Decimal(self.baseline_span_days)
-            ),
-            "mean_budget_drift_pct": _mean(self.budget_drifts),
-            "median_budget_drift_pct": _median(self.budget_drifts),
-            "weighted_budget_drift_pct": _ratio_pct(
-                self.drifting_cost - self.drifting_baseline_cost, self.drifting_baseline_cost
-            ),
-        }
+        return figures_of(
+            dict(zip(SUMS, self.sums, strict=True)),
+            Medians.of(self.schedule_drifts),
+            Medians.of(self.budget_drifts),
+        )
+
+
+_SCHEDULES, _BUDGETS = SUMS.index("schedules"), SUMS.index("budgets")
 
 
 def facts(state: ProjectState) -> Facts:
@@ -204,24 +306,10 @@ def facts(state: ProjectState) -> Facts:
         cost=cost,
         engaged=not in_cadrage,
         # The panorama publishes no duration for a project in Cadrage ("En cadrage").
-        duration=None if in_cadrage else duration_years(state),
+        duration_days=None if in_cadrage else duration_days(state),
         schedule=schedule_slip(state),
         budget=None if cost is None or base is None else (cost, base),
     )
-
-
-def _mean(values: list[Decimal]) -> Decimal | None:
-    return q2(sum(values, Decimal(0)) / len(values)) if values else None
-
-
-def _median(values: list[Decimal]) -> Decimal | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return q2(ordered[middle])
-    return q2((ordered[middle - 1] + ordered[middle]) / 2)
 
 
 def _ratio_pct(part: Decimal, whole: Decimal) -> Decimal | None:
@@ -232,25 +320,28 @@ def _ratio_pct(part: Decimal, whole: Decimal) -> Decimal | None:
 def portfolio_summary(states: Iterable[ProjectState]) -> dict[str, Any]:
     """Portfolio figures over the projects followed, overall and by ministry and phase.
 
-    A ministry is counted under its stable code with its current name (the reference's),
-    whatever code each edition published it under.
+    A ministry is counted under its stable code with its current name (the reference's; a
+    code the reference lacks takes the first, alphabetically, of the names it was recorded
+    with), whatever code each edition published it under.
     """
     overall = Totals()
     by_ministry: dict[str, Totals] = {}
-    names: dict[str, str | None] = {}
+    names: dict[str, set[str]] = {}
     by_phase: dict[str, Totals] = {}
     for state in states:
-        if not state.in_portfolio:
+        values = contribution(state)
+        if values is None:
             continue
-        contribution = facts(state)
-        overall.add(contribution)
-        by_ministry.setdefault(state.ministry, Totals()).add(contribution)
-        names.setdefault(state.ministry, state.ministry_reference_name or state.ministry_name)
-        by_phase.setdefault(state.phase, Totals()).add(contribution)
+        overall.add(values)
+        by_ministry.setdefault(state.ministry, Totals()).add(values)
+        name = state.ministry_reference_name or state.ministry_name
+        names.setdefault(state.ministry, set()).update([name] if name else [])
+        by_phase.setdefault(state.phase, Totals()).add(values)
     return {
         **overall.as_dict(),
         "by_ministry": {
-            k: {"name": names[k], **v.as_dict()} for k, v in sorted(by_ministry.items())
+            k: {"name": min(names[k], default=None), **v.as_dict()}
+            for k, v in sorted(by_ministry.items())
         },
         "by_phase": {k: v.as_dict() for k, v in sorted(by_phase.items())},
     }

@@ -24,6 +24,7 @@ from domain.ministry import Ministries
 from domain.project import Project
 from domain.project_facts import FACTS, Fact
 from projections.db import Row, Tx, as_date, as_money, as_ts
+from projections.figure_tables import derive_from_states, derive_in_sql, refresh
 from projections.schema import EVENT_COLUMNS, STATE_COLUMNS, Tables, state_columns
 from projections.state import ProjectState, evolve, sort_date
 
@@ -331,8 +332,19 @@ class ProjectStatesProjector:
                 for pid in sorted(self._touched)
             ],
         )
+        refresh(tx, t, self._new_live_states())
         self._rows, self._events, self._retire, self._touched = {}, [], [], set()
         self._row_states, self._pending_rows, self._pending_events = {}, {}, {}
+
+    def _new_live_states(self) -> dict[str, list[ProjectState]]:
+        """Per project touched, its buffered live states by valid_from: every live row from
+        the first one's valid_from on (the rows they replaced were retired)."""
+        found: dict[str, list[ProjectState]] = {}
+        for pid in self._touched:
+            keys = [k for k in self._pending_rows.get(pid, []) if self._rows[k][3] is None]
+            if keys:
+                found[pid] = [self._row_states[k] for k in sorted(keys, key=lambda k: k[1])]
+        return found
 
     def _prefetch(self, tx: Tx, pids: set[str]) -> None:
         """Load the tails of projects not yet in memory, a chunk at a time."""
@@ -354,3 +366,21 @@ class ProjectStatesProjector:
                 recorded = as_ts(row["recorded_from"])
                 assert registered is not None and recorded is not None
                 self.tails[row["project_id"]] = Tail(registered, state, recorded)
+
+
+def derive_figure_tables(tx: Tx, tables: Tables) -> None:
+    """Fill the (empty) figure tables of `tables` from its live states rows: in SQL on
+    PostgreSQL (a rebuild, after its bulk load), through the projector's own `refresh` on
+    SQLite (tables made before the figure tables were)."""
+    if tx.dialect == "postgres":
+        derive_in_sql(tx, tables)
+        return
+    rows = tx.fetch(
+        sql.SQL(
+            "SELECT * FROM {} WHERE recorded_to IS NULL ORDER BY project_id, valid_from"
+        ).format(tables.states)
+    )
+    live: dict[str, list[ProjectState]] = {}
+    for row in rows:
+        live.setdefault(row["project_id"], []).append(state_from_row(row))
+    derive_from_states(tx, tables, live)

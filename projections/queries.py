@@ -14,6 +14,7 @@ from psycopg import sql
 
 from domain.values import RATING_RANK, canonical_ministry
 from projections.db import Row, Tx, as_date, as_ts
+from projections.figure_tables import materialised_summary
 from projections.figures import portfolio_summary, project_figures
 from projections.project_states import state_from_row
 from projections.schema import LIVE, STATE_COLUMNS, Tables
@@ -218,7 +219,10 @@ def list_projects(
 
 
 def summary(tx: Tx, as_of: date, known_at: datetime | None) -> dict[str, Any]:
-    """The panorama's portfolio figures on `as_of`, as known at `known_at`."""
+    """The panorama's portfolio figures on `as_of`, as known at `known_at`: from the
+    materialised tables for what is known now, else from each project's state then."""
+    if known_at is None:
+        return materialised_summary(tx, as_of)
     return portfolio_summary(states_at(tx, as_of, known_at, light=True))
 
 

@@ -30,6 +30,7 @@ from projections.project_states import (
     PROJECT_TOPIC_PREFIX,
     ProjectStatesProjector,
     apply_ministry_event,
+    derive_figure_tables,
 )
 from projections.schema import LIVE, REBUILD, Tables, create_tables, drop_tables, index_groups
 from projections.stream_rebuild import replay_streams
@@ -112,6 +113,9 @@ def rebuild(
             workers = processes if open_store is not None else 1
             _stream_replay(db, portfolio, until, workers, open_store, tick)
             _replay_reference(db, portfolio, until)
+            with db.transaction() as tx:
+                tx.execute("SET LOCAL work_mem = '256MB'")
+                derive_figure_tables(tx, REBUILD)
             _build_indexes(db, tag)
             with db.transaction() as tx:
                 tx.execute(
@@ -233,6 +237,8 @@ def _build_indexes(db: Database, tag: str) -> None:
     with db.session() as conn:
         for name in REBUILD.all():
             conn.execute(sql.SQL("ANALYZE {}").format(ident(name)))
+        # its visibility map set, so that the medians read the spans by index-only scans
+        conn.execute(sql.SQL("VACUUM {}").format(REBUILD.spans))
 
 
 def _swap(tx: Tx) -> None:

@@ -18,8 +18,16 @@ from projections import alerts, editions, hashchain, programmes
 from projections.catchup import BATCH_SIZE, Projector, Warm, run_projection
 from projections.db import Database, Tx
 from projections.ddl import run_ddl
-from projections.project_states import ProjectStatesProjector
+from projections.figure_tables import figures_missing
+from projections.project_states import ProjectStatesProjector, derive_figure_tables
 from projections.schema import LIVE, PROJECTION, create_tables
+
+
+def _setup_states(tx: Tx) -> None:
+    """The project-states tables; the figure tables derived once if they came after them."""
+    create_tables(tx, LIVE)
+    if figures_missing(tx, LIVE):
+        derive_figure_tables(tx, LIVE)
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,7 @@ PROJECTIONS: dict[str, Projection] = {
     for p in (
         Projection(
             PROJECTION,
-            lambda tx: create_tables(tx, LIVE),
+            _setup_states,
             lambda portfolio: ProjectStatesProjector(portfolio.mapper, LIVE),
         ),
         Projection(

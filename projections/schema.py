@@ -13,6 +13,7 @@ from psycopg import sql
 
 from domain.project_facts import FACTS, Fact
 from projections.db import Dialect, Tx, ident
+from projections.figures import MONEY_SUMS, SUMS
 
 PROJECTION = "project_states"
 
@@ -97,12 +98,36 @@ class Tables:
         return ident(self.name("pr_ministry_codes"))
 
     @property
+    def spans(self) -> sql.Identifier:
+        """Each live row's span [valid_from, valid_to) and its contribution to the figures."""
+        return ident(self.name("pr_spans"))
+
+    @property
+    def figure_deltas(self) -> sql.Identifier:
+        """Per (day, ministry code as recorded, phase): what the figures' sums change by."""
+        return ident(self.name("pr_figure_deltas"))
+
+    @property
+    def figure_checkpoints(self) -> sql.Identifier:
+        """Per (first day of a month, ministry code, phase): the sums of the deltas before it."""
+        return ident(self.name("pr_figure_checkpoints"))
+
+    @property
     def tracking_name(self) -> str:
         return PROJECTION + self.suffix
 
     def all(self) -> tuple[str, ...]:
         return tuple(
-            self.name(b) for b in ("pr_states", "pr_events", "pr_projects", "pr_ministry_codes")
+            self.name(b)
+            for b in (
+                "pr_states",
+                "pr_events",
+                "pr_projects",
+                "pr_ministry_codes",
+                "pr_spans",
+                "pr_figure_deltas",
+                "pr_figure_checkpoints",
+            )
         )
 
 
@@ -181,9 +206,50 @@ def create_tables(tx: Tx, tables: Tables, *, tag: str = "", indexes: bool = True
             "name text NOT NULL)"
         ).format(tbl=tables.ministry_codes)
     )
+    create_figure_tables(tx, tables, key=indexes)
     if indexes:
         for statement in index_statements(tx.dialect, tables, tag):
             tx.execute(statement)
+
+
+def sums_columns(dialect: Dialect, *, one: bool = False) -> sql.Composable:
+    """The column definitions of the figures' sums (projections/figures.py `SUMS`); `one`:
+    one project's (PostgreSQL `integer` counts, whose sums are a fast `bigint`)."""
+    t = COLUMN_TYPES[dialect]
+    count = "integer" if one and dialect == "postgres" else t["int"]
+    return sql.SQL(", ").join(
+        sql.SQL("{} {} NOT NULL").format(
+            ident(name), sql.SQL(t["money"] if name in MONEY_SUMS else count)
+        )
+        for name in SUMS
+    )
+
+
+def create_figure_tables(tx: Tx, tables: Tables, *, key: bool = True) -> None:
+    """The materialised figures' tables (projections/figure_tables.py); without `key`
+    (a bulk load, PostgreSQL) the spans' key comes with `index_groups`."""
+    t = column_types(tx.dialect)
+    sums = sums_columns(tx.dialect)
+    tx.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {tbl} (project_id text NOT NULL, "
+            "valid_from {date} NOT NULL, valid_to {date}, ministry_code text NOT NULL, "
+            "ministry_name text, phase text NOT NULL, {sums}{key})"
+        ).format(
+            tbl=tables.spans,
+            sums=sums_columns(tx.dialect, one=True),
+            key=sql.SQL(", PRIMARY KEY (project_id, valid_from)" if key else ""),
+            **t,
+        )
+    )
+    for tbl, day in ((tables.figure_deltas, "day"), (tables.figure_checkpoints, "month")):
+        tx.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {tbl} ({day} {date} NOT NULL, "
+                "ministry_code text NOT NULL, ministry_name text NOT NULL, phase text NOT NULL, "
+                "{sums}, PRIMARY KEY ({day}, ministry_code, ministry_name, phase))"
+            ).format(tbl=tbl, day=ident(day), sums=sums, **t)
+        )
 
 
 def index_statements(dialect: Dialect, tables: Tables, tag: str) -> list[sql.Composed]:
@@ -205,18 +271,38 @@ def index_statements(dialect: Dialect, tables: Tables, tag: str) -> list[sql.Com
                 "WHERE recorded_to IS NULL"
             ).format(idx=ident(f"pr_states_live_{key}"), tbl=tables.states)
         )
+        # The spans alive on a date (the medians): a GiST index over their date ranges,
+        # covering what the medians read, so that they come from an index-only scan.
+        statements.append(
+            sql.SQL(
+                "CREATE INDEX IF NOT EXISTS {idx} ON {tbl} USING gist "
+                "(daterange(valid_from, valid_to)) INCLUDE (valid_from, valid_to, "
+                "ministry_code, phase, schedules, schedule_drift, budgets, budget_drift) "
+                "WHERE projects = 1"
+            ).format(idx=ident(f"pr_spans_alive_{key}"), tbl=tables.spans)
+        )
+    else:
+        statements.append(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {idx} ON {tbl} (valid_from)").format(
+                idx=ident(f"pr_spans_alive_{key}"), tbl=tables.spans
+            )
+        )
     return statements
 
 
 def index_groups(tables: Tables, tag: str) -> list[list[sql.Composed]]:
     """After a bulk load into tables made with `indexes=False` (PostgreSQL): their keys and
     indexes, one group per table (the groups may be built concurrently)."""
-    lookup, events_sort, live = index_statements("postgres", tables, tag)
+    lookup, events_sort, live, alive = index_statements("postgres", tables, tag)
     pkey = "ALTER TABLE {} ADD PRIMARY KEY ({})"
     return [
         [lookup, live],
         [sql.SQL(pkey).format(tables.events, sql.SQL("project_id, version")), events_sort],
-        [sql.SQL(pkey).format(tables.projects, sql.SQL("project_id"))],
+        [
+            sql.SQL(pkey).format(tables.projects, sql.SQL("project_id")),
+            sql.SQL(pkey).format(tables.spans, sql.SQL("project_id, valid_from")),
+            alive,
+        ],
     ]
 
 
