@@ -15,11 +15,12 @@ from typing import Any
 from psycopg import sql
 
 from domain.subscription import Rule, rule_from_payload
-from projections.alert_conditions import AlertRow, ConditionRow
+from projections.alert_conditions import ALERT_COLUMNS, AlertRow, AlertValues, ConditionRow
 from projections.alert_values import Facts
 from projections.db import Tx
 
 Key = tuple[str, str]  # (subscription id, subject)
+ConditionValues = tuple[str, str, bool, str | None]  # a ConditionRow's values, in its order
 OUTBOX_COLUMNS = (
     "alert_id",
     "subscription_id",
@@ -45,20 +46,6 @@ class SubscriptionRow:
     created_at: datetime
     updated_at: datetime
     digest: bool
-
-
-def _insert(tx: Tx, table: str, rows: Sequence[Any], on_conflict: str = "") -> None:
-    """Insert dataclass rows into `table`, one column per field, by name."""
-    if not rows:
-        return
-    names = [f.name for f in fields(rows[0])]
-    query = sql.SQL("INSERT INTO {} ({}) VALUES ({}){}").format(
-        sql.Identifier(table),
-        sql.SQL(", ").join(map(sql.Identifier, names)),
-        sql.SQL(", ").join(sql.Placeholder() * len(names)),
-        sql.SQL(on_conflict),
-    )
-    tx.executemany(query, [[getattr(row, name) for name in names] for row in rows])
 
 
 def active_rules(tx: Tx) -> dict[str, Rule]:
@@ -109,7 +96,13 @@ def _conditions(rows: Sequence[dict[str, Any]]) -> dict[Key, ConditionRow]:
 
 
 def add_subscription(tx: Tx, row: SubscriptionRow) -> None:
-    _insert(tx, "pr_alert_subscriptions", [row])
+    names = [f.name for f in fields(row)]
+    query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        sql.Identifier("pr_alert_subscriptions"),
+        sql.SQL(", ").join(map(sql.Identifier, names)),
+        sql.SQL(", ").join(sql.Placeholder() * len(names)),
+    )
+    tx.execute(query, [getattr(row, name) for name in names])
 
 
 def change_rule(tx: Tx, sid: str, rule: dict[str, Any], version: int, at: datetime) -> None:
@@ -169,20 +162,128 @@ def save_all_facts(tx: Tx, facts: Mapping[str, Facts]) -> None:
 
 def record(tx: Tx, alerts: Sequence[AlertRow], changed: Sequence[ConditionRow]) -> None:
     """A batch's alerts, their pending deliveries and its changed conditions."""
-    if alerts:  # insert only: COPY on PostgreSQL
-        names = [f.name for f in fields(alerts[0])]
-        tx.copy_rows(
-            sql.Identifier("pr_alerts"), names, [[getattr(a, n) for n in names] for a in alerts]
+    record_rows(
+        tx,
+        [tuple(getattr(a, n) for n in ALERT_COLUMNS) for a in alerts],
+        [(c.subscription_id, c.subject, c.active, c.value) for c in changed],
+    )
+
+
+def record_rows(tx: Tx, alerts: Sequence[AlertValues], changed: Sequence[ConditionValues]) -> None:
+    """A batch's alerts (as values), their pending deliveries and its changed conditions.
+
+    On PostgreSQL: the alerts and their outbox rows by COPY (text rows built here), the
+    conditions by one INSERT ... ON CONFLICT over arrays: three statements per batch.
+    """
+    if tx.dialect != "postgres":
+        _record_rows_sqlite(tx, alerts, changed)
+        return
+    if alerts:
+        alert_lines, outbox_lines = _copy_lines(alerts)
+        tx.copy_text(sql.Identifier("pr_alerts"), ALERT_COLUMNS, alert_lines)
+        tx.copy_text(sql.Identifier("alert_outbox"), OUTBOX_COLUMNS, outbox_lines)
+    if changed:
+        tx.execute(
+            "INSERT INTO pr_alert_state (subscription_id, subject, active, value)"
+            " SELECT * FROM unnest(%s::text[], %s::text[], %s::boolean[], %s::text[])"
+            " ON CONFLICT (subscription_id, subject)"
+            " DO UPDATE SET active = excluded.active, value = excluded.value",
+            [list(column) for column in zip(*changed, strict=True)],
         )
+
+
+def _record_rows_sqlite(
+    tx: Tx, alerts: Sequence[AlertValues], changed: Sequence[ConditionValues]
+) -> None:
+    if alerts:
+        tx.copy_rows(sql.Identifier("pr_alerts"), ALERT_COLUMNS, alerts)
+        at = ALERT_COLUMNS.index("created_at")
         tx.copy_rows(
             sql.Identifier("alert_outbox"),
             OUTBOX_COLUMNS,
-            [(a.id, a.subscription_id, "pending", 0, a.created_at, a.created_at) for a in alerts],
+            [(a[0], a[1], "pending", 0, a[at], a[at]) for a in alerts],
         )
-    _insert(
-        tx,
-        "pr_alert_state",
-        changed,
-        " ON CONFLICT (subscription_id, subject)"
-        " DO UPDATE SET active = excluded.active, value = excluded.value",
-    )
+    if changed:
+        tx.executemany(
+            "INSERT INTO pr_alert_state (subscription_id, subject, active, value)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (subscription_id, subject)"
+            " DO UPDATE SET active = excluded.active, value = excluded.value",
+            changed,
+        )
+
+
+_NULL = "\\N"
+_SPECIAL = ("\\", "\t", "\n", "\r")
+
+
+def copy_text(value: str) -> str:
+    """`value` as a field of COPY's text format (backslash, tab, newline, return escaped)."""
+    if any(c in value for c in _SPECIAL):
+        return (
+            value.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    return value
+
+
+def _copy_lines(alerts: Sequence[AlertValues]) -> tuple[list[str], list[str]]:
+    """The COPY text lines of the alerts and of their outbox rows.
+
+    Every text field goes through `copy_text`; the alerts of one event share their
+    figures, subject and cause, so each distinct text is escaped once.
+    """
+    texts: dict[str | None, str] = {None: _NULL}
+    stamps: dict[datetime, str] = {}
+
+    def text(value: str | None) -> str:
+        found = texts.get(value)
+        if found is None:
+            assert value is not None
+            found = texts[value] = copy_text(value)
+        return found
+
+    alert_lines, outbox_lines = [], []
+    for (
+        id_,
+        sid,
+        subject,
+        kind,
+        metric,
+        before,
+        after,
+        figures_before,
+        figures_after,
+        position,
+        stream,
+        version,
+        type_,
+        created_at,
+    ) in alerts:
+        at = stamps.get(created_at)
+        if at is None:
+            at = stamps[created_at] = created_at.isoformat()
+        ident, owner = text(id_), text(sid)
+        alert_lines.append(
+            "\t".join(
+                (
+                    ident,
+                    owner,
+                    text(subject),
+                    text(kind),
+                    text(metric),
+                    text(before),
+                    text(after),
+                    text(figures_before),
+                    text(figures_after),
+                    str(position),
+                    text(stream),
+                    str(version),
+                    text(type_),
+                    at,
+                )
+            )
+        )
+        outbox_lines.append(f"{ident}\t{owner}\tpending\t0\t{at}\t{at}")
+    return alert_lines, outbox_lines
