@@ -78,7 +78,12 @@ class AlertRow:
 
 
 ALERT_COLUMNS = tuple(f.name for f in fields(AlertRow))
-AlertValues = tuple[Any, ...]  # an AlertRow's values, in the order of ALERT_COLUMNS
+# An alert as values: what is its own, then what it shares with the other alerts of its
+# subject and cause (one tuple for them all: the writer formats it once).
+OWN_COLUMNS = ("id", "subscription_id", "kind", "metric", "value_before", "value_after")
+SHARED_COLUMNS = tuple(c for c in ALERT_COLUMNS if c not in OWN_COLUMNS)
+AlertShared = tuple[Any, ...]  # in the order of SHARED_COLUMNS
+AlertValues = tuple[str, str, str, str, str | None, str | None, AlertShared]
 _ALERT_NS_BYTES = ALERT_NS.bytes
 
 

@@ -15,7 +15,13 @@ from typing import Any
 from psycopg import sql
 
 from domain.subscription import Rule, rule_from_payload
-from projections.alert_conditions import ALERT_COLUMNS, AlertRow, AlertValues, ConditionRow
+from projections.alert_conditions import (
+    OWN_COLUMNS,
+    SHARED_COLUMNS,
+    AlertRow,
+    AlertValues,
+    ConditionRow,
+)
 from projections.alert_values import Facts
 from projections.db import Tx
 
@@ -164,7 +170,18 @@ def record(tx: Tx, alerts: Sequence[AlertRow], changed: Sequence[ConditionRow]) 
     """A batch's alerts, their pending deliveries and its changed conditions."""
     record_rows(
         tx,
-        [tuple(getattr(a, n) for n in ALERT_COLUMNS) for a in alerts],
+        [
+            (
+                a.id,
+                a.subscription_id,
+                a.kind,
+                a.metric,
+                a.value_before,
+                a.value_after,
+                tuple(getattr(a, n) for n in SHARED_COLUMNS),
+            )
+            for a in alerts
+        ],
         [(c.subscription_id, c.subject, c.active, c.value) for c in changed],
     )
 
@@ -172,36 +189,53 @@ def record(tx: Tx, alerts: Sequence[AlertRow], changed: Sequence[ConditionRow]) 
 def record_rows(tx: Tx, alerts: Sequence[AlertValues], changed: Sequence[ConditionValues]) -> None:
     """A batch's alerts (as values), their pending deliveries and its changed conditions.
 
-    On PostgreSQL: the alerts and their outbox rows by COPY (text rows built here), the
-    conditions by one INSERT ... ON CONFLICT over arrays: three statements per batch.
+    On PostgreSQL, by COPY in text rows built here: the alerts, their outbox rows, and the
+    conditions into a temporary table that one INSERT ... ON CONFLICT then applies.
     """
     if tx.dialect != "postgres":
         _record_rows_sqlite(tx, alerts, changed)
         return
     if alerts:
         alert_lines, outbox_lines = _copy_lines(alerts)
-        tx.copy_text(sql.Identifier("pr_alerts"), ALERT_COLUMNS, alert_lines)
+        tx.copy_text(sql.Identifier("pr_alerts"), OWN_COLUMNS + SHARED_COLUMNS, alert_lines)
         tx.copy_text(sql.Identifier("alert_outbox"), OUTBOX_COLUMNS, outbox_lines)
     if changed:
         tx.execute(
-            "INSERT INTO pr_alert_state (subscription_id, subject, active, value)"
-            " SELECT * FROM unnest(%s::text[], %s::text[], %s::boolean[], %s::text[])"
-            " ON CONFLICT (subscription_id, subject)"
-            " DO UPDATE SET active = excluded.active, value = excluded.value",
-            [list(column) for column in zip(*changed, strict=True)],
+            "CREATE TEMPORARY TABLE IF NOT EXISTS pr_alert_state_in (subscription_id text,"
+            " subject text, active boolean, value text) ON COMMIT DELETE ROWS"
         )
+        text: dict[str | None, str] = {None: _NULL}
+        lines = []
+        for sid, subject, active, value in changed:
+            v = text.get(value)
+            if v is None:
+                v = text[value] = copy_text(value or "")
+            lines.append(f"{copy_text(sid)}\t{copy_text(subject)}\t{'t' if active else 'f'}\t{v}")
+        tx.copy_text(
+            sql.Identifier("pr_alert_state_in"),
+            ("subscription_id", "subject", "active", "value"),
+            lines,
+        )
+        tx.execute(
+            "INSERT INTO pr_alert_state (subscription_id, subject, active, value)"
+            " SELECT subscription_id, subject, active, value FROM pr_alert_state_in"
+            " ON CONFLICT (subscription_id, subject)"
+            " DO UPDATE SET active = excluded.active, value = excluded.value"
+        )
+        tx.execute("TRUNCATE pr_alert_state_in")
 
 
 def _record_rows_sqlite(
     tx: Tx, alerts: Sequence[AlertValues], changed: Sequence[ConditionValues]
 ) -> None:
     if alerts:
-        tx.copy_rows(sql.Identifier("pr_alerts"), ALERT_COLUMNS, alerts)
-        at = ALERT_COLUMNS.index("created_at")
+        rows = [a[:-1] + a[-1] for a in alerts]
+        tx.copy_rows(sql.Identifier("pr_alerts"), OWN_COLUMNS + SHARED_COLUMNS, rows)
+        at = SHARED_COLUMNS.index("created_at")
         tx.copy_rows(
             sql.Identifier("alert_outbox"),
             OUTBOX_COLUMNS,
-            [(a[0], a[1], "pending", 0, a[at], a[at]) for a in alerts],
+            [(a[0], a[1], "pending", 0, a[-1][at], a[-1][at]) for a in alerts],
         )
     if changed:
         tx.executemany(
@@ -213,12 +247,11 @@ def _record_rows_sqlite(
 
 
 _NULL = "\\N"
-_SPECIAL = ("\\", "\t", "\n", "\r")
 
 
 def copy_text(value: str) -> str:
     """`value` as a field of COPY's text format (backslash, tab, newline, return escaped)."""
-    if any(c in value for c in _SPECIAL):
+    if "\\" in value or not value.isprintable():
         return (
             value.replace("\\", "\\\\")
             .replace("\t", "\\t")
@@ -229,61 +262,38 @@ def copy_text(value: str) -> str:
 
 
 def _copy_lines(alerts: Sequence[AlertValues]) -> tuple[list[str], list[str]]:
-    """The COPY text lines of the alerts and of their outbox rows.
-
-    Every text field goes through `copy_text`; the alerts of one event share their
-    figures, subject and cause, so each distinct text is escaped once.
-    """
-    texts: dict[str | None, str] = {None: _NULL}
-    stamps: dict[datetime, str] = {}
-
-    def text(value: str | None) -> str:
-        found = texts.get(value)
-        if found is None:
-            assert value is not None
-            found = texts[value] = copy_text(value)
-        return found
-
+    """The COPY text lines of the alerts (columns OWN_COLUMNS + SHARED_COLUMNS) and of their
+    outbox rows: every text field through `copy_text`, what alerts share formatted once."""
+    shared: dict[int, tuple[str, str]] = {}  # id(shared values) -> (their text, created_at)
+    values: dict[str | None, str] = {None: _NULL}
     alert_lines, outbox_lines = [], []
-    for (
-        id_,
-        sid,
-        subject,
-        kind,
-        metric,
-        before,
-        after,
-        figures_before,
-        figures_after,
-        position,
-        stream,
-        version,
-        type_,
-        created_at,
-    ) in alerts:
-        at = stamps.get(created_at)
-        if at is None:
-            at = stamps[created_at] = created_at.isoformat()
-        ident, owner = text(id_), text(sid)
+    for id_, sid, kind, metric, before, after, common in alerts:
+        found = shared.get(id(common))
+        if found is None:
+            found = shared[id(common)] = _shared_text(common)
+        tail, at = found
+        b, a = values.get(before), values.get(after)
+        if b is None:
+            b = values[before] = copy_text(before or "")
+        if a is None:
+            a = values[after] = copy_text(after or "")
+        ident, owner = copy_text(id_), copy_text(sid)
         alert_lines.append(
-            "\t".join(
-                (
-                    ident,
-                    owner,
-                    text(subject),
-                    text(kind),
-                    text(metric),
-                    text(before),
-                    text(after),
-                    text(figures_before),
-                    text(figures_after),
-                    str(position),
-                    text(stream),
-                    str(version),
-                    text(type_),
-                    at,
-                )
-            )
+            f"{ident}\t{owner}\t{copy_text(kind)}\t{copy_text(metric)}\t{b}\t{a}\t{tail}"
         )
         outbox_lines.append(f"{ident}\t{owner}\tpending\t0\t{at}\t{at}")
     return alert_lines, outbox_lines
+
+
+def _shared_text(common: tuple[Any, ...]) -> tuple[str, str]:
+    fields_ = []
+    for value in common:
+        if value is None:
+            fields_.append(_NULL)
+        elif isinstance(value, datetime):
+            fields_.append(value.isoformat())
+        elif isinstance(value, int):
+            fields_.append(str(value))
+        else:
+            fields_.append(copy_text(str(value)))
+    return "\t".join(fields_), common[SHARED_COLUMNS.index("created_at")].isoformat()

@@ -35,6 +35,7 @@ from domain.values import canonical_ministry
 from projections import alert_store, programme_alerts
 from projections.alert_conditions import (
     PORTFOLIO,
+    AlertShared,
     AlertValues,
     Cause,
     Check,
@@ -125,6 +126,7 @@ class AlertsProjector:
         self.dirty: dict[Key, Condition] = {}
         self.new_alerts: list[AlertValues] = []
         self.changed_facts: dict[str, Facts] = {}
+        self.histories: dict[str, list[Any]] = {}  # the streams refolded in this batch
         for n in batch:
             event = self.mapper.to_domain_event(n)
             match event:
@@ -139,7 +141,7 @@ class AlertsProjector:
         alert_store.save_all_facts(tx, self.changed_facts)
         changed = [(sid, subject, *self.dirty[sid, subject]) for sid, subject in sorted(self.dirty)]
         alert_store.record_rows(tx, self.new_alerts, changed)
-        del self.tx, self.states, self.dirty
+        del self.tx, self.states, self.dirty, self.histories
         self.position = batch[-1].id if batch else applied
 
     def _subscription(self, tx: Tx, n: Notification, event: Any) -> None:
@@ -230,14 +232,25 @@ class AlertsProjector:
             return self._refold(pid, version, event)
         event.apply(state)
         state.version = max(state.version, version)
+        if pid in self.histories:
+            self.histories[pid].append(event)
         return state
 
     def _refold(self, pid: str, version: int, event: Any) -> ProjectState | None:
-        events = [*self.load_events(UUID(pid), version - 1), event]
+        """Fold the project's stream up to `event`: read from the store once per batch, then
+        kept (with the batch's next events of that project) until the batch is through."""
+        kept = self.histories.get(pid)
+        if kept and kept[-1].originator_version == version - 1:
+            events = kept
+        else:
+            events = self.load_events(UUID(pid), version - 1)
+        events.append(event)
+        self.histories[pid] = events
         state = fold(events)
         registration = next((e for e in events if isinstance(e, Project.Registered)), None)
         if state is None or registration is None:
             self.latest.pop(pid, None)
+            self.histories.pop(pid, None)
             return None
         registered_on = registration.effective_date
         last = max(sort_date(e, registered_on) for e in events)
@@ -285,7 +298,7 @@ class AlertsProjector:
         now = datetime.now(UTC)
         states, dirty, alerts = self.states, self.dirty, self.new_alerts
         read = subject in self.read_subjects
-        figures: tuple[str, str] | None = None
+        shared: AlertShared | None = None
         for check in checks:
             rule, value = check.rule, check.value
             stored = None if value is None else str(value)
@@ -304,24 +317,26 @@ class AlertsProjector:
                     states[key] = dirty[key] = (new_active, new_stored)
                 if new_active == active:
                     continue
-                if figures is None:
-                    figures = (json.dumps(before), json.dumps(after))
-                alerts.append(
-                    (
-                        alert_id(sid, subject, cause.position),
-                        sid,
+                if shared is None:  # what this event's alerts on `subject` share
+                    shared = (
                         subject,
-                        "raised" if new_active else "cleared",
-                        rule.metric,
-                        previous,
-                        new_stored,
-                        figures[0],
-                        figures[1],
+                        json.dumps(before),
+                        json.dumps(after),
                         cause.position,
                         cause.stream,
                         cause.version,
                         cause.type,
                         now,
+                    )
+                alerts.append(
+                    (
+                        alert_id(sid, subject, cause.position),
+                        sid,
+                        "raised" if new_active else "cleared",
+                        rule.metric,
+                        previous,
+                        new_stored,
+                        shared,
                     )
                 )
 
