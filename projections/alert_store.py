@@ -186,27 +186,54 @@ def record(tx: Tx, alerts: Sequence[AlertRow], changed: Sequence[ConditionRow]) 
     )
 
 
+SMALL = 64  # at most this many alerts: one statement for the batch's writes, else COPY
+_ALERT_TYPES = {"cause_position": "bigint", "cause_version": "bigint", "created_at": "timestamptz"}
+_UPSERT = sql.SQL(
+    "INSERT INTO pr_alert_state (subscription_id, subject, active, value)"
+    " SELECT * FROM unnest(%s::text[], %s::text[], %s::boolean[], %s::text[])"
+    " ON CONFLICT (subscription_id, subject)"
+    " DO UPDATE SET active = excluded.active, value = excluded.value"
+)
+_ALERT_NAMES = OWN_COLUMNS + SHARED_COLUMNS
+_ALERTS_AND_OUTBOX = sql.SQL(
+    "new_alerts AS (INSERT INTO pr_alerts ({}) SELECT * FROM unnest({})"
+    " RETURNING id, subscription_id, created_at)"
+    " INSERT INTO alert_outbox ({})"
+    " SELECT id, subscription_id, 'pending', 0, created_at, created_at FROM new_alerts"
+).format(
+    sql.SQL(", ").join(map(sql.Identifier, _ALERT_NAMES)),
+    sql.SQL(", ").join(
+        sql.SQL("%s::{}[]").format(sql.SQL(_ALERT_TYPES.get(c, "text"))) for c in _ALERT_NAMES
+    ),
+    sql.SQL(", ").join(map(sql.Identifier, OUTBOX_COLUMNS)),
+)
+
+
 def record_rows(tx: Tx, alerts: Sequence[AlertValues], changed: Sequence[ConditionValues]) -> None:
     """A batch's alerts (as values), their pending deliveries and its changed conditions.
 
-    On PostgreSQL: the alerts and their outbox rows by COPY (text rows built here), the
-    conditions by one INSERT ... ON CONFLICT over arrays: three statements per batch.
+    On PostgreSQL, a batch of few alerts (the live path: a command's events) writes them all
+    in one statement over arrays (one round trip); a larger one COPYs the alerts and their
+    outbox rows (text rows built here) and upserts the conditions over arrays.
     """
     if tx.dialect != "postgres":
         _record_rows_sqlite(tx, alerts, changed)
         return
+    states = [list(column) for column in zip(*changed, strict=True)] if changed else []
+    if alerts and len(alerts) <= SMALL:
+        columns = [list(column) for column in zip(*(a[:-1] + a[-1] for a in alerts), strict=True)]
+        if changed:
+            query = sql.SQL("WITH states AS ({}), {}").format(_UPSERT, _ALERTS_AND_OUTBOX)
+            tx.execute(query, [*states, *columns])
+        else:
+            tx.execute(sql.SQL("WITH {}").format(_ALERTS_AND_OUTBOX), columns)
+        return
     if alerts:
         alert_lines, outbox_lines = _copy_lines(alerts)
-        tx.copy_text(sql.Identifier("pr_alerts"), OWN_COLUMNS + SHARED_COLUMNS, alert_lines)
+        tx.copy_text(sql.Identifier("pr_alerts"), _ALERT_NAMES, alert_lines)
         tx.copy_text(sql.Identifier("alert_outbox"), OUTBOX_COLUMNS, outbox_lines)
-    if changed:  # one statement: a batch of one event pays one round trip, not four
-        tx.execute(
-            "INSERT INTO pr_alert_state (subscription_id, subject, active, value)"
-            " SELECT * FROM unnest(%s::text[], %s::text[], %s::boolean[], %s::text[])"
-            " ON CONFLICT (subscription_id, subject)"
-            " DO UPDATE SET active = excluded.active, value = excluded.value",
-            [list(column) for column in zip(*changed, strict=True)],
-        )
+    if changed:
+        tx.execute(_UPSERT, states)
 
 
 def _record_rows_sqlite(

@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
@@ -26,7 +27,7 @@ from domain.application import Portfolio, Provenance
 from domain.errors import DomainError
 from domain.subscription import make_channel, make_rule
 from domain.values import RATINGS
-from projections import alerts
+from projections import alert_store, alerts
 from projections.catchup import run_projection
 from projections.db import Database
 from projections.registry import catch_up
@@ -284,9 +285,14 @@ def _normalised(db: Database, names: dict[str, str]) -> tuple[list[tuple[Any, ..
     )
 
 
-def test_postgres_records_the_same_alerts_as_sqlite(pg_url: str, pg_schema: str) -> None:
-    """The PostgreSQL writer (COPY text rows, one upsert over arrays) stores exactly what the
-    SQLite one does, a project name with a tab, a newline and backslashes included."""
+@pytest.mark.parametrize("small", [alert_store.SMALL, 0])
+def test_postgres_records_the_same_alerts_as_sqlite(
+    pg_url: str, pg_schema: str, small: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PostgreSQL writer (one statement over arrays for a few alerts; with `small` 0,
+    always COPY text rows) stores exactly what the SQLite one does, a project name with a
+    tab, a newline and backslashes included."""
+    monkeypatch.setattr(alert_store, "SMALL", small)
     snapshots = []
     with tempfile.TemporaryDirectory() as tmp:
         for settings_ in (
