@@ -7,12 +7,14 @@ writes the transitions through `projections.alert_store`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from domain.subscription import PORTFOLIO_METRICS, Rule
@@ -73,6 +75,30 @@ class AlertRow:
     cause_version: int
     cause_type: str
     created_at: datetime
+
+
+ALERT_COLUMNS = tuple(f.name for f in fields(AlertRow))
+# An alert as values: what is its own, then what it shares with the other alerts of its
+# subject and cause (one tuple for them all: the writer formats it once).
+OWN_COLUMNS = ("id", "subscription_id", "kind", "metric", "value_before", "value_after")
+SHARED_COLUMNS = tuple(c for c in ALERT_COLUMNS if c not in OWN_COLUMNS)
+AlertShared = tuple[Any, ...]  # in the order of SHARED_COLUMNS
+AlertValues = tuple[str, str, str, str, str | None, str | None, AlertShared]
+_ALERT_NS_BYTES = ALERT_NS.bytes
+
+
+def alert_id(subscription_id: str, subject: str, position: int) -> str:
+    """The alert's id: `uuid.uuid5(ALERT_NS, "sid:subject:position")`, without the UUID objects."""
+    digest = bytearray(
+        hashlib.sha1(
+            _ALERT_NS_BYTES + f"{subscription_id}:{subject}:{position}".encode(),
+            usedforsecurity=False,
+        ).digest()[:16]
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    x = digest.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 @dataclass(frozen=True)

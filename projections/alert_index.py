@@ -5,22 +5,35 @@ new facts it asks `RuleIndex.project_checks` for the checks whose value or scope
 updates the sums by the project's delta. The checks are the ones of
 `alert_conditions.project_checks` that can flip (a rule whose value and scope did not move
 cannot: `Rule.next_active` is idempotent), so the alerts are the same.
+
+Subscriptions with equal rules (the same metric, comparator, thresholds and scope) share
+one `RuleChecks`: the value is read once and the condition computed once per prior state,
+then applied to each subscription's own condition.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
 from domain.subscription import PORTFOLIO_METRICS, Rule
 from domain.values import canonical_ministry
-from projections.alert_conditions import PORTFOLIO, Check
 from projections.alert_values import Facts, metric_value
 from projections.figures import q2
 
-Bucket = dict[str, dict[str, Rule]]  # metric -> subscription id -> rule
+Bucket = dict[str, dict[Rule, dict[str, None]]]  # metric -> rule -> its subscription ids
 EXACT = 200  # digits of the running sums: Decimal sums stay exact, whatever the order
+
+
+@dataclass(frozen=True)
+class RuleChecks:
+    """One rule to check on one subject (its value now), for every subscription holding it."""
+
+    rule: Rule
+    subscription_ids: Collection[str]
+    value: Decimal | None
 
 
 class RuleIndex:
@@ -44,7 +57,7 @@ class RuleIndex:
         """Add or replace subscription `sid`'s rule."""
         self.remove(sid)
         self.rules[sid] = rule
-        self._bucket(rule, create=True).setdefault(rule.metric, {})[sid] = rule
+        self._bucket(rule, create=True).setdefault(rule.metric, {}).setdefault(rule, {})[sid] = None
 
     def remove(self, sid: str) -> None:
         """Forget subscription `sid`'s rule (nothing if it has none)."""
@@ -53,7 +66,10 @@ class RuleIndex:
             return
         bucket = self._bucket(rule, create=False)
         rules = bucket.get(rule.metric, {})
-        rules.pop(sid, None)
+        sids = rules.get(rule, {})
+        sids.pop(sid, None)
+        if not sids:
+            rules.pop(rule, None)
         if not rules:
             bucket.pop(rule.metric, None)
 
@@ -80,11 +96,13 @@ class RuleIndex:
             found.append(self.by_ministry[self.stable(str(code))])
         return found
 
-    def project_checks(self, project_id: str, before: Facts | None, after: Facts) -> list[Check]:
+    def project_checks(
+        self, project_id: str, before: Facts | None, after: Facts
+    ) -> list[RuleChecks]:
         """The project-metric checks that can flip: the value moved, or the scope did."""
         old, new = self.covering(project_id, before), self.covering(project_id, after)
         moved: dict[str, bool] = {}
-        checks: list[Check] = []
+        checks: list[RuleChecks] = []
         for bucket in _distinct(old + new):
             scope_moved = _within(bucket, old) != _within(bucket, new)
             for metric, rules in bucket.items():
@@ -96,10 +114,7 @@ class RuleIndex:
                     if not moved[metric]:
                         continue
                 value = metric_value(metric, after)
-                checks.extend(
-                    Check(sid, rule, project_id, value, before, after)
-                    for sid, rule in rules.items()
-                )
+                checks.extend(RuleChecks(rule, sids, value) for rule, sids in rules.items())
         return checks
 
 
@@ -138,16 +153,17 @@ class PortfolioSums:
             return +total
         return q2(self.drift_total / self.drifts) if self.drifts else None
 
-    def replace(self, rules: Bucket, before: Facts | None, after: Facts) -> list[Check]:
-        """Swap a project's facts; the checks of the portfolio rules whose value moved."""
+    def replace(self, rules: Bucket, before: Facts | None, after: Facts) -> list[RuleChecks]:
+        """Swap a project's facts; the checks of the portfolio rules whose value moved (their
+        subject: the portfolio)."""
         values = {metric: self.value(metric) for metric in rules}
         self.add(before, -1)
         self.add(after, 1)
-        checks: list[Check] = []
-        for metric, by_sid in rules.items():
+        checks: list[RuleChecks] = []
+        for metric, by_rule in rules.items():
             value = self.value(metric)
             if value != values[metric]:
-                checks.extend(Check(sid, rule, PORTFOLIO, value) for sid, rule in by_sid.items())
+                checks.extend(RuleChecks(rule, sids, value) for rule, sids in by_rule.items())
         return checks
 
 

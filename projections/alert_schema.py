@@ -20,6 +20,8 @@ _DDL = (
     "CREATE TABLE IF NOT EXISTS pr_alert_state (subscription_id text NOT NULL,"
     " subject text NOT NULL, active {bool} NOT NULL, value text,"
     " PRIMARY KEY (subscription_id, subject))",
+    # a batch reads the conditions of its subjects only
+    "CREATE INDEX IF NOT EXISTS pr_alert_state_by_subject ON pr_alert_state (subject)",
     "CREATE TABLE IF NOT EXISTS pr_alerts (id text PRIMARY KEY, subscription_id text NOT NULL,"
     " subject text NOT NULL, kind text NOT NULL, metric text NOT NULL, value_before text,"
     " value_after text, figures_before text, figures_after text, cause_position {int} NOT NULL,"

@@ -15,11 +15,18 @@ from typing import Any
 from psycopg import sql
 
 from domain.subscription import Rule, rule_from_payload
-from projections.alert_conditions import AlertRow, ConditionRow
+from projections.alert_conditions import (
+    OWN_COLUMNS,
+    SHARED_COLUMNS,
+    AlertRow,
+    AlertValues,
+    ConditionRow,
+)
 from projections.alert_values import Facts
 from projections.db import Tx
 
 Key = tuple[str, str]  # (subscription id, subject)
+ConditionValues = tuple[str, str, bool, str | None]  # a ConditionRow's values, in its order
 OUTBOX_COLUMNS = (
     "alert_id",
     "subscription_id",
@@ -45,20 +52,6 @@ class SubscriptionRow:
     created_at: datetime
     updated_at: datetime
     digest: bool
-
-
-def _insert(tx: Tx, table: str, rows: Sequence[Any], on_conflict: str = "") -> None:
-    """Insert dataclass rows into `table`, one column per field, by name."""
-    if not rows:
-        return
-    names = [f.name for f in fields(rows[0])]
-    query = sql.SQL("INSERT INTO {} ({}) VALUES ({}){}").format(
-        sql.Identifier(table),
-        sql.SQL(", ").join(map(sql.Identifier, names)),
-        sql.SQL(", ").join(sql.Placeholder() * len(names)),
-        sql.SQL(on_conflict),
-    )
-    tx.executemany(query, [[getattr(row, name) for name in names] for row in rows])
 
 
 def active_rules(tx: Tx) -> dict[str, Rule]:
@@ -109,7 +102,13 @@ def _conditions(rows: Sequence[dict[str, Any]]) -> dict[Key, ConditionRow]:
 
 
 def add_subscription(tx: Tx, row: SubscriptionRow) -> None:
-    _insert(tx, "pr_alert_subscriptions", [row])
+    names = [f.name for f in fields(row)]
+    query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        sql.Identifier("pr_alert_subscriptions"),
+        sql.SQL(", ").join(map(sql.Identifier, names)),
+        sql.SQL(", ").join(sql.Placeholder() * len(names)),
+    )
+    tx.execute(query, [getattr(row, name) for name in names])
 
 
 def change_rule(tx: Tx, sid: str, rule: dict[str, Any], version: int, at: datetime) -> None:
@@ -169,20 +168,143 @@ def save_all_facts(tx: Tx, facts: Mapping[str, Facts]) -> None:
 
 def record(tx: Tx, alerts: Sequence[AlertRow], changed: Sequence[ConditionRow]) -> None:
     """A batch's alerts, their pending deliveries and its changed conditions."""
-    if alerts:  # insert only: COPY on PostgreSQL
-        names = [f.name for f in fields(alerts[0])]
-        tx.copy_rows(
-            sql.Identifier("pr_alerts"), names, [[getattr(a, n) for n in names] for a in alerts]
-        )
+    record_rows(
+        tx,
+        [
+            (
+                a.id,
+                a.subscription_id,
+                a.kind,
+                a.metric,
+                a.value_before,
+                a.value_after,
+                tuple(getattr(a, n) for n in SHARED_COLUMNS),
+            )
+            for a in alerts
+        ],
+        [(c.subscription_id, c.subject, c.active, c.value) for c in changed],
+    )
+
+
+SMALL = 64  # at most this many alerts: one statement for the batch's writes, else COPY
+_ALERT_TYPES = {"cause_position": "bigint", "cause_version": "bigint", "created_at": "timestamptz"}
+_UPSERT = sql.SQL(
+    "INSERT INTO pr_alert_state (subscription_id, subject, active, value)"
+    " SELECT * FROM unnest(%s::text[], %s::text[], %s::boolean[], %s::text[])"
+    " ON CONFLICT (subscription_id, subject)"
+    " DO UPDATE SET active = excluded.active, value = excluded.value"
+)
+_ALERT_NAMES = OWN_COLUMNS + SHARED_COLUMNS
+_ALERTS_AND_OUTBOX = sql.SQL(
+    "new_alerts AS (INSERT INTO pr_alerts ({}) SELECT * FROM unnest({})"
+    " RETURNING id, subscription_id, created_at)"
+    " INSERT INTO alert_outbox ({})"
+    " SELECT id, subscription_id, 'pending', 0, created_at, created_at FROM new_alerts"
+).format(
+    sql.SQL(", ").join(map(sql.Identifier, _ALERT_NAMES)),
+    sql.SQL(", ").join(
+        sql.SQL("%s::{}[]").format(sql.SQL(_ALERT_TYPES.get(c, "text"))) for c in _ALERT_NAMES
+    ),
+    sql.SQL(", ").join(map(sql.Identifier, OUTBOX_COLUMNS)),
+)
+
+
+def record_rows(tx: Tx, alerts: Sequence[AlertValues], changed: Sequence[ConditionValues]) -> None:
+    """A batch's alerts (as values), their pending deliveries and its changed conditions.
+
+    On PostgreSQL, a batch of few alerts (the live path: a command's events) writes them all
+    in one statement over arrays (one round trip); a larger one COPYs the alerts and their
+    outbox rows (text rows built here) and upserts the conditions over arrays.
+    """
+    if tx.dialect != "postgres":
+        _record_rows_sqlite(tx, alerts, changed)
+        return
+    states = [list(column) for column in zip(*changed, strict=True)] if changed else []
+    if alerts and len(alerts) <= SMALL:
+        columns = [list(column) for column in zip(*(a[:-1] + a[-1] for a in alerts), strict=True)]
+        if changed:
+            query = sql.SQL("WITH states AS ({}), {}").format(_UPSERT, _ALERTS_AND_OUTBOX)
+            tx.execute(query, [*states, *columns])
+        else:
+            tx.execute(sql.SQL("WITH {}").format(_ALERTS_AND_OUTBOX), columns)
+        return
+    if alerts:
+        alert_lines, outbox_lines = _copy_lines(alerts)
+        tx.copy_text(sql.Identifier("pr_alerts"), _ALERT_NAMES, alert_lines)
+        tx.copy_text(sql.Identifier("alert_outbox"), OUTBOX_COLUMNS, outbox_lines)
+    if changed:
+        tx.execute(_UPSERT, states)
+
+
+def _record_rows_sqlite(
+    tx: Tx, alerts: Sequence[AlertValues], changed: Sequence[ConditionValues]
+) -> None:
+    if alerts:
+        rows = [a[:-1] + a[-1] for a in alerts]
+        tx.copy_rows(sql.Identifier("pr_alerts"), OWN_COLUMNS + SHARED_COLUMNS, rows)
+        at = SHARED_COLUMNS.index("created_at")
         tx.copy_rows(
             sql.Identifier("alert_outbox"),
             OUTBOX_COLUMNS,
-            [(a.id, a.subscription_id, "pending", 0, a.created_at, a.created_at) for a in alerts],
+            [(a[0], a[1], "pending", 0, a[-1][at], a[-1][at]) for a in alerts],
         )
-    _insert(
-        tx,
-        "pr_alert_state",
-        changed,
-        " ON CONFLICT (subscription_id, subject)"
-        " DO UPDATE SET active = excluded.active, value = excluded.value",
-    )
+    if changed:
+        tx.executemany(
+            "INSERT INTO pr_alert_state (subscription_id, subject, active, value)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (subscription_id, subject)"
+            " DO UPDATE SET active = excluded.active, value = excluded.value",
+            changed,
+        )
+
+
+_NULL = "\\N"
+
+
+def copy_text(value: str) -> str:
+    """`value` as a field of COPY's text format (backslash, tab, newline, return escaped)."""
+    if "\\" in value or not value.isprintable():
+        return (
+            value.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    return value
+
+
+def _copy_lines(alerts: Sequence[AlertValues]) -> tuple[list[str], list[str]]:
+    """The COPY text lines of the alerts (columns OWN_COLUMNS + SHARED_COLUMNS) and of their
+    outbox rows: every text field through `copy_text`, what alerts share formatted once."""
+    shared: dict[int, tuple[str, str]] = {}  # id(shared values) -> (their text, created_at)
+    values: dict[str | None, str] = {None: _NULL}
+    alert_lines, outbox_lines = [], []
+    for id_, sid, kind, metric, before, after, common in alerts:
+        found = shared.get(id(common))
+        if found is None:
+            found = shared[id(common)] = _shared_text(common)
+        tail, at = found
+        b, a = values.get(before), values.get(after)
+        if b is None:
+            b = values[before] = copy_text(before or "")
+        if a is None:
+            a = values[after] = copy_text(after or "")
+        ident, owner = copy_text(id_), copy_text(sid)
+        alert_lines.append(
+            f"{ident}\t{owner}\t{copy_text(kind)}\t{copy_text(metric)}\t{b}\t{a}\t{tail}"
+        )
+        outbox_lines.append(f"{ident}\t{owner}\tpending\t0\t{at}\t{at}")
+    return alert_lines, outbox_lines
+
+
+def _shared_text(common: tuple[Any, ...]) -> tuple[str, str]:
+    fields_ = []
+    for value in common:
+        if value is None:
+            fields_.append(_NULL)
+        elif isinstance(value, datetime):
+            fields_.append(value.isoformat())
+        elif isinstance(value, int):
+            fields_.append(str(value))
+        else:
+            fields_.append(copy_text(str(value)))
+    return "\t".join(fields_), common[SHARED_COLUMNS.index("created_at")].isoformat()

@@ -35,14 +35,14 @@ from domain.values import canonical_ministry
 from projections import alert_store, programme_alerts
 from projections.alert_conditions import (
     PORTFOLIO,
-    AlertRow,
+    AlertShared,
+    AlertValues,
     Cause,
     Check,
-    ConditionRow,
-    evaluate,
+    alert_id,
     rule_checks,
 )
-from projections.alert_index import PortfolioSums, RuleIndex
+from projections.alert_index import PortfolioSums, RuleChecks, RuleIndex
 from projections.alert_schema import NAME, setup
 from projections.alert_store import Key, SubscriptionRow
 from projections.alert_values import Facts, project_facts
@@ -52,6 +52,7 @@ from projections.state import ProjectState, fold, sort_date
 __all__ = ["NAME", "AlertsProjector", "setup"]
 
 LoadEvents = Callable[[UUID, int], list[Any]]
+Condition = tuple[bool, str | None]  # a condition state: raised or not, the last known value
 
 
 @dataclass
@@ -117,11 +118,15 @@ class AlertsProjector:
             self.loaded = True
         subjects = sorted({str(n.originator_id) for n in batch} | {PORTFOLIO})
         self.tx = tx
-        self.states: dict[Key, ConditionRow] = alert_store.conditions_of_subjects(tx, subjects)
+        self.states: dict[Key, Condition] = {
+            key: (row.active, row.value)
+            for key, row in alert_store.conditions_of_subjects(tx, subjects).items()
+        }
         self.read_subjects, self.read_subscriptions = set(subjects), set[str]()
-        self.dirty: dict[Key, ConditionRow] = {}
-        self.new_alerts: list[AlertRow] = []
+        self.dirty: dict[Key, Condition] = {}
+        self.new_alerts: list[AlertValues] = []
         self.changed_facts: dict[str, Facts] = {}
+        self.histories: dict[str, list[Any]] = {}  # the streams refolded in this batch
         for n in batch:
             event = self.mapper.to_domain_event(n)
             match event:
@@ -134,8 +139,9 @@ class AlertsProjector:
         # The batch's facts, alerts, their outbox rows and the changed condition states,
         # written in the batch's transaction (with the tracking position): exactly once.
         alert_store.save_all_facts(tx, self.changed_facts)
-        alert_store.record(tx, self.new_alerts, [self.dirty[k] for k in sorted(self.dirty)])
-        del self.tx, self.states, self.dirty
+        changed = [(sid, subject, *self.dirty[sid, subject]) for sid, subject in sorted(self.dirty)]
+        alert_store.record_rows(tx, self.new_alerts, changed)
+        del self.tx, self.states, self.dirty, self.histories
         self.position = batch[-1].id if batch else applied
 
     def _subscription(self, tx: Tx, n: Notification, event: Any) -> None:
@@ -202,9 +208,13 @@ class AlertsProjector:
         if after == before:
             return
         checks = self.index.project_checks(pid, before, after)
-        checks += self.sums.replace(self.index.portfolio, before, after)
+        moved = self.sums.replace(self.index.portfolio, before, after)
         self.projects[pid] = self.changed_facts[pid] = after
-        self._apply(checks, _cause(n, event))
+        cause = _cause(n, event)
+        if checks:
+            self._evaluate(checks, pid, before, after, cause)
+        if moved:
+            self._evaluate(moved, PORTFOLIO, None, None, cause)
 
     def _advance(self, pid: str, version: int, event: Any) -> ProjectState | None:
         """The project's latest state after `event`: applied to the kept state when it is
@@ -222,21 +232,32 @@ class AlertsProjector:
             return self._refold(pid, version, event)
         event.apply(state)
         state.version = max(state.version, version)
+        if pid in self.histories:
+            self.histories[pid].append(event)
         return state
 
     def _refold(self, pid: str, version: int, event: Any) -> ProjectState | None:
-        events = [*self.load_events(UUID(pid), version - 1), event]
+        """Fold the project's stream up to `event`: read from the store once per batch, then
+        kept (with the batch's next events of that project) until the batch is through."""
+        kept = self.histories.get(pid)
+        if kept and kept[-1].originator_version == version - 1:
+            events = kept
+        else:
+            events = self.load_events(UUID(pid), version - 1)
+        events.append(event)
+        self.histories[pid] = events
         state = fold(events)
         registration = next((e for e in events if isinstance(e, Project.Registered)), None)
         if state is None or registration is None:
             self.latest.pop(pid, None)
+            self.histories.pop(pid, None)
             return None
         registered_on = registration.effective_date
         last = max(sort_date(e, registered_on) for e in events)
         self.latest[pid] = Latest(state, registered_on, last)
         return state
 
-    def _known(self, key: Key) -> ConditionRow | None:
+    def _known(self, key: Key) -> Condition | None:
         """The condition of `key` as known (read with the batch, or with its subscription)."""
         if key in self.states:
             return self.states[key]
@@ -244,7 +265,7 @@ class AlertsProjector:
         if subject in self.read_subjects or sid in self.read_subscriptions:
             return None
         for found, row in alert_store.conditions_of_subscription(self.tx, sid).items():
-            self.states.setdefault(found, row)
+            self.states.setdefault(found, (row.active, row.value))
         self.read_subscriptions.add(sid)
         return self.states.get(key)
 
@@ -255,15 +276,69 @@ class AlertsProjector:
         self._apply(checks, _cause(n, event))
 
     def _apply(self, checks: list[Check], cause: Cause) -> None:
-        """Evaluate each check on the known condition; keep what changed for the batch."""
-        now = datetime.now(UTC)
+        """Evaluate each check (one subscription, one subject) on the known condition."""
         for check in checks:
-            key = (check.subscription_id, check.subject)
-            transition = evaluate(check, self._known(key), cause, now)
-            if transition.condition is not None:
-                self.states[key] = self.dirty[key] = transition.condition
-            if transition.alert is not None:
-                self.new_alerts.append(transition.alert)
+            one = RuleChecks(check.rule, (check.subscription_id,), check.value)
+            self._evaluate([one], check.subject, check.before, check.after, cause)
+
+    def _evaluate(
+        self,
+        checks: list[RuleChecks],
+        subject: str,
+        before: Facts | None,
+        after: Facts | None,
+        cause: Cause,
+    ) -> None:
+        """Evaluate rules on one subject for each of their subscriptions' known condition;
+        keep the changed conditions and the alerts (on a flip) for the batch.
+
+        The same as `alert_conditions.evaluate` per subscription: a rule's next state is
+        computed once per prior state, the figures' JSON once per event.
+        """
+        now = datetime.now(UTC)
+        states, dirty, alerts = self.states, self.dirty, self.new_alerts
+        read = subject in self.read_subjects
+        shared: AlertShared | None = None
+        for check in checks:
+            rule, value = check.rule, check.value
+            stored = None if value is None else str(value)
+            flips: dict[bool, bool] = {}  # the state before -> after this value
+            for sid in check.subscription_ids:
+                key = (sid, subject)
+                known = states.get(key)
+                if known is None and not read:
+                    known = self._known(key)
+                active, previous = (False, None) if known is None else known
+                new_active = flips.get(active)
+                if new_active is None:
+                    new_active = flips[active] = rule.next_active(active, value)
+                new_stored = previous if stored is None else stored
+                if known is None or new_active != active or new_stored != previous:
+                    states[key] = dirty[key] = (new_active, new_stored)
+                if new_active == active:
+                    continue
+                if shared is None:  # what this event's alerts on `subject` share
+                    shared = (
+                        subject,
+                        json.dumps(before),
+                        json.dumps(after),
+                        cause.position,
+                        cause.stream,
+                        cause.version,
+                        cause.type,
+                        now,
+                    )
+                alerts.append(
+                    (
+                        alert_id(sid, subject, cause.position),
+                        sid,
+                        "raised" if new_active else "cleared",
+                        rule.metric,
+                        previous,
+                        new_stored,
+                        shared,
+                    )
+                )
 
 
 def _cause(n: Notification, event: Any) -> Cause:

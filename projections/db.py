@@ -89,6 +89,20 @@ class Tx:
         stmt = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(table, cols, marks)
         self.executemany(stmt, rows)
 
+    def copy_text(
+        self, table: sql.Identifier, columns: Sequence[str], lines: Sequence[str]
+    ) -> None:
+        """PostgreSQL only: COPY rows already in COPY's text format (one line per row, its
+        fields escaped and tab-separated), sent in one piece."""
+        if self.dialect != "postgres":
+            raise NotImplementedError("copy_text is PostgreSQL's COPY")
+        if not lines:
+            return
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(table, cols)
+        with self._conn.cursor() as cur, cur.copy(stmt) as copy:
+            copy.write("\n".join(lines) + "\n")
+
     def fetch(self, query: Query, params: Sequence[Any] = ()) -> list[Row]:
         """Run a query, return its rows as dicts."""
         cur = self._conn.execute(self._text(query), self._params(params))

@@ -1,5 +1,9 @@
 """The projections, in the order a commit reaches them: name, tables, projector.
 
+The alerts come right after the project states (before the hash chain, the editions and
+the programmes): a webhook received can be followed by a read that shows its change, and
+the delivery of new alerts starts as early as that allows (workers/tasks.py).
+
 `catch_up(db, portfolio, name)` is the one catch-up of every projection; `setup_all`
 creates every read model at start-up.
 """
@@ -67,12 +71,12 @@ PROJECTIONS: dict[str, Projection] = {
             _setup_states,
             lambda portfolio: ProjectStatesProjector(portfolio.mapper, LIVE),
         ),
+        Projection(alerts.NAME, alerts.setup, _alerts_projector),
         Projection(
             hashchain.NAME,
             hashchain.setup,
             lambda portfolio: hashchain.HashChainProjector(portfolio.mapper),
         ),
-        Projection(alerts.NAME, alerts.setup, _alerts_projector),
         Projection(
             editions.NAME,
             editions.setup,
@@ -126,14 +130,23 @@ def catch_up(
 
 
 def catch_up_all(
-    db: Database, portfolio: Portfolio, *, batch_size: int = BATCH_SIZE
+    db: Database,
+    portfolio: Portfolio,
+    *,
+    batch_size: int = BATCH_SIZE,
+    then: Callable[[str, int], None] | None = None,
 ) -> dict[str, int]:
-    """Catch every projection up, each on its own; a failure of one does not stop the others."""
+    """Catch every projection up, each on its own; a failure of one does not stop the others.
+
+    `then(name, applied)` runs after each projection's catch-up (e.g. to start the delivery
+    of new alerts while the next projections catch up)."""
     applied: dict[str, int] = {}
     first_error: Exception | None = None
     for name in PROJECTIONS:
         try:
             applied[name] = catch_up(db, portfolio, name, batch_size=batch_size)
+            if then is not None:
+                then(name, applied[name])
         except Exception as error:  # recorded in pr_tracking by the loop; raised below
             first_error = first_error or error
     if first_error is not None:

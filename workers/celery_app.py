@@ -13,8 +13,9 @@ PENDING_KEY = "panorama:catch_up:pending:"  # + the queue name
 SAFETY_NET_SECONDS = 5.0
 DELIVER_TASK = "panorama.deliver_due_alerts"
 DIGEST_TASK = "panorama.send_alert_digests"
-# what a catch-up task may name
-PROJECTIONS = ("project_states", "hash_chain", "alerts", "editions", "programmes")
+# what a catch-up task may name, in the order a catch-up of "all" runs them: the alerts
+# right after the project states, so that their delivery starts before the other read models
+PROJECTIONS = ("project_states", "alerts", "hash_chain", "editions", "programmes")
 ALL = "all"  # a catch-up task naming every projection, in order: what a commit enqueues
 DEFAULT_DIGEST_HOUR_UTC = 7
 

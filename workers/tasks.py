@@ -30,15 +30,21 @@ def catch_up_projection(projection: str) -> int:
     except redis.RedisError:
         log.warning("could not clear the pending flag")
     size = s.settings.projection_batch_size
+
+    def deliver(name: str, applied: int) -> None:
+        """New alerts: their delivery starts now, on another worker process, while the
+        projections after the alerts catch up."""
+        if name == alerts.NAME and applied:
+            deliver_due_alerts.delay()
+
     if projection == ALL:
-        counts = catch_up_all(s.db, s.portfolio, batch_size=size)
+        counts = catch_up_all(s.db, s.portfolio, batch_size=size, then=deliver)
     else:
         counts = {projection: catch_up(s.db, s.portfolio, projection, batch_size=size)}
+        deliver(projection, counts[projection])
     for name, applied in counts.items():
         if applied:
             log.info("projection %s: applied %d notifications", name, applied)
-    if counts.get(alerts.NAME):
-        deliver_due_alerts.delay()
     return sum(counts.values())
 
 

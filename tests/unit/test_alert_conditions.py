@@ -141,3 +141,17 @@ def test_a_portfolio_rule_is_checked_only_when_the_portfolio_value_moves() -> No
         )
         == []
     )
+
+
+def test_an_alert_id_is_the_uuid5_of_its_subscription_subject_and_cause() -> None:
+    import uuid
+
+    from projections.alert_conditions import ALERT_NS, alert_id
+
+    for sid, subject, position in [
+        ("s1", "portfolio", 1),
+        (str(uuid.uuid4()), str(uuid.uuid4()), 1_234_567),
+        ("é", "programme:x", 0),
+    ]:
+        expected = str(uuid.uuid5(ALERT_NS, f"{sid}:{subject}:{position}"))
+        assert alert_id(sid, subject, position) == expected

@@ -10,6 +10,7 @@ tables: the alert rows and condition states are identical.
 
 from __future__ import annotations
 
+import random
 import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
@@ -24,14 +26,16 @@ from psycopg import sql
 from domain.application import Portfolio, Provenance
 from domain.errors import DomainError
 from domain.subscription import make_channel, make_rule
-from projections import alerts
+from domain.values import RATINGS
+from projections import alert_store, alerts
 from projections.catchup import run_projection
 from projections.db import Database
 from projections.registry import catch_up
 from service.bootstrap import bootstrap
 from service.config import Settings
 from tests.alert_reference import ReferenceAlertsProjector
-from tests.histories import BASE, TODAY, apply_step, register_projects, step
+from tests.conftest import PG_AUDIT_KEY as PG_KEY
+from tests.histories import BASE, TODAY, Step, apply_step, register_projects, step
 
 RULES: list[dict[str, Any]] = [
     {"metric": "budget_drift_pct", "comparator": ">", "threshold": "10"},
@@ -244,3 +248,82 @@ def test_a_warm_projector_notices_another_consumer_moved_the_position() -> None:
             assert raised == [{"subject": str(ids[0]), "kind": "raised", "value_after": "1E+7"}]
         finally:
             services.close()
+
+
+def _history(seed: int) -> list[Any]:
+    """A fixed random history: subscriptions and steps, caught up in varied batches."""
+    rng = random.Random(seed)
+    found: list[Any] = [Subscribe(r, 0, 0) for r in range(len(RULES) + len(PORTFOLIO_RULES))]
+    found += [Subscribe(r, 1 + r % 8, 0) for r in range(len(RULES))]
+    for _ in range(80):
+        if rng.random() < 0.15:
+            found.append(Subscribe(rng.randrange(len(RULES) + 4), rng.randrange(9), 0))
+        else:
+            found.append(_step(rng))
+    return found
+
+
+def _step(rng: random.Random) -> Step:
+    kind = rng.choice(["cost", "cost", "schedule", "status", "withhold", "disclose", "rejoin"])
+    args = (Decimal(rng.randrange(1, 500_000)) * 10, "", rng.choice(RATINGS), False)
+    return Step(rng.randrange(4), kind, rng.randrange(1500), args, rng.choice([0, 1, 7]))
+
+
+def _normalised(db: Database, names: dict[str, str]) -> tuple[list[tuple[Any, ...]], ...]:
+    """`snapshot` with the store's ids named (`names`), an alert id as its subscription,
+    subject and cause, booleans as booleans (SQLite gives integers), sorted."""
+
+    def name(value: Any) -> Any:
+        return names.get(value, value) if isinstance(value, str) else value
+
+    alert_rows, states, outbox = snapshot(db)
+    by_id = {r[0]: (name(r[1]), name(r[2]), r[9]) for r in alert_rows}
+    return (
+        sorted((by_id[r[0]], *map(name, r[1:])) for r in alert_rows),
+        sorted((name(r[0]), name(r[1]), bool(r[2]), r[3]) for r in states),
+        sorted((by_id[r[0]], name(r[1])) for r in outbox),
+    )
+
+
+@pytest.mark.parametrize("small", [alert_store.SMALL, 0])
+def test_postgres_records_the_same_alerts_as_sqlite(
+    pg_url: str, pg_schema: str, small: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PostgreSQL writer (one statement over arrays for a few alerts; with `small` 0,
+    always COPY text rows) stores exactly what the SQLite one does, a project name with a
+    tab, a newline and backslashes included."""
+    monkeypatch.setattr(alert_store, "SMALL", small)
+    snapshots = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for settings_ in (
+            Settings(database_url=f"sqlite:///{Path(tmp) / 'alerts.sqlite3'}"),
+            Settings(database_url=pg_url, database_schema=pg_schema, audit_signing_key=PG_KEY),
+        ):
+            services = bootstrap(settings_, today=lambda: TODAY)
+            services.after_commit = lambda position: None
+            try:
+                portfolio, db = services.portfolio, services.db
+                ids = register_projects(portfolio)
+                portfolio.revise_details(
+                    ids[0],
+                    {"name": 'Tab\there, new\nline, back\\slash \\N "q"'},
+                    provenance=Provenance(BASE, "tester", "test"),
+                )
+                programme = portfolio.create_programme(
+                    name="FTAP", envelope=Decimal("1e9"), provenance=Provenance(BASE, "t", "t")
+                ).id
+                subs: list[Any] = []
+                for a in _history(3):
+                    act(portfolio, ids, programme, subs, a)
+                    if a.catch_up:
+                        catch_up(db, portfolio, alerts.NAME, batch_size=a.catch_up)
+                catch_up(db, portfolio, alerts.NAME, batch_size=5)
+                names = {str(p): f"project {i}" for i, p in enumerate(ids)}
+                names |= {str(sid): f"subscription {i}" for i, sid in enumerate(subs)}
+                snapshots.append(_normalised(db, names))
+            finally:
+                services.close()
+    sqlite, postgres = snapshots
+    assert len(sqlite[0]) > 20  # alerts were raised
+    assert any("\\t" in row[7] for row in sqlite[0])  # the name's tab, in the figures' JSON
+    assert postgres == sqlite
