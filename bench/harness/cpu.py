@@ -73,10 +73,17 @@ def cpu_by_process(pgid: int) -> dict[int, float]:
     return {pid: seconds for pid, _, group, seconds in _proc_stats() if group == pgid}
 
 
-def cpu_report(before: dict[str, float], after: dict[str, float], wall: float) -> str:
-    """Cores used by each component between two snapshots (machine-wide for PG and Redis)."""
+def cpu_report(
+    before: dict[str, float], after: dict[str, float], wall: float, commands: int = 0
+) -> str:
+    """Cores used by each component between two snapshots (machine-wide for PG and Redis),
+    and, given the commands made, the CPU milliseconds each component spent per command."""
     parts = [f"{name} {(after[name] - before[name]) / wall:.2f}" for name in after]
-    return "cores used: " + ", ".join(parts)
+    text = "cores used: " + ", ".join(parts)
+    if commands:
+        per = [f"{name} {(after[name] - before[name]) * 1000 / commands:.2f}" for name in after]
+        text += "; CPU ms per command: " + ", ".join(per)
+    return text
 
 
 @contextmanager
