@@ -65,6 +65,25 @@ def tracking(tx: Tx, name: str) -> tuple[int, datetime | None]:
     return (0, None) if row is None else (int(row["position"]), as_ts(row["updated_at"]))
 
 
+def read_tracking(db: Database, name: str) -> tuple[int, datetime | None]:
+    """`tracking`, read in one statement (on PostgreSQL the process's long-lived connection,
+    not a pooled read-only transaction: one round trip instead of five)."""
+    row = db.quick("SELECT position, updated_at FROM pr_tracking WHERE name = %s", (name,))
+    return (0, None) if row is None else (int(row["position"]), as_ts(row["updated_at"]))
+
+
+def tracking_position(db: Database, name: str = PROJECTION) -> int:
+    """`position`, in one statement (see `read_tracking`)."""
+    row = db.quick("SELECT position FROM pr_tracking WHERE name = %s", (name,))
+    return 0 if row is None else int(row["position"])
+
+
+def tracking_positions(db: Database) -> dict[str, int]:
+    """Every projection's tracking position, in one statement."""
+    rows = db.quick_all("SELECT name, position FROM pr_tracking")
+    return {str(r["name"]): int(r["position"]) for r in rows}
+
+
 def position(tx: Tx, name: str = PROJECTION) -> int:
     """The tracking position of a projection (0 when it has never run)."""
     value = tx.scalar("SELECT position FROM pr_tracking WHERE name = %s", (name,))
@@ -129,8 +148,7 @@ def run_projection(
     """
     applied = 0
     with consumer_lock(db, name):
-        with db.transaction(write=False) as tx:
-            start, stamp = tracking(tx, name)
+        start, stamp = read_tracking(db, name)
         warm = keep.pop(name, None) if keep is not None else None
         if warm is not None and (warm.owner, warm.position, warm.updated_at) == (
             portfolio,
@@ -162,8 +180,7 @@ def run_projection(
             except PositionMoved:
                 log.info("projection %s was advanced by another consumer", name)
                 projector = make_projector()
-                with db.transaction(write=False) as tx:
-                    start, stamp = tracking(tx, name)
+                start, stamp = read_tracking(db, name)
                 continue
             except Exception as error:
                 record_error(db, name, error)
@@ -215,8 +232,7 @@ def wait_for(db: Database, min_position: int, timeout_s: float, name: str = PROJ
     deadline = time.monotonic() + timeout_s
     delay = 0.005
     while True:
-        with db.transaction(write=False) as tx:
-            current = position(tx, name)
+        current = tracking_position(db, name)
         if current >= min_position or time.monotonic() >= deadline:
             return current
         time.sleep(delay)
