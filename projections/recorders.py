@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
+from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import retry
@@ -73,6 +74,91 @@ class PostgresRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self._one_trip: dict[int, sql.Composed] = {}
+        # Statements rendered once: psycopg renders a composed statement on every execute
+        # (identifiers quoted, parts joined), and caches the parsing of text only.
+        self._rendered: dict[object, bytes] = {}
+
+    def _render(self, key: object, conn: Any, build: Callable[[], sql.Composable]) -> bytes:
+        text = self._rendered.get(key)
+        if text is None:
+            text = self._rendered.setdefault(key, build().as_bytes(conn))
+        return text
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        """The library's select_events (the same SQL), the statement rendered once."""
+        if lte is not None or desc or limit is not None:
+            return list(
+                super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+            )
+        params: list[Any] = [originator_id] if gt is None else [originator_id, gt]
+
+        def build() -> sql.Composable:
+            after = sql.SQL("" if gt is None else " AND originator_version > %s")
+            return (
+                self.select_events_statement + after + sql.SQL(" ORDER BY originator_version ASC")
+            )
+
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._render(("events", gt is None), conn, build), params, prepare=True)
+            return [
+                StoredEvent(
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+                for row in curs.fetchall()
+            ]
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        """The library's select_notifications (the same SQL), the statement rendered once."""
+        if start is None or topics:
+            return super().select_notifications(
+                start, limit, stop, topics, inclusive_of_start=inclusive_of_start
+            )
+        params = [start, limit] if stop is None else [start, stop, limit]
+
+        def build() -> sql.Composable:
+            return sql.SQL(
+                "SELECT * FROM {}.{} WHERE notification_id{}%s{} ORDER BY notification_id LIMIT %s"
+            ).format(
+                sql.Identifier(self.datastore.schema),
+                sql.Identifier(self.events_table_name),
+                sql.SQL(">=" if inclusive_of_start else ">"),
+                sql.SQL("" if stop is None else " AND notification_id <= %s"),
+            )
+
+        key = ("notifications", inclusive_of_start, stop is None)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._render(key, conn, build), params, prepare=True)
+            return [
+                Notification(
+                    id=row["notification_id"],
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+                for row in curs.fetchall()
+            ]
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -110,9 +196,12 @@ class PostgresRecorder(PostgresApplicationRecorder):
         params: list[Any] = []
         for e in stored_events:
             params += (e.originator_id, e.originator_version, e.topic, e.state)
-        statement = self._one_trip_statement(len(stored_events))
+        count = len(stored_events)
         with self.datastore.get_connection() as conn:
             assert conn.autocommit  # the library's connections: BEGIN and COMMIT are ours
+            statement = self._render(
+                ("insert", count), conn, lambda: self._one_trip_statement(count)
+            )
             curs = psycopg.ClientCursor(conn, row_factory=tuple_row)
             try:
                 curs.execute(statement, params)
