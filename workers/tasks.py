@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
+from collections.abc import Mapping
 from functools import cache
 
 import redis
@@ -57,29 +59,38 @@ def catch_up_projection(projection: str) -> int:
     if projection != ALL:
         # beat's safety net: a flag left set by a lost task is cleared within its period
         _clear(s.settings.redis_url or "", key)
-        return _applied({projection: catch_up(s.db, s.portfolio, projection, batch_size=size)})
+        counts = {projection: catch_up(s.db, s.portfolio, projection, batch_size=size)}
+        _log(counts)
+        if counts.get(alerts.NAME):
+            deliver_due_alerts.delay()
+        return sum(counts.values())
     deadline = time.monotonic() + BURST_S
-    total = 0
-    while True:
-        applied = _applied(catch_up_all(s.db, s.portfolio, batch_size=size))
-        total += applied
-        if applied and time.monotonic() >= deadline:
-            _hand_over(s.settings.redis_url or "", key)
-            return total
-        if not applied:
-            break
-    _clear(s.settings.redis_url or "", key)
-    return total + _applied(catch_up_all(s.db, s.portfolio, batch_size=size))
+    totals: Counter[str] = Counter()
+
+    def one_pass() -> int:
+        counts = catch_up_all(s.db, s.portfolio, batch_size=size)
+        totals.update(counts)
+        if counts.get(alerts.NAME):
+            # In this task, not a task of its own: it would wait behind this one's burst.
+            deliver_due_alerts()
+        return sum(counts.values())
+
+    try:
+        while one_pass():
+            if time.monotonic() >= deadline:
+                _hand_over(s.settings.redis_url or "", key)
+                return sum(totals.values())
+        _clear(s.settings.redis_url or "", key)
+        one_pass()
+    finally:
+        _log(totals)
+    return sum(totals.values())
 
 
-def _applied(counts: dict[str, int]) -> int:
-    """Log what a pass applied, start the deliveries of new alerts; the events applied."""
+def _log(counts: Mapping[str, int]) -> None:
     for name, applied in counts.items():
         if applied:
             log.info("projection %s: applied %d notifications", name, applied)
-    if counts.get(alerts.NAME):
-        deliver_due_alerts.delay()
-    return sum(counts.values())
 
 
 def _clear(url: str, key: str) -> None:
