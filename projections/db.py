@@ -121,6 +121,26 @@ class Tx:
         return None if row is None else next(iter(row.values()))
 
 
+# A pooled connection handed back less than this long ago is lent again without the
+# pool's check (an empty query: one more round trip per transaction). A connection lost in
+# that window fails its one transaction, as it could fail just after any check, and the
+# pool replaces it.
+CHECK_IDLE_AFTER_S = 1.0
+
+
+def _stamp_returned(conn: psycopg.Connection[Any]) -> None:
+    """The pool's reset callback: when the connection came back (idle, healthy)."""
+    conn._panorama_returned_at = time.monotonic()  # type: ignore[attr-defined]
+
+
+def _check_if_idle_long(conn: psycopg.Connection[Any]) -> None:
+    """The pool's check, only for a connection idle for CHECK_IDLE_AFTER_S or more."""
+    returned: float | None = getattr(conn, "_panorama_returned_at", None)
+    if returned is not None and time.monotonic() - returned < CHECK_IDLE_AFTER_S:
+        return
+    ConnectionPool.check_connection(conn)
+
+
 class Database:
     """Connections to the database that holds the events and the read models."""
 
@@ -156,8 +176,9 @@ class Database:
                     max_size=self.pool_size,
                     kwargs={"row_factory": dict_row, "autocommit": False},
                     configure=self._configure_pg,
+                    reset=_stamp_returned,
                     open=True,
-                    check=ConnectionPool.check_connection,
+                    check=_check_if_idle_long,
                 )
             return self._pool
 
@@ -214,16 +235,21 @@ class Database:
         """One statement outside any transaction, its first row: on PostgreSQL on this
         process's one long-lived autocommit connection (advisory locks, one-row reads),
         one statement at a time, reconnecting once if the connection was lost."""
+        rows = self.quick_all(query, params)
+        return rows[0] if rows else None
+
+    def quick_all(self, query: Query, params: Sequence[Any] = ()) -> list[Row]:
+        """`quick`, every row."""
         if self.dialect != "postgres":
             with self.transaction(write=False) as tx:
-                return tx.fetchone(query, params)
+                return tx.fetch(query, params)
         with self._quick_lock:
             for attempt in (1, 2):
                 conn = self._quick_connection()
                 try:
                     cur = conn.execute(cast(Any, query), params)
-                    row: Row | None = cur.fetchone() if cur.description else None
-                    return row
+                    rows: list[Row] = cur.fetchall() if cur.description else []
+                    return rows
                 except psycopg.OperationalError:
                     self._quick = None
                     if attempt == 2 or not conn.closed:

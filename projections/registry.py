@@ -19,7 +19,7 @@ from weakref import WeakKeyDictionary
 from domain.application import Portfolio
 from domain.values import canonical_ministry
 from projections import alerts, editions, hashchain, programmes
-from projections.catchup import BATCH_SIZE, Projector, Warm, run_projection
+from projections.catchup import BATCH_SIZE, Projector, Warm, run_projection, tracking_positions
 from projections.db import Database, Tx
 from projections.ddl import run_ddl
 from projections.figure_tables import figures_missing
@@ -139,10 +139,18 @@ def catch_up_all(
     """Catch every projection up, each on its own; a failure of one does not stop the others.
 
     `then(name, applied)` runs after each projection's catch-up (e.g. to start the delivery
-    of new alerts while the next projections catch up)."""
+    of new alerts while the next projections catch up). A projection already at the head of
+    the log (read first) is skipped without its lock: an empty pass costs two statements, not
+    four per projection.
+    """
     applied: dict[str, int] = {}
     first_error: Exception | None = None
+    head = portfolio.recorder.max_notification_id() or 0
+    at = tracking_positions(db)
     for name in PROJECTIONS:
+        if at.get(name, -1) >= head:
+            applied[name] = 0
+            continue
         try:
             applied[name] = catch_up(db, portfolio, name, batch_size=batch_size)
             if then is not None:

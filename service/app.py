@@ -8,11 +8,11 @@ from typing import Any
 import swagger_ui_bundle
 from flask import Flask, Response, current_app, request, send_from_directory
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from service import idempotency, log_redaction
 from service.audit import audit
 from service.auth import SCHEME, authorize_request, forbid_foreign_source
+from service.blueprints import Blueprint
 from service.bootstrap import Services, bootstrap
 from service.commands import projects
 from service.config import Settings

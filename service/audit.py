@@ -10,7 +10,6 @@ from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from projections.chain_verify import verify
@@ -22,6 +21,7 @@ from service.audit_keys import (
     take_checkpoint,
 )
 from service.auth import require_read
+from service.blueprints import Blueprint
 from service.context import current_services
 from service.errors import Problem
 from service.schemas import Strict

@@ -11,7 +11,6 @@ from uuid import UUID
 
 from flask import Response, current_app, jsonify, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema
 
 from domain.application import CommandResult, Portfolio, Provenance
@@ -24,6 +23,7 @@ from service.auth import (
     require_read,
     require_role,
 )
+from service.blueprints import Blueprint
 from service.context import current_services
 from service.errors import Problem
 from service.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -51,6 +51,7 @@ Reply = tuple[Any, int, dict[str, str]]
 IF_MATCH_PATTERN = r'^(\*|"[0-9]{1,15}"|[0-9]{1,15})$'
 PROVENANCE_FIELDS = ("effective_date", "narrative", "source", "correction")
 RETRIES_WITHOUT_IF_MATCH = 3
+RESULT_SCHEMA = CommandResultSchema()  # one instance: schemas hold no per-request state
 
 projects = Blueprint(
     "project_commands", __name__, url_prefix="/api/projects", description="Project commands."
@@ -170,7 +171,7 @@ def run(
     events (service/idempotency.py), and that very response is returned.
     """
     store: IdempotencyStore = current_app.extensions["panorama_idempotency"]
-    dump = schema or CommandResultSchema()
+    dump = schema or RESULT_SCHEMA
     with outcome_with_events(store, lambda result: render(reply(result), dump)) as rendered:
         result = command()
     notify_committed(result)

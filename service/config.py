@@ -41,8 +41,9 @@ class Settings:
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
-    web_workers: int = 4
-    web_threads: int = 4
+    # gunicorn: 2 processes of 8 threads, measured on 2 cores (docs/benchmarks.md, "gunicorn")
+    web_workers: int = 2
+    web_threads: int = 8
     public_read: bool = True
     max_body_bytes: int = 1_000_000
     min_position_wait_s: float = 5.0
@@ -91,8 +92,8 @@ class Settings:
             redis_url=e.get("REDIS_URL") or None,
             host=e.get("PANORAMA_HOST", "127.0.0.1"),
             port=int(e.get("PANORAMA_PORT", "8000")),
-            web_workers=int(e.get("WEB_CONCURRENCY", "4")),
-            web_threads=int(e.get("WEB_THREADS", "4")),
+            web_workers=int(e.get("WEB_CONCURRENCY", "2")),
+            web_threads=int(e.get("WEB_THREADS", "8")),
             public_read=_flag(e.get("PUBLIC_READ"), True),
             max_body_bytes=int(e.get("MAX_BODY_BYTES", "1000000")),
             min_position_wait_s=float(e.get("MIN_POSITION_WAIT_S", "5")),

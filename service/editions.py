@@ -6,13 +6,13 @@ from decimal import Decimal
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from projections import editions as edition_model
 from projections import queries
 from projections.catchup import position
 from service.auth import require_read
+from service.blueprints import Blueprint
 from service.bootstrap import Services
 from service.context import current_services
 from service.errors import Problem

@@ -6,11 +6,11 @@ from typing import Any
 
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validates_schema
 
 from domain.ministry import Alias, Ministry
 from service.auth import current_actor, require_read
+from service.blueprints import Blueprint
 from service.commands import SUCCESS_HEADERS, Reply, answer, attempt, command, run
 from service.context import current_services
 from service.errors import Problem

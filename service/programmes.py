@@ -9,11 +9,11 @@ from uuid import UUID
 
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from domain.errors import ProjectNotFound
 from service import programme_reads
 from service.auth import require_read
+from service.blueprints import Blueprint
 from service.commands import (
     SUCCESS_HEADERS,
     Reply,

@@ -13,7 +13,6 @@ from uuid import UUID
 
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from projections import queries
 from projections.catchup import position, wait_for
@@ -23,6 +22,7 @@ from projections.hashchain import chain_head
 from projections.schema import PROJECTION
 from service import csv_export
 from service.auth import require_read
+from service.blueprints import Blueprint
 from service.context import current_services
 from service.errors import Problem
 from service.query_schemas import (

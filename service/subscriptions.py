@@ -15,7 +15,6 @@ from uuid import UUID
 
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import EXCLUDE, Schema
 
 from domain.application import CommandResult
@@ -33,6 +32,7 @@ from domain.subscription import (
 from projections import alert_queries, outbox
 from projections import alert_schema as alerts_projection
 from service.auth import require_role, require_token
+from service.blueprints import Blueprint
 from service.commands import (
     COMMAND_HEADERS,
     Reply,

@@ -45,6 +45,7 @@ DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 MAX_LIFETIME = timedelta(days=36_600)
 NEVER = "never"
 DEFAULT_EXPIRES_IN = "90d"
+_COUNTER = sql.SQL("SELECT counter FROM {}").format(ident(REVOCATIONS))
 
 
 class TokenError(ValueError):
@@ -273,7 +274,7 @@ class TokenStore:
         return record
 
     def _revocations(self) -> int:
-        row = self.db.quick(sql.SQL("SELECT counter FROM {}").format(ident(REVOCATIONS)))
+        row = self.db.quick(_COUNTER)  # on every request: composed once
         return -1 if row is None else int(row["counter"])
 
     def _check(self, token: str, token_id: str) -> TokenRecord:

@@ -10,6 +10,7 @@ from celery.schedules import crontab
 
 CATCH_UP_TASK = "panorama.catch_up"
 PENDING_KEY = "panorama:catch_up:pending:"  # + the queue name
+FLAG_TTL_S = 60  # the pending flag expires: a task lost with the flag set delays no commit longer
 SAFETY_NET_SECONDS = 5.0
 DELIVER_TASK = "panorama.deliver_due_alerts"
 DIGEST_TASK = "panorama.send_alert_digests"

@@ -6,7 +6,7 @@ import logging
 
 import redis
 
-from workers.celery_app import ALL, CATCH_UP_TASK, PENDING_KEY, make_celery
+from workers.celery_app import ALL, CATCH_UP_TASK, FLAG_TTL_S, PENDING_KEY, make_celery
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +22,9 @@ class Enqueuer:
 
     def __call__(self, position: int) -> None:
         try:
-            # The task clears the flag when it starts, so a commit after that enqueues again.
-            if self.redis.set(self.key, position, nx=True, ex=60):
+            # The task clears the flag once it finds nothing new (then makes a last pass), so
+            # a commit after that enqueues again (workers/tasks.py).
+            if self.redis.set(self.key, position, nx=True, ex=FLAG_TTL_S):
                 self.celery.send_task(CATCH_UP_TASK, args=[ALL])
         except redis.RedisError:
             # The save has committed; beat's periodic catch-up will pick it up.

@@ -31,15 +31,24 @@ def _proc_stats() -> Iterator[tuple[int, str, int, float]]:
         yield int(entry.name), comm, int(rest[2]), (int(rest[11]) + int(rest[12])) / CLK_TCK
 
 
+PG = "postgres"
+
+
 def cpu_snapshot(groups: dict[str, int]) -> dict[str, float]:
-    """CPU seconds so far of each named process group, of PostgreSQL, Redis and this process."""
-    out = dict.fromkeys([*groups, "postgres", "redis", "bench process"], 0.0)
+    """CPU seconds so far of each named process group, of PostgreSQL, Redis and this process.
+
+    PostgreSQL is also kept per backend ("postgres#PID"), so that `cpu_report` counts the
+    backends alive at the end only: a backend of another client that exited in between would
+    otherwise make the difference negative.
+    """
+    out = dict.fromkeys([*groups, PG, "redis", "bench process"], 0.0)
     by_group = {pgid: name for name, pgid in groups.items()}
     for pid, comm, pgid, seconds in _proc_stats():
         if pgid in by_group:
             out[by_group[pgid]] += seconds
         elif comm == "postgres":
-            out["postgres"] += seconds
+            out[PG] += seconds
+            out[f"{PG}#{pid}"] = seconds
         elif comm.startswith("redis-server"):
             out["redis"] += seconds
         elif pid == os.getpid():
@@ -73,10 +82,27 @@ def cpu_by_process(pgid: int) -> dict[int, float]:
     return {pid: seconds for pid, _, group, seconds in _proc_stats() if group == pgid}
 
 
-def cpu_report(before: dict[str, float], after: dict[str, float], wall: float) -> str:
-    """Cores used by each component between two snapshots (machine-wide for PG and Redis)."""
-    parts = [f"{name} {(after[name] - before[name]) / wall:.2f}" for name in after]
-    return "cores used: " + ", ".join(parts)
+def cpu_report(
+    before: dict[str, float], after: dict[str, float], wall: float, commands: int = 0
+) -> str:
+    """Cores used by each component between two snapshots (machine-wide for PG and Redis),
+    and, given the commands made, the CPU milliseconds each component spent per command."""
+    used = cpu_used(before, after)
+    text = "cores used: " + ", ".join(f"{name} {x / wall:.2f}" for name, x in used.items())
+    if commands:
+        per = [f"{name} {x * 1000 / commands:.2f}" for name, x in used.items()]
+        text += "; CPU ms per command: " + ", ".join(per)
+    return text
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each component used between two snapshots (PostgreSQL: the backends
+    alive at the end, each from its value at the start or from 0 if it started since)."""
+    used = {name: after[name] - before.get(name, 0.0) for name in after if "#" not in name}
+    used[PG] = sum(
+        value - before.get(name, 0.0) for name, value in after.items() if name.startswith(f"{PG}#")
+    )
+    return used
 
 
 @contextmanager

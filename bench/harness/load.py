@@ -147,7 +147,7 @@ def closed_loop(
     hung = sum(t.is_alive() for t in threads)
     end = max((s.end for s in stats), default=0.0)
     elapsed = end - marks.t0 if marks.t0 and end else 0.0
-    cpu = cpu_report(marks.cpu, after, elapsed) if marks.cpu and elapsed else ""
+    cpu = cpu_report(marks.cpu, after, elapsed, sum(done)) if marks.cpu and elapsed else ""
     errors = sum(s.errors for s in stats) + hung
     samples = [x for s in stats for x in s.samples][:5] + ([f"{hung} hung threads"] * bool(hung))
     truncated = counts is not None and sum(done) < sum(counts)

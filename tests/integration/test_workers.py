@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
+import redis
+
 from domain.application import Provenance
 from projections import queries
+from projections.catchup import tracking_positions
+from projections.registry import PROJECTIONS
 from projections.state import fold
 from service.bootstrap import Services
 from tests.histories import BASE, TODAY, Step, apply_step, register_projects
 from tests.integration.conftest import Production, tracked, wait_until
-from workers.celery_app import CATCH_UP_TASK
+from workers.celery_app import CATCH_UP_TASK, PENDING_KEY
 
 
 def _write_history(services: Services, projects: int, steps: int) -> list:
@@ -79,3 +84,52 @@ def test_two_workers_at_once_stay_exact(production: Production) -> None:
         production.send(CATCH_UP_TASK, "project_states")
     wait_until(lambda: tracked(services) == head, 120, "the workers to finish")
     _assert_exact(services, ids)
+
+
+def test_every_commit_of_a_burst_and_the_one_after_it_reaches_every_projection(
+    production: Production,
+) -> None:
+    # One catch-up task serves a burst (workers/tasks.py); the commits of the burst enqueue
+    # nothing, so a commit lost at the moment the task clears the pending flag would stay
+    # unprojected. Writers commit from threads while the worker is busy catching up.
+    services = production.services(lambda: TODAY)
+    production.workers.start()
+    ids = _write_history(services, projects=8, steps=40)  # warm-up: the worker is running
+
+    def command(project: object, amount: int) -> int:
+        result = services.portfolio.reestimate_cost(
+            project,  # type: ignore[arg-type]
+            Decimal(amount),
+            provenance=Provenance(TODAY, "tester", "test"),
+        )
+        services.after_commit(result.position)  # as the web process does after a command
+        return result.position
+
+    def burst(writer: int) -> None:
+        for n in range(60):
+            command(ids[writer], 9000 + n)  # a project of its own: no version conflicts
+
+    writers = [threading.Thread(target=burst, args=(k,)) for k in range(4)]
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join()
+    head = services.portfolio.recorder.max_notification_id()
+    wait_until(lambda: _all_at(services, head), 60, "every projection to reach the burst's end")
+
+    # The burst is over and the flag cleared: a lone commit later is caught up on its own.
+    wait_until(lambda: not _pending(production), 30, "the pending flag to be cleared")
+    last = command(ids[0], 1)
+    wait_until(lambda: _all_at(services, last), 30, "the lone commit to be projected")
+    _assert_exact(services, ids)
+
+
+def _all_at(services: Services, head: int | None) -> bool:
+    positions = tracking_positions(services.db)
+    return all(positions.get(name, 0) >= (head or 0) for name in PROJECTIONS)
+
+
+def _pending(production: Production) -> bool:
+    assert production.settings.redis_url is not None
+    key = PENDING_KEY + production.settings.celery_queue
+    return bool(redis.Redis.from_url(production.settings.redis_url).exists(key))
