@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import gc
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -196,20 +197,33 @@ def replay_streams(
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Fold partition `part` of the projects up to notification `until` into `tables`
-    (fresh, without indexes), in one transaction; return how many events."""
+    (fresh, without indexes), in one transaction; return how many events.
+
+    A writer thread copies each batch while this one reads and folds the next (the GIL is
+    released while the server takes the rows in), with one batch at most in flight."""
     done = 0
-    with rare_collections(), db.transaction() as tx:
+    in_flight: Future[int] | None = None
+
+    def landed() -> None:
+        nonlocal done, in_flight
+        if in_flight is not None:
+            count = in_flight.result()
+            done += count
+            in_flight = None
+            if progress is not None and count:
+                progress(count)
+
+    with rare_collections(), db.transaction() as tx, ThreadPoolExecutor(1) as writer:
         batch = Batch()
         for records in project_histories(db, mapper, events_table, until, part):
             batch.add(fold_history(records), len(records))
             if batch.count >= FLUSH_EVENTS:
-                done += batch.copy(tx, tables)
-                if progress is not None:
-                    progress(batch.count)
+                landed()
+                in_flight = writer.submit(batch.copy, tx, tables)
                 batch = Batch()
-        done += batch.copy(tx, tables)
-        if progress is not None and batch.count:
-            progress(batch.count)
+        landed()
+        in_flight = writer.submit(batch.copy, tx, tables)
+        landed()
     return done
 
 
