@@ -251,7 +251,7 @@ def _build_indexes(db: Database, tag: str, phases: dict[str, float] | None = Non
     table per connection, the tables concurrently."""
 
     def build(table: sql.Identifier, statements: list[sql.Composed]) -> None:
-        name = table.as_string()
+        name = table.as_string().strip('"')
         with db.session() as conn:
             conn.execute("SET maintenance_work_mem = '256MB'")
             with _phase(phases, f"indexes {name}"):
