@@ -10,8 +10,9 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
-from bench.harness.config import PG_URL, ROOT
+from bench.harness.config import PG_URL, ROOT, log
 from bench.harness.db import raw_decode_rate
 from bench.harness.results import Figure, Result
 from service.bootstrap import Services
@@ -42,6 +43,7 @@ def run(services: Services, schema: str) -> list[Result]:
     child = json.loads(out.stdout)
     peak_mb = child["peak_mb"]
     rate = child["events"] / child["seconds"]
+    log(f"rebuild phases (s): {json.dumps({k: round(v, 2) for k, v in child['phases'].items()})}")
     rate_target = f">= {TARGET_EVENTS_PER_S:,} ev/s"
     memory_target = f"<= {TARGET_PEAK_MB} MB"
     return [
@@ -83,4 +85,26 @@ def run(services: Services, schema: str) -> list[Result]:
                 ),
             ),
         ),
+        Result(
+            "rebuild",
+            "where the time went",
+            profile(child),
+            "",
+            "",
+            "",
+            None,
+        ),
     ]
+
+
+def profile(child: dict[str, Any]) -> str:
+    """The rebuild's wall time per phase, its processes' CPU per event and the machine's load."""
+    phases: dict[str, float] = child["phases"]
+    main = ("load", "indexes+analyze", "swap")
+    other = child["seconds"] - sum(phases.get(name, 0.0) for name in main)
+    parts = [f"{name} {phases.get(name, 0.0):.1f} s" for name in main] + [f"other {other:.1f} s"]
+    cpu_us = 1e6 * child["cpu_s"] / max(child["events"], 1)
+    return (
+        f"{', '.join(parts)}; Python CPU {cpu_us:.1f} µs/ev (all processes); "
+        f"load average {child['load']:.1f} on {os.cpu_count()} cores"
+    )

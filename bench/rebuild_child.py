@@ -1,4 +1,5 @@
-"""Run one rebuild in its own process; print its events, seconds and peak memory as JSON."""
+"""Run one rebuild in its own process; print as JSON its events, seconds, peak memory, the
+seconds of each phase, the CPU seconds of its processes and the machine's load meanwhile."""
 
 from __future__ import annotations
 
@@ -13,25 +14,48 @@ from service.bootstrap import bootstrap, store_opener
 from service.config import Settings
 
 
+def cpu_seconds() -> float:
+    """User and system CPU of this process and of its finished children (the partitions)."""
+    own, children = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main() -> None:
     settings = Settings.from_env()
     services = bootstrap(settings, in_worker=True)
+    cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     processes = int(os.environ.get("REBUILD_PROCESSES", "2"))
+    phases: dict[str, float] = {}
     count = rebuild(
         services.db,
         services.portfolio,
         batch_size=settings.projection_batch_size,
         processes=processes,
         open_store=store_opener(settings),
+        phases=phases,
     )
     seconds = time.perf_counter() - t0
+    cpu = cpu_seconds() - cpu0
+    load = os.getloadavg()[0]  # the last minute's: the rebuild's, mostly
     services.close()
     peak_kb = max(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,  # the partition processes
     )
-    json.dump({"events": count, "seconds": seconds, "peak_mb": peak_kb / 1024}, sys.stdout)
+    json.dump(
+        {
+            "events": count,
+            "seconds": seconds,
+            "peak_mb": peak_kb / 1024,
+            "phases": phases,
+            "cpu_s": cpu,
+            "load": load,
+        },
+        sys.stdout,
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,9 @@ from typing import Any, Literal, cast
 from uuid import UUID
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
+from psycopg.abc import AdaptContext
+from psycopg.adapt import Dumper, PyFormat
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -28,6 +30,33 @@ Query = str | sql.Composable
 Row = dict[str, Any]
 Dialect = Literal["sqlite", "postgres"]
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
+NUMERIC_OID = 1700
+_BYTES_DUMPER = psycopg.adapters.get_dumper(bytes, PyFormat.BINARY)
+
+
+class SharedNumericDumper(Dumper):
+    """psycopg's binary numeric dumper, remembering its last few thousand objects: the
+    rows of a bulk copy share the same Decimal objects (a project's costs change seldom,
+    its state rows are copies), and dumping a Decimal is a third of a state row's COPY."""
+
+    format = pq.Format.BINARY
+    oid = NUMERIC_OID
+
+    def __init__(self, cls: type, context: AdaptContext | None = None) -> None:
+        super().__init__(cls, context)
+        inner = psycopg.adapters.get_dumper_by_oid(NUMERIC_OID, pq.Format.BINARY)
+        self._inner = inner(cls, context)
+        self._seen: dict[int, tuple[Any, Any]] = {}  # id -> (the object, kept alive; bytes)
+
+    def dump(self, obj: Any) -> Any:
+        seen = self._seen.get(id(obj))
+        if seen is not None and seen[0] is obj:
+            return seen[1]
+        if len(self._seen) >= 4096:
+            self._seen.clear()
+        data = self._inner.dump(obj)
+        self._seen[id(obj)] = (obj, data)
+        return data
 
 
 class Tx:
@@ -77,6 +106,10 @@ class Tx:
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
         if self.dialect == "postgres":
             with self._conn.cursor() as cur:
+                if types and "numeric" in types:
+                    cur.adapters.register_dumper(Decimal, SharedNumericDumper)
+                if types and "bytea" in types:  # the C dumper, not dbapi20's subclass of it
+                    cur.adapters.register_dumper(bytes, _BYTES_DUMPER)
                 binary = sql.SQL(" (FORMAT BINARY)" if types else "")
                 stmt = sql.SQL("COPY {} ({}) FROM STDIN{}").format(table, cols, binary)
                 with cur.copy(stmt) as copy:

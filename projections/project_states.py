@@ -42,11 +42,12 @@ class StateRows:
         kept = [f.name for f in self.facts if f.column is not None]
         self.extra = tuple(f.name for f in self.facts if f.column is None)
         self._kept = operator.attrgetter(*kept)
+        self._extra = _tuple_getter(self.extra)
         self._cache: dict[tuple[Any, ...], str] = {}
 
     def row(self, state: ProjectState, recorded_from: datetime) -> list[Any]:
         """The columns of a live row for `state`, in `columns` order."""
-        key = tuple(_hashable(getattr(state, name)) for name in self.extra)
+        key = tuple([tuple(v) if isinstance(v, list) else v for v in self._extra(state)])
         extra = self._cache.get(key)
         if extra is None:
             if len(self._cache) > 50_000:
@@ -75,8 +76,11 @@ class StateRows:
         return state
 
 
-def _hashable(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
+def _tuple_getter(names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
+    """The attributes `names` of an object, as a tuple (whatever their number)."""
+    if len(names) > 1:
+        return operator.attrgetter(*names)
+    return lambda obj: tuple(getattr(obj, name) for name in names)
 
 
 def _read_money(raw: Any, optional: bool) -> Decimal | None:
@@ -129,10 +133,13 @@ def apply_ministry_event(tx: Tx, tables: Tables, event: Any) -> None:
         )
 
 
-def event_row(event: Any, day: date, position: int, topic: str, state: bytes) -> list[Any]:
-    """The columns of an events-table row, in EVENT_COLUMNS order."""
+def event_row(
+    event: Any, day: date, position: int, topic: str, state: bytes, project_id: str | None = None
+) -> list[Any]:
+    """The columns of an events-table row, in EVENT_COLUMNS order (`project_id`: the
+    event's originator id as text, when the caller has it already)."""
     return [
-        str(event.originator_id),
+        project_id or str(event.originator_id),
         event.originator_version,
         position,
         day,

@@ -10,11 +10,13 @@ to the head under the live consumer's lock, and the swap is one transaction.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.sharedctypes import Synchronized
@@ -36,6 +38,20 @@ from projections.schema import LIVE, REBUILD, Tables, create_tables, drop_tables
 from projections.stream_rebuild import replay_streams
 
 OpenStore = Callable[[], tuple[Database, Portfolio]]
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _phase(phases: dict[str, float] | None, name: str) -> Iterator[None]:
+    """Time one phase of a rebuild into `phases` (seconds, wall clock) and the log."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds = time.perf_counter() - t0
+        if phases is not None:
+            phases[name] = phases.get(name, 0.0) + seconds
+        log.info("rebuild phase %s: %.2f s", name, seconds)
 
 
 @dataclass(frozen=True)
@@ -84,50 +100,63 @@ def rebuild(
     batch_size: int = BATCH_SIZE,
     processes: int = 1,
     open_store: OpenStore | None = None,
+    phases: dict[str, float] | None = None,
 ) -> int:
     """Replay everything into fresh tables, then swap them in atomically; return how many.
 
     On PostgreSQL the replay is the stream-ordered one (`stream_rebuild`), with `processes`
     partitions when an `open_store` is given for the children; on SQLite it is the
     incremental projector's. The swap happens under the live consumer's lock, after a last
-    catch-up of the fresh tables by the incremental projector.
+    catch-up of the fresh tables by the incremental projector. `phases`, when given,
+    receives the seconds of each phase.
     """
     with consumer_lock(db, REBUILD.tracking_name + "_guard", timeout_s=5):
         fast = db.dialect == "postgres"
         tag = uuid.uuid4().hex[:10]
-        with db.transaction() as tx:
-            drop_tables(tx, REBUILD)
-            tx.execute("DELETE FROM pr_tracking WHERE name = %s", (REBUILD.tracking_name,))
-            create_tables(tx, REBUILD, tag=tag, indexes=not fast)
-        until = portfolio.recorder.max_notification_id() or 0
-        total = _project_events(db, portfolio, until) if fast else until
+        with _phase(phases, "prepare"):
+            with db.transaction() as tx:
+                drop_tables(tx, REBUILD)
+                tx.execute("DELETE FROM pr_tracking WHERE name = %s", (REBUILD.tracking_name,))
+                create_tables(tx, REBUILD, tag=tag, indexes=not fast)
+            until = portfolio.recorder.max_notification_id() or 0
         done = 0
+        # The stream replay's total (for the progress bar) is counted while it starts.
+        counting = ThreadPoolExecutor(max_workers=1) if fast else None
+        total = counting.submit(_project_events, db, portfolio, until) if counting else None
 
         def tick(n: int) -> None:
             nonlocal done
             done += n
             if progress is not None:
-                progress(done, max(total, done))
+                known = until if total is None or not total.done() else total.result()
+                progress(done, max(known, done))
 
         if fast:
             workers = processes if open_store is not None else 1
-            _stream_replay(db, portfolio, until, workers, open_store, tick)
-            _replay_reference(db, portfolio, until)
-            with db.transaction() as tx:
+            with _phase(phases, "load"):
+                _stream_replay(db, portfolio, until, workers, open_store, tick)
+                _replay_reference(db, portfolio, until)
+            if counting is not None:
+                counting.shutdown()
+                tick(0)  # the counted total, now known
+            # After the bulk load, before the indexes: the fresh tables hold every row.
+            with _phase(phases, "figure tables"), db.transaction() as tx:
                 tx.execute("SET LOCAL work_mem = '256MB'")
                 derive_figure_tables(tx, REBUILD)
-            _build_indexes(db, tag)
+            _build_indexes(db, tag, phases)
             with db.transaction() as tx:
                 tx.execute(
                     "UPDATE pr_tracking SET position = %s WHERE name = %s",
                     (until, REBUILD.tracking_name),
                 )
         else:
-            replay(db, portfolio, REBUILD, batch_size=batch_size, progress=tick)
+            with _phase(phases, "load"):
+                replay(db, portfolio, REBUILD, batch_size=batch_size, progress=tick)
         with consumer_lock(db, LIVE.tracking_name):
             # The fresh tables have their own lock name, so this nests without deadlock.
-            replay(db, portfolio, REBUILD, batch_size=batch_size, progress=tick)
-            with db.transaction() as tx:
+            with _phase(phases, "tail"):
+                replay(db, portfolio, REBUILD, batch_size=batch_size, progress=tick)
+            with _phase(phases, "swap"), db.transaction() as tx:
                 _swap(tx)
     return done
 
@@ -221,24 +250,26 @@ def _stream_replay(
     tick(sum(int(c.value) for c in counters) - reported)
 
 
-def _build_indexes(db: Database, tag: str) -> None:
-    """The fresh tables' keys and indexes, one table per connection, then their statistics."""
+def _build_indexes(db: Database, tag: str, phases: dict[str, float] | None = None) -> None:
+    """The fresh tables' keys and indexes, then their statistics (autovacuum may be off), one
+    table per connection, the tables concurrently."""
 
-    def build(statements: list[sql.Composed]) -> None:
+    def build(table: sql.Identifier, statements: list[sql.Composed]) -> None:
+        name = table.as_string().strip('"')
         with db.session() as conn:
             conn.execute("SET maintenance_work_mem = '256MB'")
-            for statement in statements:
-                conn.execute(statement)
+            with _phase(phases, f"indexes {name}"):
+                for statement in statements:
+                    conn.execute(statement)
+            with _phase(phases, f"analyze {name}"):
+                # the spans' visibility map set too, so the medians read them by index-only scans
+                verb = "VACUUM (ANALYZE) {}" if table == REBUILD.spans else "ANALYZE {}"
+                conn.execute(sql.SQL(verb).format(table))
 
     groups = index_groups(REBUILD, tag)
-    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
-        for future in [pool.submit(build, group) for group in groups]:
+    with _phase(phases, "indexes+analyze"), ThreadPoolExecutor(max_workers=len(groups)) as pool:
+        for future in [pool.submit(build, *group) for group in groups]:
             future.result()
-    with db.session() as conn:
-        for name in REBUILD.all():
-            conn.execute(sql.SQL("ANALYZE {}").format(ident(name)))
-        # its visibility map set, so that the medians read the spans by index-only scans
-        conn.execute(sql.SQL("VACUUM {}").format(REBUILD.spans))
 
 
 def _swap(tx: Tx) -> None:

@@ -290,19 +290,25 @@ def index_statements(dialect: Dialect, tables: Tables, tag: str) -> list[sql.Com
     return statements
 
 
-def index_groups(tables: Tables, tag: str) -> list[list[sql.Composed]]:
-    """After a bulk load into tables made with `indexes=False` (PostgreSQL): their keys and
-    indexes, one group per table (the groups may be built concurrently)."""
+def index_groups(tables: Tables, tag: str) -> list[tuple[sql.Identifier, list[sql.Composed]]]:
+    """After a bulk load into tables made with `indexes=False` (PostgreSQL): each table and
+    its keys and indexes (the tables may be indexed concurrently, one connection each)."""
     lookup, events_sort, live, alive = index_statements("postgres", tables, tag)
     pkey = "ALTER TABLE {} ADD PRIMARY KEY ({})"
     return [
-        [lookup, live],
-        [sql.SQL(pkey).format(tables.events, sql.SQL("project_id, version")), events_sort],
-        [
-            sql.SQL(pkey).format(tables.projects, sql.SQL("project_id")),
-            sql.SQL(pkey).format(tables.spans, sql.SQL("project_id, valid_from")),
-            alive,
-        ],
+        (tables.states, [lookup, live]),
+        (
+            tables.events,
+            [sql.SQL(pkey).format(tables.events, sql.SQL("project_id, version")), events_sort],
+        ),
+        (tables.projects, [sql.SQL(pkey).format(tables.projects, sql.SQL("project_id"))]),
+        (tables.ministry_codes, []),  # keyed from the start (the reference is upserted)
+        (
+            tables.spans,
+            [sql.SQL(pkey).format(tables.spans, sql.SQL("project_id, valid_from")), alive],
+        ),
+        (tables.figure_deltas, []),  # derived with their keys (projections/figure_tables.py)
+        (tables.figure_checkpoints, []),
     ]
 
 

@@ -12,19 +12,23 @@ same tables.
 from __future__ import annotations
 
 import bisect
+import gc
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.persistence import Mapper
 from psycopg import sql
 from psycopg.rows import tuple_row
 
 from domain.project import Project
 from domain.project_facts import FACTS
 from projections.db import Database, Tx, ident
+from projections.event_decoder import event_decoder
 from projections.project_states import PROJECT_TOPIC_PREFIX, event_row, state_row
 from projections.schema import COLUMN_TYPES, EVENT_COLUMNS, STATE_COLUMNS, STATE_KEYS, Tables
 from projections.state import ProjectState, evolve, sort_date
@@ -76,6 +80,7 @@ def fold_history(records: Sequence[tuple[Any, int, str, bytes]]) -> ProjectRows:
     history: list[tuple[date, int, Any]] = []  # by (sort date, version)
     out = ProjectRows()
     registered_on: date | None = None
+    project_id = str(records[0][0].originator_id) if records else None
 
     def add(state: ProjectState, ts: datetime) -> None:
         assert state.valid_from is not None
@@ -89,12 +94,12 @@ def fold_history(records: Sequence[tuple[Any, int, str, bytes]]) -> ProjectRows:
             state = evolve(None, event)
             state.valid_from = day
             history.append((day, event.originator_version, event))
-            out.events.append(event_row(event, day, position, topic, stored))
+            out.events.append(event_row(event, day, position, topic, stored, project_id))
             add(state, ts)
             continue
         assert registered_on is not None, "an event before the project's registration"
         day = sort_date(event, registered_on)
-        out.events.append(event_row(event, day, position, topic, stored))
+        out.events.append(event_row(event, day, position, topic, stored, project_id))
         tail_day, tail_ts, tail_state = live[-1]
         if day >= tail_day:
             history.append((day, event.originator_version, event))
@@ -122,9 +127,21 @@ def fold_history(records: Sequence[tuple[Any, int, str, bytes]]) -> ProjectRows:
         add(state_now, ts)
     if live:
         assert registered_on is not None
-        out.project = (str(live[-1][2].project_id), registered_on, live[-1][0])
+        out.project = (live[-1][2].project_id, registered_on, live[-1][0])
     out.states = list(rows.values())
     return out
+
+
+@contextmanager
+def rare_collections(threshold: int = 100_000) -> Iterator[None]:
+    """Collect cycles rarely for the duration: a batch keeps some 50,000 young lists alive,
+    and the default thresholds would traverse them again and again (a fifth of the CPU)."""
+    before = gc.get_threshold()
+    gc.set_threshold(threshold, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def uuid_range(k: int, n: int) -> tuple[UUID, UUID | None]:
@@ -149,7 +166,7 @@ def project_histories(
         "ORDER BY originator_id, originator_version"
     ).format(tbl=ident(table), where=where)
     params = [low, *([high] if high is not None else []), until, PROJECT_TOPIC_PREFIX + "%"]
-    decode = mapper.to_domain_event
+    decode = event_decoder(mapper)
     with db.session() as conn, conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         with conn.cursor(name="rebuild_stream", binary=True, row_factory=tuple_row) as cur:
@@ -163,8 +180,9 @@ def project_histories(
                         if records:
                             yield records
                         project, records = originator_id, []
-                    stored = StoredEvent(originator_id, version, topic, state)
-                    records.append((decode(stored), position, topic, state))
+                    records.append(
+                        (decode(originator_id, version, topic, state), position, topic, state)
+                    )
             if records:
                 yield records
 
@@ -179,20 +197,33 @@ def replay_streams(
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Fold partition `part` of the projects up to notification `until` into `tables`
-    (fresh, without indexes), in one transaction; return how many events."""
+    (fresh, without indexes), in one transaction; return how many events.
+
+    A writer thread copies each batch while this one reads and folds the next (the GIL is
+    released while the server takes the rows in), with one batch at most in flight."""
     done = 0
-    with db.transaction() as tx:
+    in_flight: Future[int] | None = None
+
+    def landed() -> None:
+        nonlocal done, in_flight
+        if in_flight is not None:
+            count = in_flight.result()
+            done += count
+            in_flight = None
+            if progress is not None and count:
+                progress(count)
+
+    with rare_collections(), db.transaction() as tx, ThreadPoolExecutor(1) as writer:
         batch = Batch()
         for records in project_histories(db, mapper, events_table, until, part):
             batch.add(fold_history(records), len(records))
             if batch.count >= FLUSH_EVENTS:
-                done += batch.copy(tx, tables)
-                if progress is not None:
-                    progress(batch.count)
+                landed()
+                in_flight = writer.submit(batch.copy, tx, tables)
                 batch = Batch()
-        done += batch.copy(tx, tables)
-        if progress is not None and batch.count:
-            progress(batch.count)
+        landed()
+        in_flight = writer.submit(batch.copy, tx, tables)
+        landed()
     return done
 
 
