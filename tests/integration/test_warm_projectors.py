@@ -3,6 +3,7 @@ consumer moved their projection; the consumer locks use one long-lived connectio
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
@@ -86,3 +87,37 @@ def test_the_consumer_locks_use_one_long_lived_connection(
         catch_up(db, portfolio, PROJECTION, progress=holder)
     assert holders == [backend, backend, backend]
     assert (db.quick("SELECT pg_backend_pid() AS pid") or {}).get("pid") == backend
+
+
+def test_a_commit_during_a_pass_reaches_the_project_states_before_the_next_projection(
+    settings: Settings, make_services: Callable[..., Services]
+) -> None:
+    """Read-your-writes waits for the project states: a command committed while a later
+    projection catches up is in them before the projection after it starts, not after the
+    whole pass."""
+    services = make_services(settings, today=lambda: TODAY)
+    prov = Provenance(effective_date=date(2024, 1, 15), actor="test")
+    pid = services.portfolio.register_project(
+        provenance=prov, name="Pass", ministry_code="MJ", cost=Decimal(1)
+    ).id
+    catch_up_all(services.db, services.portfolio)
+    names = list(registry.PROJECTIONS)
+    seen: dict[str, int] = {}
+
+    def then(name: str, applied: int) -> None:
+        if name == names[1]:  # the second projection: a command commits meanwhile
+            _estimate(services.portfolio, pid, "2")
+            time.sleep(registry.STATES_FIRST_AFTER_S * 2)
+        with services.db.transaction(write=False) as tx:
+            seen[name] = int(
+                tx.scalar("SELECT position FROM pr_tracking WHERE name = %s", (PROJECTION,))
+            )
+
+    _estimate(services.portfolio, pid, "1.5")
+    head_before = services.portfolio.recorder.max_notification_id() or 0
+    catch_up_all(services.db, services.portfolio, then=then)
+    head_after = services.portfolio.recorder.max_notification_id() or 0
+    assert head_after > head_before
+    assert seen[names[1]] == head_before  # the command came after the states' first catch-up
+    assert seen[names[2]] == head_after  # and was in them before the third projection ran
+    assert _live_rows(services.db, pid)[-1][2] == Decimal(2)
