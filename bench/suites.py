@@ -19,7 +19,7 @@ def http() -> list[Result]:
 def projections() -> list[Result]:
     """One synthetic portfolio (10,000 x BENCH_SCALE projects, 100 events each): the rebuild,
     then the as-of queries on the read model it built."""
-    from bench import as_of_queries, rebuild
+    from bench import as_of_queries, changes_window, rebuild
     from bench.synthetic import record
 
     with fresh_schema() as schema:
@@ -28,7 +28,8 @@ def projections() -> list[Result]:
             made = record(
                 services.portfolio, projects=max(40, int(10_000 * SCALE)), events_per_project=100
             )
-            return rebuild.run(services, schema) + as_of_queries.run(services, made)
+            rows = rebuild.run(services, schema) + as_of_queries.run(services, made)
+            return rows + guarded("as_of", lambda: changes_window.api_memory(services, schema))
         finally:
             services.close()
 

@@ -273,12 +273,6 @@ RESPONSIBLE: dict[str, frozenset[str]] = {
     "cost_changes": frozenset({"CostReestimated", "Registered"}),
     "schedule_changes": frozenset({"ScheduleReestimated", "Registered"}),
 }
-# The compared field of each kind of move: its columns, and how a column's value is read.
-_COMPARED: tuple[tuple[str, str, Any], ...] = (
-    ("phase_changes", "phase", lambda v: v),
-    ("cost_changes", "cost", as_money),
-    ("schedule_changes", "planned_end", as_date),
-)
 _EVENT_CHUNK = 500  # projects per look-up of their events
 
 
@@ -307,16 +301,25 @@ class ChangesCursor:
         return cls(kind, name, project_id)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Move:
     """One project's change of one kind, before its events are attached."""
 
     key: tuple[str, str]  # (name casefolded, id): the order of every list
-    base: dict[str, Any]  # id, name, ministry_code (and from, to for a field's change)
+    name: str | None
+    ministry_code: str
+    values: tuple[Any, Any] | None = None  # (from, to) of a field's change
+
+    def change(self) -> dict[str, Any]:
+        """The change as the answer gives it (without its events)."""
+        found = {"id": self.key[1], "name": self.name, "ministry_code": self.ministry_code}
+        if self.values is not None:
+            found["from"], found["to"] = self.values
+        return found
 
 
 def _state_lookup(
-    tx: Tx, alias: str, day_param: date, known_at: datetime | None, tables: Tables
+    tx: Tx, alias: str, day: date, known_at: datetime | None, tables: Tables
 ) -> tuple[sql.Composable, list[Any]]:
     """The join of one project's state row on a date (PostgreSQL: a lateral; SQLite: rowid)."""
     a, inner = sql.Identifier(alias), sql.Identifier(f"{alias}_row")
@@ -325,9 +328,9 @@ def _state_lookup(
     registered = sql.SQL("" if alias == "n" else "AND p.registered_on <= %s ")
     if tx.dialect == "postgres":
         lookup = sql.SQL(
-            "{kind} LATERAL (SELECT * FROM {s} {inner} WHERE {inner}.project_id = p.project_id "
-            "AND {inner}.valid_from <= %s {registered}AND {cond} "
-            "ORDER BY {inner}.valid_from DESC LIMIT 1) {a} ON TRUE"
+            "{kind} LATERAL (SELECT {cols} FROM {s} {inner} "
+            "WHERE {inner}.project_id = p.project_id AND {inner}.valid_from <= %s "
+            "{registered}AND {cond} ORDER BY {inner}.valid_from DESC LIMIT 1) {a} ON TRUE"
         )
     else:
         lookup = sql.SQL(
@@ -335,35 +338,49 @@ def _state_lookup(
             "WHERE {inner}.project_id = p.project_id AND {inner}.valid_from <= %s "
             "{registered}AND {cond} ORDER BY {inner}.valid_from DESC LIMIT 1)"
         )
+    cols = sql.SQL(", ").join(sql.Identifier(alias + "_row", c) for c in _LOOKED_UP)
     query = lookup.format(
-        kind=kind, s=tables.states, inner=inner, a=a, cond=cond, registered=registered
+        kind=kind, s=tables.states, inner=inner, a=a, cond=cond, registered=registered, cols=cols
     )
-    day: list[Any] = [day_param] if alias == "n" else [day_param, day_param]
-    return query, [*day, *params]
+    days: list[Any] = [day] if alias == "n" else [day, day]
+    return query, [*days, *params]
+
+
+_LOOKED_UP = (
+    "project_id",
+    "name",
+    "ministry_code",
+    "in_portfolio",
+    "figures_withheld",
+    "phase",
+    "cost",
+    "planned_end",
+)
 
 
 def _moved_rows(
     tx: Tx, after: date, until: date, known_at: datetime | None, tables: Tables
-) -> list[Row]:
+) -> list[tuple[Any, ...]]:
     """The projects whose state differs between `after` (o) and `until` (n) in a compared
-    field, found in SQL: only those rows come back, with the compared columns of both."""
+    field, found in SQL: only those rows come back, with the compared columns of both
+    (id, name, ministry code, whether there is an old state, was in, is in, withheld before,
+    withheld now, then old and new phase, cost and planned end)."""
     new, new_params = _state_lookup(tx, "n", until, known_at, tables)
     old, old_params = _state_lookup(tx, "o", after, known_at, tables)
     differs = sql.SQL("IS DISTINCT FROM" if tx.dialect == "postgres" else "IS NOT")
+    if tx.dialect == "postgres":
+        tx.execute("SET LOCAL jit = off")  # compiling costs more than this query runs
     query = sql.SQL(
-        "SELECT p.project_id, n.name, COALESCE(m.stable_code, n.ministry_code) AS ministry, "
-        "o.project_id AS old_id, COALESCE(o.in_portfolio, FALSE) AS was_in, "
-        "n.in_portfolio AS is_in, o.figures_withheld AS old_withheld, "
-        "n.figures_withheld AS new_withheld, o.phase AS old_phase, n.phase AS new_phase, "
-        "o.cost AS old_cost, n.cost AS new_cost, o.planned_end AS old_planned_end, "
-        "n.planned_end AS new_planned_end "
-        "FROM {p} p {new} {old} LEFT JOIN {codes} m ON m.code = n.ministry_code "
+        "SELECT p.project_id, n.name, n.ministry_code, o.project_id IS NOT NULL, "
+        "COALESCE(o.in_portfolio, FALSE), n.in_portfolio, o.figures_withheld, "
+        "n.figures_withheld, o.phase, n.phase, o.cost, n.cost, o.planned_end, n.planned_end "
+        "FROM {p} p {new} {old} "
         "WHERE p.registered_on <= %s AND (n.in_portfolio <> COALESCE(o.in_portfolio, FALSE) "
         "OR (o.project_id IS NOT NULL AND (o.phase {differs} n.phase "
         "OR (NOT o.figures_withheld AND NOT n.figures_withheld "
         "AND (o.cost {differs} n.cost OR o.planned_end {differs} n.planned_end)))))"
-    ).format(p=tables.projects, new=new, old=old, codes=tables.ministry_codes, differs=differs)
-    return tx.fetch(query, [*new_params, *old_params, until])
+    ).format(p=tables.projects, new=new, old=old, differs=differs)
+    return tx.fetch_tuples(query, [*new_params, *old_params, until])
 
 
 def moves(
@@ -372,24 +389,34 @@ def moves(
     """Every change of every kind between two dates, sorted by name (then id), no events."""
     found: dict[str, list[Move]] = {kind: [] for kind in CHANGE_KINDS}
     rows = _moved_rows(tx, after, until, known_at, tables)
-    rows.sort(key=lambda r: ((r["name"] or "").casefold(), r["project_id"]))
-    for row in rows:
-        key = ((row["name"] or "").casefold(), row["project_id"])
-        base = {"id": row["project_id"], "name": row["name"], "ministry_code": row["ministry"]}
-        was_in, is_in = bool(row["was_in"]), bool(row["is_in"])
+    stable = {
+        r[0]: r[1]
+        for r in tx.fetch_tuples(
+            sql.SQL("SELECT code, stable_code FROM {m}").format(m=tables.ministry_codes)
+        )
+    }
+    keyed = sorted((((r[1] or "").casefold(), r[0]), r) for r in rows)
+    entered, left = found["entered"], found["left"]
+    phases, costs, ends = found["phase_changes"], found["cost_changes"], found["schedule_changes"]
+    for key, row in keyed:
+        _, name, code, had, was_in, is_in, withheld_then, withheld_now = row[:8]
+        ministry = stable.get(code) or code
         if is_in and not was_in:
-            found["entered"].append(Move(key, base))
+            entered.append(Move(key, name, ministry))
         elif was_in and not is_in:
-            found["left"].append(Move(key, base))
-        if row["old_id"] is None:
+            left.append(Move(key, name, ministry))
+        if not had:
             continue
-        withheld = bool(row["old_withheld"]) or bool(row["new_withheld"])
-        for kind, column, read in _COMPARED:
-            if column != "phase" and withheld:
-                continue  # a withheld cost or schedule is not shown, not even as a change
-            before, now = read(row[f"old_{column}"]), read(row[f"new_{column}"])
-            if before != now:  # exact: SQL compared SQLite's money as text
-                found[kind].append(Move(key, {**base, "from": before, "to": now}))
+        if row[8] != row[9]:
+            phases.append(Move(key, name, ministry, (row[8], row[9])))
+        if withheld_then or withheld_now:
+            continue  # a withheld cost or schedule is not shown, not even as a change
+        cost = (as_money(row[10]), as_money(row[11]))  # exact: SQLite's money is text
+        if cost[0] != cost[1]:
+            costs.append(Move(key, name, ministry, cost))
+        end = (as_date(row[12]), as_date(row[13]))
+        if end[0] != end[1]:
+            ends.append(Move(key, name, ministry, end))
     return found
 
 
@@ -434,16 +461,14 @@ def _attach(
     known_at: datetime | None,
 ) -> dict[str, list[dict[str, Any]]]:
     """The pages' changes with the events responsible for each."""
-    ids = list(dict.fromkeys(m.base["id"] for page in pages.values() for m in page))
+    ids = list(dict.fromkeys(m.key[1] for page in pages.values() for m in page))
     types = frozenset().union(*(RESPONSIBLE[kind] for kind, page in pages.items() if page))
     events = responsible_events(tx, ids, types, after, until, known_at) if ids else {}
     return {
         kind: [
             {
-                **m.base,
-                "events": [
-                    e for e in events.get(m.base["id"], ()) if e["type"] in RESPONSIBLE[kind]
-                ],
+                **m.change(),
+                "events": [e for e in events.get(m.key[1], ()) if e["type"] in RESPONSIBLE[kind]],
             }
             for m in page
         ]
