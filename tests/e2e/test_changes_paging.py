@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -97,3 +98,20 @@ def test_a_cursor_of_one_kind_with_another_kind_is_refused(http: Http, client: F
     _register(http, "X", "Y")
     cursor = _get(client, "limit=1")["next"]["entered"]
     assert_problem(client.get(f"{WINDOW}&kind=left&cursor={cursor}"), 422, "cursor")
+
+
+def test_known_at_leaves_out_the_events_recorded_later(http: Http, client: FlaskClient) -> None:
+    pid = http.register(name="Paie", cost="1000000.00")
+    body = {"amount": "1200000.00", "effective_date": "2024-03-01"}
+    assert http.command(pid, "cost-estimates", body).status_code == 201
+    between = datetime.now(UTC)
+    body = {"amount": "1300000.00", "effective_date": "2024-04-01"}
+    assert http.command(pid, "cost-estimates", body).status_code == 201
+    window = {"from": "2024-02-01", "to": "2024-06-01"}
+    now = client.get("/api/portfolio/changes", query_string=window).get_json()
+    (cost,) = now["cost_changes"]
+    assert cost["to"] == "1300000.00" and [e["version"] for e in cost["events"]] == [2, 3]
+    window["known_at"] = between.isoformat()
+    then = client.get("/api/portfolio/changes", query_string=window).get_json()
+    (cost,) = then["cost_changes"]
+    assert cost["to"] == "1200000.00" and [e["version"] for e in cost["events"]] == [2]
