@@ -348,6 +348,7 @@ def _state_lookup(
 
 _LOOKED_UP = (
     "project_id",
+    "valid_from",
     "name",
     "ministry_code",
     "in_portfolio",
@@ -368,6 +369,9 @@ def _moved_rows(
     new, new_params = _state_lookup(tx, "n", until, known_at, tables)
     old, old_params = _state_lookup(tx, "o", after, known_at, tables)
     differs = sql.SQL("IS DISTINCT FROM" if tx.dialect == "postgres" else "IS NOT")
+    # A project whose state on `until` dates from `after` or before has the same state on
+    # both dates: it is left out (and, as known now, before any look-up: its latest row is).
+    untouched = sql.SQL("AND p.tail_valid_from > %s " if known_at is None else "")
     if tx.dialect == "postgres":
         tx.execute("SET LOCAL jit = off")  # compiling costs more than this query runs
     query = sql.SQL(
@@ -375,12 +379,14 @@ def _moved_rows(
         "COALESCE(o.in_portfolio, FALSE), n.in_portfolio, o.figures_withheld, "
         "n.figures_withheld, o.phase, n.phase, o.cost, n.cost, o.planned_end, n.planned_end "
         "FROM {p} p {new} {old} "
-        "WHERE p.registered_on <= %s AND (n.in_portfolio <> COALESCE(o.in_portfolio, FALSE) "
+        "WHERE p.registered_on <= %s {untouched}AND n.valid_from > %s "
+        "AND (n.in_portfolio <> COALESCE(o.in_portfolio, FALSE) "
         "OR (o.project_id IS NOT NULL AND (o.phase {differs} n.phase "
         "OR (NOT o.figures_withheld AND NOT n.figures_withheld "
         "AND (o.cost {differs} n.cost OR o.planned_end {differs} n.planned_end)))))"
-    ).format(p=tables.projects, new=new, old=old, differs=differs)
-    return tx.fetch_tuples(query, [*new_params, *old_params, until])
+    ).format(p=tables.projects, new=new, old=old, differs=differs, untouched=untouched)
+    pruned = [after] if known_at is None else []
+    return tx.fetch_tuples(query, [*new_params, *old_params, until, *pruned, after])
 
 
 def moves(
