@@ -294,7 +294,7 @@ class ChangesCursor:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
             kind, name, project_id = json.loads(raw.decode())
-        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        except (ValueError, TypeError, RecursionError, binascii.Error, UnicodeDecodeError):
             raise ValueError("not a cursor this API gave") from None
         if kind not in CHANGE_KINDS or not isinstance(name, str) or not isinstance(project_id, str):
             raise ValueError("not a cursor this API gave")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 from datetime import UTC, datetime
@@ -86,6 +87,8 @@ def test_downloads_hold_every_change_whatever_the_limit(http: Http, client: Flas
         ("kind=everything", "kind"),
         ("cursor=not-a-cursor", "cursor"),
         ("cursor=" + "A" * 2001, "cursor"),
+        ("cursor=" + base64.urlsafe_b64encode(b"[" * 1400).decode(), "cursor"),
+        ("cursor=" + base64.urlsafe_b64encode(b'["entered", 1, 2]').decode(), "cursor"),
     ],
 )
 def test_bad_paging_parameters_are_refused_naming_the_field(
