@@ -341,10 +341,24 @@ class ChangeSchema(Schema):
     events = fields.List(fields.Nested(ReadEventSchema))
 
 
-def _kinds(field: Any, description: str) -> fields.Nested:
-    """An object with one entry per kind of change."""
-    kinds = {kind: field() for kind in CHANGE_KINDS}
-    return fields.Nested(Schema.from_dict(kinds), metadata={"description": description})
+class ChangeCountsSchema(Schema):
+    """How many changes of each kind there are in all."""
+
+    entered = fields.Integer()
+    left = fields.Integer()
+    phase_changes = fields.Integer()
+    cost_changes = fields.Integer()
+    schedule_changes = fields.Integer()
+
+
+class ChangeCursorsSchema(Schema):
+    """Each list's next-page cursor (null at its end; only the lists in the answer)."""
+
+    entered = fields.String(allow_none=True)
+    left = fields.String(allow_none=True)
+    phase_changes = fields.String(allow_none=True)
+    cost_changes = fields.String(allow_none=True)
+    schedule_changes = fields.String(allow_none=True)
 
 
 def _page(description: str) -> fields.List:
@@ -357,10 +371,12 @@ class ChangesSchema(Currency):
     known_at = fields.DateTime()
     position = fields.Integer()
     limit = fields.Integer(metadata={"description": "changes per kind at most in this answer"})
-    counts = _kinds(fields.Integer, "how many changes of each kind there are in all")
-    next = _kinds(
-        lambda: fields.String(allow_none=True),
-        "the cursor of each list's next page (pass it as `cursor`), null at its end",
+    counts = fields.Nested(
+        ChangeCountsSchema, metadata={"description": "how many changes of each kind in all"}
+    )
+    next = fields.Nested(
+        ChangeCursorsSchema,
+        metadata={"description": "each list's next-page cursor (pass it as `cursor`), or null"},
     )
     entered = _page(
         "projects followed on `to` and not on `from`, by name; events: Registered,"
