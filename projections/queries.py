@@ -454,8 +454,23 @@ def responsible_events(
             query += sql.SQL(" AND recorded_at <= %s")
             params.append(known_at)
         query += sql.SQL(" ORDER BY sort_date, project_id, version")
-        for row in tx.fetch(query, params):
-            found.setdefault(row["project_id"], []).append(_event_columns(row))
+        for pid, version, pos, kind, day, at, actor, source, narrative, fix in tx.fetch_tuples(
+            query, params
+        ):
+            found.setdefault(pid, []).append(
+                {
+                    "project_id": pid,
+                    "version": int(version),
+                    "position": int(pos),
+                    "type": kind,
+                    "effective_date": as_date(day),
+                    "recorded_at": as_ts(at),
+                    "actor": actor,
+                    "source": source,
+                    "narrative": narrative,
+                    "correction": bool(fix),
+                }
+            )
     return found
 
 
