@@ -118,3 +118,19 @@ def test_known_at_leaves_out_the_events_recorded_later(http: Http, client: Flask
     then = client.get("/api/portfolio/changes", query_string=window).get_json()
     (cost,) = then["cost_changes"]
     assert cost["to"] == "1200000.00" and [e["version"] for e in cost["events"]] == [2]
+
+
+def test_a_withheld_cost_is_no_change_even_when_the_phase_moves(
+    http: Http, client: FlaskClient
+) -> None:
+    pid = http.register(name="Secret", cost="1000000.00")
+    body = {"phase": "Déploiement", "effective_date": "2024-03-01"}
+    assert http.command(pid, "phase-transitions", body).status_code == 201
+    body = {"effective_date": "2024-03-15", "narrative": "call for tenders"}
+    assert http.command(pid, "figures-withheld", body).status_code == 201
+    body = {"amount": "1500000.00", "effective_date": "2024-04-01"}
+    assert http.command(pid, "cost-estimates", body).status_code == 201
+    window = {"from": "2024-02-01", "to": "2024-06-01"}
+    body = client.get("/api/portfolio/changes", query_string=window).get_json()
+    assert [c["id"] for c in body["phase_changes"]] == [pid]
+    assert body["cost_changes"] == [] and body["counts"]["cost_changes"] == 0
