@@ -1,4 +1,5 @@
-"""Read-model queries as of a date: one project, the portfolio summary, changes between dates.
+"""Read-model queries as of a date: one project, the portfolio summary, changes between dates
+(bench/changes_window.py).
 
 Each against a naive replay of the event streams (`fold`) on the same data, in the same run;
 the summary also against the per-project look-up it replaced (`portfolio_summary(states_at)`),
@@ -10,6 +11,7 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
+from bench import changes_window
 from bench.harness.results import Figure, Result
 from bench.harness.stats import ms, p99_ms, pct, timed
 from bench.synthetic import START, TODAY
@@ -79,16 +81,10 @@ def run(services: Services, made: list[Project], small: Services | None = None) 
             s for p in made if (s := fold(portfolio.project_events(p.id), as_of=as_of))
         )
 
-    def changes() -> None:
-        a, b = sorted([day(), day()])
-        with services.db.transaction(write=False) as tx:
-            queries.changes(tx, portfolio.mapper, a, b, None)
-
     one = timed(one_project, 500)
     naive_one = timed(naive_project, 100)
     big = summary_timings(services)
     summ = big["served"]
-    chg = timed(changes, 20)
     naive_summ = timed(naive_summary, 2)
     project_target = f"p99 <= {PROJECT_TARGET_S * 1000:.0f} ms"
     summary_target = f"p99 <= {SUMMARY_TARGET_S * 1000:.0f} ms"
@@ -147,25 +143,7 @@ def run(services: Services, made: list[Project], small: Services | None = None) 
             summary_target,
             pct(big["no_medians"], 0.99) <= SUMMARY_TARGET_S,
         ),
-        Result(
-            "as_of",
-            "changes between two dates p50 / p99",
-            f"{ms(pct(chg, 0.5))} / {ms(pct(chg, 0.99))}",
-            f"naive replay {ms(2 * best_naive)} (two summaries)",
-            f"{2 * best_naive / pct(chg, 0.5):.0f}x faster",
-            "",
-            None,
-            (
-                Figure(
-                    "changes.p99_ms",
-                    p99_ms(chg),
-                    "ms",
-                    "naive replay (two summaries, best of 2)",
-                    2 * best_naive * 1000,
-                ),
-            ),
-        ),
-    ]
+    ] + changes_window.run(services)
     if small is not None:
         rows.append(flatness(big, summary_timings(small), len(made)))
     return rows

@@ -20,7 +20,7 @@ def projections() -> list[Result]:
     """One synthetic portfolio (10,000 x BENCH_SCALE projects, 100 events each): the rebuild,
     then the as-of queries on the read model it built; the summary also on a portfolio a
     tenth the size (its flatness), rebuilt the same way."""
-    from bench import as_of_queries, rebuild
+    from bench import as_of_queries, changes_window, rebuild
     from bench.synthetic import record
     from projections.rebuild import rebuild as rebuild_read_model
 
@@ -32,7 +32,8 @@ def projections() -> list[Result]:
             record(small.portfolio, projects=max(4, projects // 10), events_per_project=100)
             rebuild_read_model(small.db, small.portfolio)
             made = record(services.portfolio, projects=projects, events_per_project=100)
-            return rebuild.run(services, schema) + as_of_queries.run(services, made, small)
+            rows = rebuild.run(services, schema) + as_of_queries.run(services, made, small)
+            return rows + guarded("as_of", lambda: changes_window.api_memory(services, schema))
         finally:
             small.close()
             services.close()

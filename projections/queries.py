@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+import binascii
+import bisect
+import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -13,7 +17,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from psycopg import sql
 
 from domain.values import RATING_RANK, canonical_ministry
-from projections.db import Row, Tx, as_date, as_ts
+from projections.db import Row, Tx, as_date, as_money, as_ts
 from projections.figure_tables import materialised_summary
 from projections.figures import portfolio_summary, project_figures
 from projections.project_states import state_from_row
@@ -254,75 +258,302 @@ def _event_columns(row: Row) -> dict[str, Any]:
     }
 
 
-def events_between(
-    tx: Tx, mapper: Mapper[UUID], after: date, until: date, known_at: datetime | None
-) -> list[dict[str, Any]]:
-    """Project events that apply in (after, until], recorded by `known_at` (no payload:
-    listing a long window must not decode every event; `/events` has the payloads)."""
+CHANGE_KINDS: tuple[str, ...] = (
+    "entered",
+    "left",
+    "phase_changes",
+    "cost_changes",
+    "schedule_changes",
+)
+CHANGES_LIMIT = 100  # changes per kind in one answer, unless asked otherwise
+CHANGES_MAX_LIMIT = 1000
+_MOVES = frozenset({"Registered", "LeftPortfolio", "RejoinedPortfolio"})
+# The events responsible for each kind of change: what moved a project in or out of the
+# portfolio, or what sets the compared field.
+RESPONSIBLE: dict[str, frozenset[str]] = {
+    "entered": _MOVES,
+    "left": _MOVES,
+    "phase_changes": frozenset({"PhaseTransitioned", "Registered"}),
+    "cost_changes": frozenset({"CostReestimated", "Registered"}),
+    "schedule_changes": frozenset({"ScheduleReestimated", "Registered"}),
+}
+_EVENT_CHUNK = 500  # projects per look-up of their events
+
+
+@dataclass(frozen=True)
+class ChangesCursor:
+    """Where the next page of one kind of change starts: after this (name, id) sort key."""
+
+    kind: str
+    name: str
+    project_id: str
+
+    def encode(self) -> str:
+        raw = json.dumps([self.kind, self.name, self.project_id], ensure_ascii=False)
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> ChangesCursor:
+        """The cursor a previous answer gave, or ValueError."""
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            kind, name, project_id = json.loads(raw.decode())
+        except (ValueError, TypeError, RecursionError, binascii.Error, UnicodeDecodeError):
+            raise ValueError("not a cursor this API gave") from None
+        if kind not in CHANGE_KINDS or not isinstance(name, str) or not isinstance(project_id, str):
+            raise ValueError("not a cursor this API gave")
+        return cls(kind, name, project_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One project's change of one kind, before its events are attached."""
+
+    key: tuple[str, str]  # (name casefolded, id): the order of every list
+    name: str | None
+    ministry_code: str
+    values: tuple[Any, Any] | None = None  # (from, to) of a field's change
+
+    def change(self) -> dict[str, Any]:
+        """The change as the answer gives it (without its events)."""
+        found = {"id": self.key[1], "name": self.name, "ministry_code": self.ministry_code}
+        if self.values is not None:
+            found["from"], found["to"] = self.values
+        return found
+
+
+def _state_lookup(
+    tx: Tx, alias: str, day: date, known_at: datetime | None, tables: Tables
+) -> tuple[sql.Composable, list[Any]]:
+    """The join of one project's state row on a date (PostgreSQL: a lateral; SQLite: rowid)."""
+    a, inner = sql.Identifier(alias), sql.Identifier(f"{alias}_row")
+    cond, params = _bitemporal(f"{alias}_row", known_at)
+    kind = sql.SQL("JOIN" if alias == "n" else "LEFT JOIN")
+    registered = sql.SQL("" if alias == "n" else "AND p.registered_on <= %s ")
+    if tx.dialect == "postgres":
+        lookup = sql.SQL(
+            "{kind} LATERAL (SELECT {cols} FROM {s} {inner} "
+            "WHERE {inner}.project_id = p.project_id AND {inner}.valid_from <= %s "
+            "{registered}AND {cond} ORDER BY {inner}.valid_from DESC LIMIT 1) {a} ON TRUE"
+        )
+    else:
+        lookup = sql.SQL(
+            "{kind} {s} {a} ON {a}.rowid = (SELECT {inner}.rowid FROM {s} {inner} "
+            "WHERE {inner}.project_id = p.project_id AND {inner}.valid_from <= %s "
+            "{registered}AND {cond} ORDER BY {inner}.valid_from DESC LIMIT 1)"
+        )
+    cols = sql.SQL(", ").join(sql.Identifier(alias + "_row", c) for c in _LOOKED_UP)
+    query = lookup.format(
+        kind=kind, s=tables.states, inner=inner, a=a, cond=cond, registered=registered, cols=cols
+    )
+    days: list[Any] = [day] if alias == "n" else [day, day]
+    return query, [*days, *params]
+
+
+_LOOKED_UP = (
+    "project_id",
+    "valid_from",
+    "name",
+    "ministry_code",
+    "in_portfolio",
+    "figures_withheld",
+    "phase",
+    "cost",
+    "planned_end",
+)
+
+
+def _moved_rows(
+    tx: Tx, after: date, until: date, known_at: datetime | None, tables: Tables
+) -> list[tuple[Any, ...]]:
+    """The projects whose state differs between `after` (o) and `until` (n) in a compared
+    field, found in SQL: only those rows come back, with the compared columns of both
+    (id, name, ministry code, whether there is an old state, was in, is in, withheld before,
+    withheld now, then old and new phase, cost and planned end)."""
+    new, new_params = _state_lookup(tx, "n", until, known_at, tables)
+    old, old_params = _state_lookup(tx, "o", after, known_at, tables)
+    differs = sql.SQL("IS DISTINCT FROM" if tx.dialect == "postgres" else "IS NOT")
+    # A project whose state on `until` dates from `after` or before has the same state on
+    # both dates: it is left out (and, as known now, before any look-up: its latest row is).
+    untouched = sql.SQL("AND p.tail_valid_from > %s " if known_at is None else "")
+    if tx.dialect == "postgres":
+        tx.execute("SET LOCAL jit = off")  # compiling costs more than this query runs
     query = sql.SQL(
-        "SELECT project_id, version, position, type, effective_date, recorded_at, actor, "
-        "source, narrative, correction FROM {e} WHERE sort_date > %s AND sort_date <= %s"
-    ).format(e=LIVE.events)
-    params: list[Any] = [after, until]
-    if known_at is not None:
-        query += sql.SQL(" AND recorded_at <= %s")
-        params.append(known_at)
-    query += sql.SQL(" ORDER BY sort_date, project_id, version")
-    return [describe_event(mapper, r) for r in tx.fetch(query, params)]
+        "SELECT p.project_id, n.name, n.ministry_code, o.project_id IS NOT NULL, "
+        "COALESCE(o.in_portfolio, FALSE), n.in_portfolio, o.figures_withheld, "
+        "n.figures_withheld, o.phase, n.phase, o.cost, n.cost, o.planned_end, n.planned_end "
+        "FROM {p} p {new} {old} "
+        "WHERE p.registered_on <= %s {untouched}AND n.valid_from > %s "
+        "AND (n.in_portfolio <> COALESCE(o.in_portfolio, FALSE) "
+        "OR (o.project_id IS NOT NULL AND (o.phase {differs} n.phase "
+        "OR (NOT o.figures_withheld AND NOT n.figures_withheld "
+        "AND (o.cost {differs} n.cost OR o.planned_end {differs} n.planned_end)))))"
+    ).format(p=tables.projects, new=new, old=old, differs=differs, untouched=untouched)
+    pruned = [after] if known_at is None else []
+    return tx.fetch_tuples(query, [*new_params, *old_params, until, *pruned, after])
+
+
+def moves(
+    tx: Tx, after: date, until: date, known_at: datetime | None, tables: Tables = LIVE
+) -> dict[str, list[Move]]:
+    """Every change of every kind between two dates, sorted by name (then id), no events."""
+    found: dict[str, list[Move]] = {kind: [] for kind in CHANGE_KINDS}
+    rows = _moved_rows(tx, after, until, known_at, tables)
+    stable = {
+        r[0]: r[1]
+        for r in tx.fetch_tuples(
+            sql.SQL("SELECT code, stable_code FROM {m}").format(m=tables.ministry_codes)
+        )
+    }
+    keyed = sorted((((r[1] or "").casefold(), r[0]), r) for r in rows)
+    entered, left = found["entered"], found["left"]
+    phases, costs, ends = found["phase_changes"], found["cost_changes"], found["schedule_changes"]
+    for key, row in keyed:
+        _, name, code, had, was_in, is_in, withheld_then, withheld_now = row[:8]
+        ministry = stable.get(code) or code
+        if is_in and not was_in:
+            entered.append(Move(key, name, ministry))
+        elif was_in and not is_in:
+            left.append(Move(key, name, ministry))
+        if not had:
+            continue
+        if row[8] != row[9]:
+            phases.append(Move(key, name, ministry, (row[8], row[9])))
+        if withheld_then or withheld_now:
+            continue  # a withheld cost or schedule is not shown, not even as a change
+        cost = (as_money(row[10]), as_money(row[11]))  # exact: SQLite's money is text
+        if cost[0] != cost[1]:
+            costs.append(Move(key, name, ministry, cost))
+        end = (as_date(row[12]), as_date(row[13]))
+        if end[0] != end[1]:
+            ends.append(Move(key, name, ministry, end))
+    return found
+
+
+def responsible_events(
+    tx: Tx,
+    ids: Sequence[str],
+    types: frozenset[str],
+    after: date,
+    until: date,
+    known_at: datetime | None,
+) -> dict[str, list[dict[str, Any]]]:
+    """The events of `types` of the projects `ids` that apply in (after, until], recorded by
+    `known_at`, by project, each in (sort date, version) order (no payload)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    kinds = sorted(types)
+    for start in range(0, len(ids), _EVENT_CHUNK):
+        chunk = list(ids[start : start + _EVENT_CHUNK])
+        query = sql.SQL(
+            "SELECT project_id, version, position, type, effective_date, recorded_at, actor, "
+            "source, narrative, correction FROM {e} WHERE project_id IN ({ids}) "
+            "AND type IN ({types}) AND sort_date > %s AND sort_date <= %s"
+        ).format(
+            e=LIVE.events,
+            ids=sql.SQL(", ").join(sql.Placeholder() for _ in chunk),
+            types=sql.SQL(", ").join(sql.Placeholder() for _ in kinds),
+        )
+        params: list[Any] = [*chunk, *kinds, after, until]
+        if known_at is not None:
+            query += sql.SQL(" AND recorded_at <= %s")
+            params.append(known_at)
+        query += sql.SQL(" ORDER BY sort_date, project_id, version")
+        for pid, version, pos, kind, day, at, actor, source, narrative, fix in tx.fetch_tuples(
+            query, params
+        ):
+            found.setdefault(pid, []).append(
+                {
+                    "project_id": pid,
+                    "version": int(version),
+                    "position": int(pos),
+                    "type": kind,
+                    "effective_date": as_date(day),
+                    "recorded_at": as_ts(at),
+                    "actor": actor,
+                    "source": source,
+                    "narrative": narrative,
+                    "correction": bool(fix),
+                }
+            )
+    return found
+
+
+def _attach(
+    tx: Tx,
+    pages: dict[str, list[Move]],
+    after: date,
+    until: date,
+    known_at: datetime | None,
+) -> dict[str, list[dict[str, Any]]]:
+    """The pages' changes with the events responsible for each."""
+    ids = list(dict.fromkeys(m.key[1] for page in pages.values() for m in page))
+    types = frozenset().union(*(RESPONSIBLE[kind] for kind, page in pages.items() if page))
+    events = responsible_events(tx, ids, types, after, until, known_at) if ids else {}
+    return {
+        kind: [
+            {
+                **m.change(),
+                "events": [e for e in events.get(m.key[1], ()) if e["type"] in RESPONSIBLE[kind]],
+            }
+            for m in page
+        ]
+        for kind, page in pages.items()
+    }
 
 
 def changes(
-    tx: Tx, mapper: Mapper[UUID], after: date, until: date, known_at: datetime | None
+    tx: Tx,
+    mapper: Mapper[UUID] | None,
+    after: date,
+    until: date,
+    known_at: datetime | None,
+    *,
+    limit: int | None = CHANGES_LIMIT,
+    kind: str | None = None,
+    cursor: ChangesCursor | None = None,
 ) -> dict[str, Any]:
-    """What changed in the portfolio between two dates, with the events responsible."""
-    before = {s.project_id: s for s in states_at(tx, after, known_at, light=True)}
-    now = {s.project_id: s for s in states_at(tx, until, known_at, light=True)}
-    by_project: dict[str, list[dict[str, Any]]] = {}
-    for event in events_between(tx, mapper, after, until, known_at):
-        by_project.setdefault(event["project_id"], []).append(event)
-    result: dict[str, list[dict[str, Any]]] = {
-        "entered": [],
-        "left": [],
-        "phase_changes": [],
-        "cost_changes": [],
-        "schedule_changes": [],
+    """What changed in the portfolio between two dates, with the events responsible, paged.
+
+    The two states are looked up and compared in SQL; each list holds `limit` changes at
+    most (None: all), sorted by name then id. `kind` keeps only that list; `cursor` starts
+    its kind's list after the change a previous page ended on. `counts` always gives every
+    kind's total, `offsets` how many changes of each list come before this page, and `next`
+    the cursor of each list's next page (None: the end). `mapper` is not needed any more
+    (events come without payloads) and may be None.
+    """
+    every = moves(tx, after, until, known_at)
+    pages: dict[str, list[Move]] = {}
+    offsets: dict[str, int] = {}
+    following: dict[str, str | None] = {}
+    for name in CHANGE_KINDS if kind is None else (kind,):
+        items = every[name]
+        start = 0
+        if cursor is not None and cursor.kind == name:
+            start = bisect.bisect_right([m.key for m in items], (cursor.name, cursor.project_id))
+        stop = len(items) if limit is None else start + limit
+        pages[name], offsets[name] = items[start:stop], start
+        more = stop < len(items) and pages[name]
+        following[name] = ChangesCursor(name, *pages[name][-1].key).encode() if more else None
+    return {
+        **_attach(tx, pages, after, until, known_at),
+        "counts": {name: len(every[name]) for name in CHANGE_KINDS},
+        "offsets": offsets,
+        "next": following,
+        "limit": limit,
     }
-    for pid in sorted(set(before) | set(now), key=lambda p: _name(now.get(p) or before[p])):
-        old, new = before.get(pid), now.get(pid)
-        was_in = old is not None and old.in_portfolio
-        is_in = new is not None and new.in_portfolio
-        ref = new or old
-        assert ref is not None
-        base = {"id": pid, "name": ref.name, "ministry_code": ref.ministry}
-        events = by_project.get(pid, [])
-        if is_in and not was_in:
-            result["entered"].append({**base, "events": events})
-        elif was_in and not is_in:
-            result["left"].append({**base, "events": events})
-        if old is None or new is None:
-            continue
-        for key, attr, kinds in (
-            ("phase_changes", "phase", {"PhaseTransitioned", "Registered"}),
-            ("cost_changes", "current_cost", {"CostReestimated", "Registered"}),
-            ("schedule_changes", "planned_end", {"ScheduleReestimated", "Registered"}),
-        ):
-            before_value, after_value = getattr(old, attr), getattr(new, attr)
-            if attr != "phase" and (old.figures_withheld or new.figures_withheld):
-                continue  # a withheld cost or schedule is not shown, not even as a change
-            if before_value != after_value:
-                result[key].append(
-                    {
-                        **base,
-                        "from": before_value,
-                        "to": after_value,
-                        "events": [e for e in events if e["type"] in kinds],
-                    }
-                )
-    return result
 
 
-def _name(state: ProjectState) -> str:
-    return (state.name or "").casefold()
+def each_change(
+    tx: Tx, after: date, until: date, known_at: datetime | None
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every change of every kind, (kind, change) with its events, kind by kind: events are
+    read a chunk of projects at a time, so a download's memory does not grow with history."""
+    every = moves(tx, after, until, known_at)
+    for name in CHANGE_KINDS:
+        for start in range(0, len(every[name]), _EVENT_CHUNK):
+            chunk = every[name][start : start + _EVENT_CHUNK]
+            for change in _attach(tx, {name: chunk}, after, until, known_at)[name]:
+                yield name, change
 
 
 def history(tx: Tx, mapper: Mapper[UUID], project_id: str) -> list[dict[str, Any]]:

@@ -212,10 +212,8 @@ def export(
         else:
             if after is None or until is None:
                 raise click.UsageError("changes needs --from and --to")
-            body = csv_export.changes_csv(
-                queries.changes(tx, services.portfolio.mapper, after.date(), until.date(), None),
-                currency,
-            )
+            every = queries.each_change(tx, after.date(), until.date(), None)
+            body = csv_export.changes_csv(every, currency)
     click.echo(f"# as_of={day.isoformat()} position={at}", err=True)
     click.echo(body, nl=False)
 

@@ -7,7 +7,7 @@ neutralises formula-like text.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from flask import Response
@@ -112,33 +112,28 @@ CHANGE_COLUMNS = ("change", "id", "name", "ministry_code", "from", "to", "events
 CHANGE_KINDS = ("entered", "left", "phase_changes", "cost_changes", "schedule_changes")
 
 
-def changes_rows(changes: dict[str, Any]) -> list[list[Any]]:
-    """One row per change, of every kind, with the events responsible (`Type@vN;...`)."""
-    rows = []
-    for kind in CHANGE_KINDS:
-        for change in changes[kind]:
-            events = ";".join(f"{e['type']}@v{e['version']}" for e in change["events"])
-            rows.append(
-                [
-                    kind,
-                    change["id"],
-                    change["name"],
-                    change["ministry_code"],
-                    change.get("from"),
-                    change.get("to"),
-                    events,
-                ]
-            )
-    return rows
+def changes_rows(changes: Iterable[tuple[str, dict[str, Any]]]) -> Iterator[list[Any]]:
+    """One row per (kind, change), with the events responsible (`Type@vN;...`)."""
+    for kind, change in changes:
+        events = ";".join(f"{e['type']}@v{e['version']}" for e in change["events"])
+        yield [
+            kind,
+            change["id"],
+            change["name"],
+            change["ministry_code"],
+            change.get("from"),
+            change.get("to"),
+            events,
+        ]
 
 
-def changes_table(changes: dict[str, Any], currency: str) -> Table:
-    """The changes as a table, with the currency of the cost changes' amounts."""
+def changes_table(changes: Iterable[tuple[str, dict[str, Any]]], currency: str) -> Table:
+    """The changes (`queries.each_change`) as a table, with the currency of the amounts."""
     rows = [[*row, currency] for row in changes_rows(changes)]
     return (*CHANGE_COLUMNS, "currency"), rows
 
 
-def changes_csv(changes: dict[str, Any], currency: str) -> str:
+def changes_csv(changes: Iterable[tuple[str, dict[str, Any]]], currency: str) -> str:
     return csv_text(*changes_table(changes, currency))
 
 

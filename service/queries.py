@@ -264,17 +264,36 @@ class PortfolioChanges(MethodView):
     @reads.doc(**csv_doc(ChangesSchema))
     @require_read()
     def get(self, args: dict[str, Any]) -> dict[str, Any] | Response:
-        """Projects that entered and left, phase, cost and schedule moves between two dates."""
+        """Projects that entered and left, phase, cost and schedule moves between two dates.
+
+        Paged per kind: each list holds `limit` changes at most (default 100), sorted by name;
+        `counts` gives every kind's total, `next` each list's next-page cursor (null at its
+        end), to pass back as `cursor` (the answer then holds that kind only). CSV and XLSX
+        downloads hold every change.
+        """
         _wait(args)
         services = current_services()
         after: date = args["from_"]
         until: date = args["to"]
+        table = None
         with services.db.transaction(write=False) as tx:
             at = position(tx)
-            head = chain_head(tx, at) if _table_format(args) else None
-            found = queries.changes(
-                tx, services.portfolio.mapper, after, until, args.get("known_at")
-            )
+            known_at = args.get("known_at")
+            if _table_format(args):
+                head = chain_head(tx, at)
+                every = queries.each_change(tx, after, until, known_at)
+                table = csv_export.changes_table(every, _currency())
+            else:
+                found = queries.changes(
+                    tx,
+                    services.portfolio.mapper,
+                    after,
+                    until,
+                    known_at,
+                    limit=args["limit"],
+                    kind=args["cursor"].kind if args.get("cursor") else args.get("kind"),
+                    cursor=args.get("cursor"),
+                )
         reflects = {
             "from_": after,
             "to": until,
@@ -282,7 +301,7 @@ class PortfolioChanges(MethodView):
             "position": at,
             "currency": services.settings.currency,
         }
-        if _table_format(args):
+        if table is not None:
             meta = {
                 "from": after,
                 "to": until,
@@ -291,5 +310,5 @@ class PortfolioChanges(MethodView):
                 "chain_head": head,
                 "currency": services.settings.currency,
             }
-            return _table(args, csv_export.changes_table(found, _currency()), "changes", meta)
+            return _table(args, table, "changes", meta)
         return {**found, **reflects}

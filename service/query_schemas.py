@@ -10,7 +10,14 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from domain.values import PHASES, RATINGS
-from projections.queries import SORT_KEYS, ProjectFilter
+from projections.queries import (
+    CHANGE_KINDS,
+    CHANGES_LIMIT,
+    CHANGES_MAX_LIMIT,
+    SORT_KEYS,
+    ChangesCursor,
+    ProjectFilter,
+)
 from service.schemas import DATE_PATTERN, IsoDate, Strict, plain
 
 SORTS = sorted(SORT_KEYS) + sorted(f"-{k}" for k in SORT_KEYS)
@@ -174,16 +181,54 @@ class ListArgs(ProjectFilters, TimeArgs):
     include_departed = fields.Boolean(load_default=False)
 
 
+class CursorField(fields.String):
+    """The `next` cursor of a previous changes answer (opaque; it names its kind)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        text: str = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > 2000:
+            raise ValidationError("Not a cursor of this API: too long.")
+        try:
+            return ChangesCursor.decode(text)
+        except ValueError:
+            raise ValidationError(
+                "Not a cursor of this API: pass a `next` value as given."
+            ) from None
+
+
 class ChangesArgs(OutputArgs):
     from_ = IsoDate(data_key="from", required=True)
     to = IsoDate(required=True)
     known_at = known_at_field()
     min_position = fields.Integer(validate=validate.Range(min=0, max=2**62))
+    limit = fields.Integer(
+        load_default=CHANGES_LIMIT,
+        validate=validate.Range(min=1, max=CHANGES_MAX_LIMIT),
+        metadata={
+            "description": f"changes per kind in the answer (1 to {CHANGES_MAX_LIMIT}, default"
+            f" {CHANGES_LIMIT}); `counts` gives every kind's total. CSV and XLSX hold them all"
+        },
+    )
+    kind = fields.String(
+        validate=validate.OneOf(CHANGE_KINDS),
+        metadata={"description": "only this kind's list (the others are left out)"},
+    )
+    cursor = CursorField(
+        metadata={
+            "description": "the next page of one kind: a value of `next` from the previous"
+            " answer, with the same from, to and known_at; the answer then holds that kind only"
+        },
+    )
 
     @validates_schema
     def _ordered(self, data: dict[str, Any], **_: Any) -> None:
         if data["from_"] > data["to"]:
             raise ValidationError("'from' must not be after 'to'", field_name="from")
+        cursor, kind = data.get("cursor"), data.get("kind")
+        if cursor is not None and kind is not None and cursor.kind != kind:
+            raise ValidationError(
+                f"this cursor pages {cursor.kind}, not {kind}", field_name="cursor"
+            )
 
 
 class Currency(Schema):
@@ -296,16 +341,57 @@ class ChangeSchema(Schema):
     events = fields.List(fields.Nested(ReadEventSchema))
 
 
+class ChangeCountsSchema(Schema):
+    """How many changes of each kind there are in all."""
+
+    entered = fields.Integer()
+    left = fields.Integer()
+    phase_changes = fields.Integer()
+    cost_changes = fields.Integer()
+    schedule_changes = fields.Integer()
+
+
+class ChangeCursorsSchema(Schema):
+    """Each list's next-page cursor (null at its end; only the lists in the answer)."""
+
+    entered = fields.String(allow_none=True)
+    left = fields.String(allow_none=True)
+    phase_changes = fields.String(allow_none=True)
+    cost_changes = fields.String(allow_none=True)
+    schedule_changes = fields.String(allow_none=True)
+
+
+def _page(description: str) -> fields.List:
+    return fields.List(fields.Nested(ChangeSchema), metadata={"description": description})
+
+
 class ChangesSchema(Currency):
     from_ = fields.Date(data_key="from")
     to = fields.Date()
     known_at = fields.DateTime()
     position = fields.Integer()
-    entered = fields.List(fields.Nested(ChangeSchema))
-    left = fields.List(fields.Nested(ChangeSchema))
-    phase_changes = fields.List(fields.Nested(ChangeSchema))
-    cost_changes = fields.List(fields.Nested(ChangeSchema))
-    schedule_changes = fields.List(fields.Nested(ChangeSchema))
+    limit = fields.Integer(metadata={"description": "changes per kind at most in this answer"})
+    counts = fields.Nested(
+        ChangeCountsSchema, metadata={"description": "how many changes of each kind in all"}
+    )
+    next = fields.Nested(
+        ChangeCursorsSchema,
+        metadata={"description": "each list's next-page cursor (pass it as `cursor`), or null"},
+    )
+    entered = _page(
+        "projects followed on `to` and not on `from`, by name; events: Registered,"
+        " LeftPortfolio, RejoinedPortfolio in the window"
+    )
+    left = _page("projects followed on `from` and not on `to`; events as for `entered`")
+    phase_changes = _page("phase on `from` -> on `to`; events: PhaseTransitioned, Registered")
+    cost_changes = _page(
+        "current cost moves (none while figures are withheld on either date); events:"
+        " CostReestimated, Registered"
+    )
+    schedule_changes = _page(
+        "planned end moves (none while withheld on either date); events: ScheduleReestimated,"
+        " Registered"
+    )
 
 
 class FieldChangeSchema(Schema):

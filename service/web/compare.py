@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -11,6 +12,7 @@ from marshmallow import ValidationError, validates_schema
 import service.web.reads as reads
 from service.csv_export import changes_table
 from service.errors import Problem
+from service.query_schemas import CursorField
 from service.schemas import IsoDate
 from service.web.blueprint import mark, web
 from service.web.i18n import currency, day, money
@@ -18,7 +20,7 @@ from service.web.pages import download, render_page
 from service.web.projects import project_link
 from service.web.state import PageArgs, page_state
 
-CAP = 100  # rows shown per list; the downloads hold them all
+CAP = 100  # rows shown per list, a page at a time; the downloads hold them all
 EVENTS_SHOWN = 5  # events linked per change; the project page's timeline has the rest
 SECTIONS = (
     ("entered", mark("Entered the portfolio"), mark("entered")),
@@ -45,6 +47,18 @@ EVENT_LABELS = {
 }
 
 
+@dataclass(frozen=True)
+class Section:
+    """One kind of change on the page: a page of its list, where it starts, the next one."""
+
+    key: str
+    title: str
+    legend: str
+    rows: list[dict[str, Any]]
+    offset: int  # changes of this kind before this page
+    next: str | None  # the cursor of the next page
+
+
 class CompareArgs(PageArgs):
     """The compare page's URL: two dates (no `as_of`), `known_at`, `lang`, `format`."""
 
@@ -53,6 +67,7 @@ class CompareArgs(PageArgs):
 
     from_ = IsoDate(data_key="from")
     to = IsoDate()
+    cursor = CursorField()  # one list's next page
 
     @validates_schema
     def _ordered(self, data: dict[str, Any], **_: Any) -> None:
@@ -68,14 +83,16 @@ def compare() -> Any:
     after: date | None = state.args.get("from_")
     if after is not None and after > until:
         raise Problem(400, f"from: {after} is after to, {until}", field="from")
-    data = reads.compare(state, after, until)
-    data["reflects"]["from"] = data["after"]
     if state.format:
+        data = reads.compare(state, after, until, None)
+        data["reflects"]["from"] = data["after"]
         columns, rows = changes_table(data["changes"], currency())
         return download(state, "changes", columns, rows, data["reflects"])
+    data = reads.compare(state, after, until, CAP, state.args.get("cursor"))
+    data["reflects"]["from"] = data["after"]
     changes = data["changes"]
     sections = [
-        (key, title, legend, changes[key][:CAP], max(0, len(changes[key]) - CAP))
+        Section(key, title, legend, changes[key], changes["offsets"][key], changes["next"][key])
         for key, title, legend in SECTIONS
     ]
     return render_page(
@@ -83,7 +100,8 @@ def compare() -> Any:
         state=state,
         until=until,
         sections=sections,
-        counts={key: len(changes[key]) for key, *_ in SECTIONS},
+        counts=changes["counts"],
+        cap=CAP,
         shown_value=shown_value,
         event_label=event_label,
         events_shown=EVENTS_SHOWN,

@@ -276,15 +276,25 @@ def projects(state: PageState, where: queries.ProjectFilter, sort: str) -> dict[
     }
 
 
-def compare(state: PageState, after: date | None, until: date) -> dict[str, Any]:
-    """What changed from `after` (default: the edition before `until`'s) to `until`."""
+def compare(
+    state: PageState,
+    after: date | None,
+    until: date,
+    limit: int | None,
+    cursor: queries.ChangesCursor | None = None,
+) -> dict[str, Any]:
+    """What changed from `after` (default: the edition before `until`'s) to `until`: `limit`
+    changes of each kind (None: all, as rows for a download), one kind from `cursor`."""
     with reading(state) as read:
         tx, known_at = read.tx, state.known_at
         found = known_editions(tx, known_at)
         if after is None:
             previous = previous_edition(found, until)
             after = previous["date"] if previous else min([until, *(e["date"] for e in found)])
-        moves = queries.changes(tx, services().portfolio.mapper, after, until, known_at)
+        if limit is None:
+            moves: Any = list(queries.each_change(tx, after, until, known_at))
+        else:
+            moves = queries.changes(tx, None, after, until, known_at, limit=limit, cursor=cursor)
     read.reflects["as_of"] = until
     return {"reflects": read.reflects, "changes": moves, "after": after, "editions": found}
 

@@ -155,3 +155,25 @@ def test_compare_caps_long_lists_and_says_how_many_more(
     assert entered.count("<tr data-project=") == 2
     assert "1 more not shown here" in entered
     assert 'data-count="entered" data-value="3"' in html
+
+
+def test_compare_pages_a_long_list_with_its_cursor(
+    browser: FlaskClient, http: Http, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.web import compare
+
+    monkeypatch.setattr(compare, "CAP", 2)
+    for n in range(3):
+        http.register(name=f"SI {n}")
+    html = browser.get("/compare?from=2024-01-01&to=2024-06-30&lang=en").get_data(as_text=True)
+    entered = html[html.index('id="entered"') : html.index('id="left"')]
+    assert "Changes 1 to 2 of 3." in entered
+    found = re.search(r'<a rel="next" href="([^"]+)">Next 1</a>', entered)
+    assert found is not None
+    following = browser.get(found.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    rest = following[following.index('id="entered"') : following.index('id="left"')]
+    assert rest.count("<tr data-project=") == 1 and ">SI 2</a>" in rest
+    assert "Changes 3 to 3 of 3." in rest and "First page" in rest and 'rel="next"' not in rest
+    french = browser.get(found.group(1).replace("&amp;", "&").replace("lang=en", "lang=fr"))
+    assert "Changements 3 à 3 sur 3." in french.get_data(as_text=True)
+    assert browser.get("/compare?from=2024-01-01&to=2024-06-30&cursor=zzz").status_code == 400
