@@ -139,10 +139,8 @@ def rebuild(
             if counting is not None:
                 counting.shutdown()
                 tick(0)  # the counted total, now known
-            # After the bulk load, before the indexes: the fresh tables hold every row.
-            with _phase(phases, "figure tables"), db.transaction() as tx:
-                tx.execute("SET LOCAL work_mem = '256MB'")
-                derive_figure_tables(tx, REBUILD)
+            # After the bulk load, before the indexes: the fresh tables hold every row. The
+            # figure tables are derived from them beside the other tables' index builds.
             _build_indexes(db, tag, phases)
             with db.transaction() as tx:
                 tx.execute(
@@ -256,6 +254,12 @@ def _build_indexes(db: Database, tag: str, phases: dict[str, float] | None = Non
 
     def build(table: sql.Identifier, statements: list[sql.Composed]) -> None:
         name = table.as_string().strip('"')
+        if table == REBUILD.spans:
+            # the spans, deltas and checkpoints, read from the states rows (which their own
+            # index builds only share-lock), then the spans' indexes
+            with _phase(phases, "figure tables"), db.transaction() as tx:
+                tx.execute("SET LOCAL work_mem = '256MB'")
+                derive_figure_tables(tx, REBUILD)
         with db.session() as conn:
             conn.execute("SET maintenance_work_mem = '256MB'")
             with _phase(phases, f"indexes {name}"):
