@@ -304,16 +304,41 @@ def _insert_checkpoints(tx: Tx, tables: Tables, rows: list[list[Any]]) -> None:
 def derive_in_sql(tx: Tx, tables: Tables) -> None:
     """Fill the (empty) figure tables of `tables` from its live states rows, in SQL
     (PostgreSQL: a rebuild after its bulk load; `project_states.derive_figure_tables`)."""
+    derive_spans_sql(tx, tables)
+    derive_sums_sql(tx, tables)
+
+
+# Project ids are UUIDs in text: their first hex digit splits them into even parts.
+SPAN_PARTS: tuple[tuple[str | None, str | None], ...] = ((None, "8"), ("8", None))
+
+
+def derive_spans_sql(
+    tx: Tx, tables: Tables, part: tuple[str | None, str | None] = (None, None)
+) -> None:
+    """The spans of the projects whose id is in [part[0], part[1]) (None: unbounded), from
+    the live states rows; the parts of SPAN_PARTS may be derived concurrently."""
+    low, high = part
+    bounds = sql.SQL("").join(
+        [
+            sql.SQL(" AND project_id >= {}").format(sql.Literal(low)) if low else sql.SQL(""),
+            sql.SQL(" AND project_id < {}").format(sql.Literal(high)) if high else sql.SQL(""),
+        ]
+    )
     tx.execute(
         sql.SQL(_SPANS_SQL).format(
             spans=tables.spans,
             states=tables.states,
+            bounds=bounds,
             cols=_SUMS,
             cadrage=sql.Literal(CADRAGE),
             schedule_drift=drift_sql("e - be", "be - st"),
             budget_drift=drift_sql("c - b", "b"),
         )
     )
+
+
+def derive_sums_sql(tx: Tx, tables: Tables) -> None:
+    """The daily deltas and the monthly checkpoints, from the spans (all derived)."""
     signed = sql.SQL(", ").join(sql.SQL("-{}").format(ident(n)) for n in SUMS)
     totals = sql.SQL(", ").join(sql.SQL("sum({0}) AS {0}").format(ident(n)) for n in SUMS)
     tx.execute(
@@ -394,7 +419,7 @@ _SPANS_SQL = (
     "CASE WHEN figures_withheld THEN NULL ELSE baseline_end END AS be, "
     "start_date AS st, "
     "coalesce(phase = {cadrage}, false) AS cad "
-    "FROM {states} WHERE recorded_to IS NULL), "
+    "FROM {states} WHERE recorded_to IS NULL{bounds}), "
     "t AS (SELECT *, f AND c IS NOT NULL AS costed, "
     "f AND NOT cad AND st IS NOT NULL AND e IS NOT NULL AS dur, "
     "f AND st IS NOT NULL AND e IS NOT NULL AND be IS NOT NULL AND be > st AS sch, "

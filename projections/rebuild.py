@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from multiprocessing.sharedctypes import Synchronized
 
 from eventsourcing.persistence import StoredEvent
@@ -27,12 +28,12 @@ from psycopg import sql
 from domain.application import Portfolio
 from projections.catchup import BATCH_SIZE, consumer_lock, position, run_projection
 from projections.db import Database, Tx, ident
+from projections.figure_tables import SPAN_PARTS, derive_spans_sql, derive_sums_sql
 from projections.project_states import (
     MINISTRIES_TOPIC_PREFIX,
     PROJECT_TOPIC_PREFIX,
     ProjectStatesProjector,
     apply_ministry_event,
-    derive_figure_tables,
 )
 from projections.schema import LIVE, REBUILD, Tables, create_tables, drop_tables, index_groups
 from projections.stream_rebuild import replay_streams
@@ -252,28 +253,48 @@ def _build_indexes(db: Database, tag: str, phases: dict[str, float] | None = Non
     """The fresh tables' keys and indexes, then their statistics (autovacuum may be off), one
     table per connection, the tables concurrently."""
 
-    def build(table: sql.Identifier, statements: list[sql.Composed]) -> None:
+    def build(table: sql.Identifier, statements: list[sql.Composed], analyze: bool) -> None:
         name = table.as_string().strip('"')
-        if table == REBUILD.spans:
-            # the spans, deltas and checkpoints, read from the states rows (which their own
-            # index builds only share-lock), then the spans' indexes
-            with _phase(phases, "figure tables"), db.transaction() as tx:
-                tx.execute("SET LOCAL work_mem = '256MB'")
-                derive_figure_tables(tx, REBUILD)
         with db.session() as conn:
             conn.execute("SET maintenance_work_mem = '256MB'")
             with _phase(phases, f"indexes {name}"):
                 for statement in statements:
                     conn.execute(statement)
-            with _phase(phases, f"analyze {name}"):
-                # the spans' visibility map set too, so the medians read them by index-only scans
-                verb = "VACUUM (ANALYZE) {}" if table == REBUILD.spans else "ANALYZE {}"
-                conn.execute(sql.SQL(verb).format(table))
+            if analyze:
+                with _phase(phases, f"analyze {name}"):
+                    conn.execute(sql.SQL("ANALYZE {}").format(table))
 
-    groups = index_groups(REBUILD, tag)
-    with _phase(phases, "indexes+analyze"), ThreadPoolExecutor(max_workers=len(groups)) as pool:
-        for future in [pool.submit(build, *group) for group in groups]:
+    def derive(step: Callable[[Tx], None], name: str) -> None:
+        with _phase(phases, name), db.transaction() as tx:
+            tx.execute("SET LOCAL work_mem = '256MB'")
+            step(tx)
+
+    # The figure tables are derived from the states rows (their index builds only
+    # share-lock them) beside the other tables' builds: the spans in parts, then the deltas
+    # and checkpoints beside the spans' two indexes, each on a connection of its own.
+    figures = (REBUILD.spans, REBUILD.figure_deltas, REBUILD.figure_checkpoints)
+    groups = [g for g in index_groups(REBUILD, tag) if g[0] not in figures]
+    spans = next(g for g in index_groups(REBUILD, tag) if g[0] == REBUILD.spans)[1]
+    with _phase(phases, "indexes+analyze"), ThreadPoolExecutor(max_workers=8) as pool:
+        first = [pool.submit(build, table, statements, True) for table, statements in groups]
+        parts = [
+            pool.submit(derive, partial(derive_spans_sql, tables=REBUILD, part=part), "spans")
+            for part in SPAN_PARTS
+        ]
+        for future in parts:
             future.result()
+        then = [
+            pool.submit(derive, lambda tx: derive_sums_sql(tx, REBUILD), "deltas+checkpoints"),
+            *(pool.submit(build, REBUILD.spans, [statement], False) for statement in spans),
+        ]
+        for future in [*first, *then]:
+            future.result()
+        with db.session() as conn:
+            for table in figures[1:]:
+                conn.execute(sql.SQL("ANALYZE {}").format(table))
+            # the spans' visibility map set too, so the medians read them by index-only scans
+            with _phase(phases, "analyze pr_spans"):
+                conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(REBUILD.spans))
 
 
 def _swap(tx: Tx) -> None:

@@ -305,7 +305,15 @@ def index_groups(tables: Tables, tag: str) -> list[tuple[sql.Identifier, list[sq
         (tables.ministry_codes, []),  # keyed from the start (the reference is upserted)
         (
             tables.spans,
-            [sql.SQL(pkey).format(tables.spans, sql.SQL("project_id, valid_from")), alive],
+            [
+                # a unique index rather than a primary key: built beside the deltas' derivation,
+                # which reads the spans (ADD PRIMARY KEY would lock them out)
+                sql.SQL("CREATE UNIQUE INDEX {} ON {} (project_id, valid_from)").format(
+                    ident(f"pr_spans_key_{tag or tables.suffix.strip('_') or 'live'}"),
+                    tables.spans,
+                ),
+                alive,
+            ],
         ),
         (tables.figure_deltas, []),  # derived with their keys (projections/figure_tables.py)
         (tables.figure_checkpoints, []),
