@@ -331,8 +331,10 @@ def derive_spans_sql(
             bounds=bounds,
             cols=_SUMS,
             cadrage=sql.Literal(CADRAGE),
-            schedule_drift=drift_sql("e - be", "be - st"),
-            budget_drift=drift_sql("c - b", "b"),
+            schedule_quotient=quotient_sql("e - be", "be - st"),
+            budget_quotient=quotient_sql("c - b", "b"),
+            schedule_drift=half_even_sql("q.ys"),
+            budget_drift=half_even_sql("q.yb"),
         )
     )
 
@@ -397,9 +399,20 @@ def drift_sql(part: str, whole: str) -> sql.Composable:
     decimal) is then exact, and no other value can round to one (its distance from a tie is
     far above 1e-60). `round()` on numeric rounds a tie away from zero, so a tie takes the even
     neighbour explicitly (y/2 is never itself a tie)."""
-    y = sql.SQL("((100 * ({}))::numeric(100, 60) / ({}) * {})").format(
+    return half_even_sql(quotient_sql(part, whole))
+
+
+def quotient_sql(part: str, whole: str) -> sql.Composable:
+    """part × 100 / whole × 10^DRIFT_PLACES, to 60 decimals (see `drift_sql`)."""
+    return sql.SQL("((100 * ({}))::numeric(100, 60) / ({}) * {})").format(
         sql.SQL(part), sql.SQL(whole), sql.Literal(Decimal(1).scaleb(DRIFT_PLACES))
     )
+
+
+def half_even_sql(y: str | sql.Composable) -> sql.Composable:
+    """`y` (a quotient of `quotient_sql`) rounded half-even, scaled back to DRIFT_PLACES. It
+    names `y` up to four times: give it a column, so that the division is made once."""
+    y = sql.SQL(y) if isinstance(y, str) else y
     return sql.SQL(
         "(CASE WHEN abs({y} - trunc({y})) = 0.5 THEN 2 * round({y} / 2) ELSE round({y}) END "
         "* {quantum})"
@@ -444,7 +457,10 @@ _SPANS_SQL = (
     "CASE WHEN bud THEN {budget_drift} ELSE 0 END, "
     "CASE WHEN bud THEN c ELSE 0 END, "
     "CASE WHEN bud THEN b ELSE 0 END "
-    "FROM t"
+    # each quotient divided once per row (OFFSET 0 keeps the planner from inlining the
+    # subquery, which would repeat the division wherever the rounding names it)
+    "FROM t CROSS JOIN LATERAL (SELECT CASE WHEN sch THEN {schedule_quotient} END AS ys, "
+    "CASE WHEN bud THEN {budget_quotient} END AS yb OFFSET 0) q"
 )
 
 
