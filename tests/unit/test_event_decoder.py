@@ -11,23 +11,7 @@ from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
 
 from domain.application import Portfolio, Provenance
 from projections.event_decoder import event_decoder
-from tests.histories import BASE, TODAY, Step, apply_step, register_projects
-
-KINDS = [
-    "cost",
-    "schedule",
-    "phase",
-    "status",
-    "rebaseline",
-    "withhold",
-    "disclose",
-    "leave",
-    "rejoin",
-    "close",
-    "reopen",
-    "details",
-    "award",
-]
+from tests.histories import BASE, KINDS, TODAY, Step, apply_step, register_projects
 
 
 def recorded(env: dict[str, str]) -> tuple[Portfolio, list[StoredEvent]]:
@@ -39,7 +23,7 @@ def recorded(env: dict[str, str]) -> tuple[Portfolio, list[StoredEvent]]:
     programme = portfolio.create_programme(
         name="FTAP", envelope=Decimal("1e9"), provenance=Provenance(BASE, "tester", "test")
     ).id
-    for n, kind in enumerate(KINDS * 2):
+    for n, kind in enumerate(list(KINDS) * 2):
         flag = n % 2 == 0
         apply_step(
             portfolio,
