@@ -9,13 +9,9 @@ gives the flatness (rate at full size / rate at a tenth).
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
-from bench.harness.config import PG_URL, ROOT, SCALE, log
+from bench.harness.config import SCALE, log
 from bench.harness.db import fresh_schema, raw_decode_rate, schema_services
+from bench.harness.processes import child_report
 from bench.harness.results import Figure, Result
 from bench.synthetic import MINISTRIES, record
 from domain.subscription import PROJECT_METRICS, make_channel, make_rule
@@ -77,22 +73,7 @@ def _evaluate(projects: int) -> tuple[int, float, float, float, int, float]:
             record(services.portfolio, projects=projects, events_per_project=100)
             raw_rate = raw_decode_rate(services.portfolio)
             log(f"alerts: evaluating {projects:,} projects in a worker process")
-            env = dict(
-                os.environ,
-                DATABASE_URL=PG_URL,
-                DATABASE_SCHEMA=schema,
-                PYTHONPATH=str(ROOT),
-                PROJECTION_BATCH_SIZE="2000",
-            )
-            out = subprocess.run(
-                [sys.executable, "-m", "bench.alert_child"],
-                env=env,
-                cwd=ROOT,
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            child = json.loads(out.stdout)
+            child = child_report("bench.alert_child", schema, batch_size=2000)
             with services.db.transaction(write=False) as tx:
                 raised = int(tx.scalar("SELECT count(*) FROM pr_alerts") or 0)
         finally:

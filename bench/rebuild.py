@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from typing import Any
 
-from bench.harness.config import PG_URL, ROOT, log
+from bench.harness.config import log
 from bench.harness.db import raw_decode_rate
+from bench.harness.processes import child_report
 from bench.harness.results import Figure, Result
 from service.bootstrap import Services
 
@@ -25,22 +24,7 @@ def run(services: Services, schema: str) -> list[Result]:
     """Rebuild the read model of `schema` (recorded by `services`): throughput and memory."""
     total = services.portfolio.recorder.max_notification_id() or 0
     raw_rate = raw_decode_rate(services.portfolio)
-    env = dict(
-        os.environ,
-        DATABASE_URL=PG_URL,
-        DATABASE_SCHEMA=schema,
-        PYTHONPATH=str(ROOT),
-        PROJECTION_BATCH_SIZE="5000",
-    )
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.rebuild_child"],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    child = json.loads(out.stdout)
+    child = child_report("bench.rebuild_child", schema, batch_size=5000)
     peak_mb = child["peak_mb"]
     rate = child["events"] / child["seconds"]
     log(f"rebuild phases (s): {json.dumps({k: round(v, 2) for k, v in child['phases'].items()})}")

@@ -6,6 +6,7 @@ standard library only, so that importing it loads nothing of the service.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,9 @@ import sys
 import uuid
 from contextlib import suppress
 from pathlib import Path
+from typing import Any
+
+from bench.harness.config import PG_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,3 +96,25 @@ class CeleryWorkers:
         return "\n".join(
             p.read_text(errors="replace")[-chars:] for p in sorted(self.log_dir.glob("*.log"))
         )
+
+
+def child_report(module: str, schema: str, batch_size: int) -> dict[str, Any]:
+    """Run `python -m module` on `schema` of the bench database, with its projection batch
+    size, and return the JSON report it prints on stdout (its stderr is kept for errors)."""
+    env = dict(
+        os.environ,
+        DATABASE_URL=PG_URL,
+        DATABASE_SCHEMA=schema,
+        PYTHONPATH=str(ROOT),
+        PROJECTION_BATCH_SIZE=str(batch_size),
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", module],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    report: dict[str, Any] = json.loads(out.stdout)
+    return report
