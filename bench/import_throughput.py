@@ -7,10 +7,12 @@ projection trigger off (`in_worker=True`): the figure is the importer's, not the
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 from bench.harness.config import ROOT, log
 from bench.harness.db import fresh_schema, schema_services
@@ -18,7 +20,7 @@ from bench.harness.results import Figure, Result
 from bench.harness.stats import ms
 from importers import Edition, import_editions, parse_gmpp, parse_panorama
 
-SHARED_DATA = ROOT.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("PANORAMA_SHARED_DATA") or ROOT.parent / "shared" / "data")
 LONG = SHARED_DATA / "panorama" / "derived" / "panorama_all_editions_long.csv"
 GMPP = SHARED_DATA / "gmpp" / "raw"
 TODAY = date(2026, 1, 1)  # after every edition, so none is refused as dated in the future

@@ -23,7 +23,12 @@ if not PG_URL.startswith("postgres"):
     PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# The published files, next to the checkout (../shared/data), or where PANORAMA_SHARED_DATA
+# says (a clone made elsewhere, e.g. /tmp/x).
+SHARED_DATA = Path(
+    os.environ.get("PANORAMA_SHARED_DATA")
+    or Path(__file__).resolve().parents[1].parent / "shared" / "data"
+)
 # Production (PostgreSQL) must be given AUDIT_SIGNING_KEY, so the PostgreSQL settings are.
 PG_AUDIT_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="  # bytes 0..31, tests only
 
