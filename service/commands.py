@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any, Concatenate, TypeVar
 from uuid import UUID
 
 from flask import Response, current_app, jsonify, request
@@ -178,18 +179,77 @@ def run(
     return rendered[-1] if rendered else reply(result)
 
 
-ProjectChange = Callable[[Portfolio, Provenance, int | None], CommandResult]
+# A Portfolio command on one aggregate, e.g. `lambda p: p.open_call`, looked up on the
+# services' portfolio at each request (so the instance's attribute is the one called).
+AggregateMethod = Callable[[Portfolio], Callable[Concatenate[UUID, ...], CommandResult]]
 
 
-def change(project_id: UUID, body: dict[str, Any], command: ProjectChange) -> Reply | Response:
-    """Run `command(portfolio, provenance, expected_version)` on a project of the token's scope.
+def apply(
+    method: AggregateMethod, aggregate_id: UUID, prov: Provenance, arguments: dict[str, Any]
+) -> Reply | Response:
+    """Run the portfolio's `method(aggregate_id, **arguments)` under If-Match (retried without)."""
+    command = method(current_services().portfolio)
+    return run(
+        lambda: attempt(
+            lambda expected: command(
+                aggregate_id, provenance=prov, expected_version=expected, **arguments
+            )
+        )
+    )
 
-    The provenance is read from `body`; the answer is 201 with the new version.
+
+def same_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The body's fields besides the provenance are the Portfolio method's own arguments."""
+    return arguments
+
+
+@dataclass(frozen=True)
+class ProjectCommand:
+    """A command on one project, posted to /api/projects/<id>/<path>.
+
+    `view` names the MethodView (hence the endpoint); `doc` is its OpenAPI summary. The
+    body's fields besides the provenance, through `arguments` (which may refuse with a
+    Problem before the project's scope is checked), are `method`'s keyword arguments.
     """
+
+    view: str
+    path: str
+    schema: type[Schema]
+    method: AggregateMethod
+    doc: str
+    arguments: Callable[[dict[str, Any]], dict[str, Any]] = same_arguments
+
+
+def change(project_id: UUID, body: dict[str, Any], spec: ProjectCommand) -> Reply | Response:
+    """Run `spec` on a project of the token's scope: 201 with the new version."""
+    prov, arguments = provenance(body)
+    arguments = spec.arguments(arguments)
     require_project_scope(project_id)
-    prov, _ = provenance(body)
-    portfolio = current_services().portfolio
-    return run(lambda: attempt(lambda expected: command(portfolio, prov, expected)))
+    return apply(spec.method, project_id, prov, arguments)
+
+
+def project_command(spec: ProjectCommand) -> type[MethodView]:
+    """Route `spec` on the projects blueprint: one MethodView whose post runs it."""
+
+    def post(view: MethodView, body: dict[str, Any], project_id: UUID) -> Reply | Response:
+        return change(project_id, body, spec)
+
+    post.__doc__ = spec.doc  # before the decorators copy it: the OpenAPI summary
+    post = projects.arguments(spec.schema)(
+        projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)(
+            command(projects)(post)
+        )
+    )
+    resource = type(spec.view, (MethodView,), {"post": post, "__module__": __name__})
+    projects.route(f"/<uuid:project_id>/{spec.path}")(resource)
+    return resource
+
+
+def details_changes(arguments: dict[str, Any]) -> dict[str, Any]:
+    """A manager may move a project only to another of its ministries."""
+    if "ministry_code" in arguments:
+        require_ministry(arguments["ministry_code"])
+    return {"changes": arguments}
 
 
 # -- routes ----------------------------------------------------------------------------------
@@ -219,205 +279,92 @@ class ProjectEvents(MethodView):
         return [event_record(e) for e in events], {"ETag": f'"{len(events)}"'}
 
 
-@projects.route("/<uuid:project_id>/phase-transitions")
-class PhaseTransitions(MethodView):
-    @projects.arguments(PhaseTransitionSchema)
-    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
-    @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
-        """Move to another phase: forward may skip phases, backward needs a narrative."""
-        return change(
-            project_id,
-            body,
-            lambda portfolio, prov, expected: portfolio.transition_phase(
-                project_id, body["phase"], provenance=prov, expected_version=expected
-            ),
-        )
-
-
-@projects.route("/<uuid:project_id>/cost-estimates")
-class CostEstimates(MethodView):
-    @projects.arguments(CostEstimateSchema)
-    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
-    @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
-        """Record a new estimate of the project's total cost."""
-        return change(
-            project_id,
-            body,
-            lambda portfolio, prov, expected: portfolio.reestimate_cost(
-                project_id, body["amount"], provenance=prov, expected_version=expected
-            ),
-        )
-
-
-@projects.route("/<uuid:project_id>/schedule-estimates")
-class ScheduleEstimates(MethodView):
-    @projects.arguments(ScheduleEstimateSchema)
-    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
-    @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
-        """Record a new planned end date."""
-        return change(
-            project_id,
-            body,
-            lambda portfolio, prov, expected: portfolio.reestimate_schedule(
-                project_id, body["planned_end"], provenance=prov, expected_version=expected
-            ),
-        )
-
-
-@projects.route("/<uuid:project_id>/status-reports")
-class StatusReports(MethodView):
-    @projects.arguments(StatusReportSchema)
-    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
-    @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
-        """Report a RAG rating (météo); Red needs a narrative."""
-        return change(
-            project_id,
-            body,
-            lambda portfolio, prov, expected: portfolio.report_status(
-                project_id, body["rating"], provenance=prov, expected_version=expected
-            ),
-        )
-
-
-@projects.route("/<uuid:project_id>/rebaselines")
-class Rebaselines(MethodView):
-    @projects.arguments(RebaselineSchema)
-    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
-    @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
-        """Replace the baseline cost and/or end date, with an approver and a reason."""
-        return change(
-            project_id,
-            body,
-            lambda portfolio, prov, expected: portfolio.rebaseline(
-                project_id,
-                baseline_cost=body["baseline_cost"],
-                baseline_end=body["baseline_end"],
-                approver=body["approver"],
-                reason=body["reason"],
-                provenance=prov,
-                expected_version=expected,
-            ),
-        )
-
-
-@projects.route("/<uuid:project_id>/closure")
-class Closure(MethodView):
-    @projects.arguments(ClosureSchema)
-    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
-    @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
-        """Close the project, completed or abandoned: it then accepts only a reopening."""
-        return change(
-            project_id,
-            body,
-            lambda portfolio, prov, expected: portfolio.close_project(
-                project_id, body["outcome"], provenance=prov, expected_version=expected
-            ),
-        )
-
-
-@projects.route("/<uuid:project_id>/details-revisions")
-class DetailsRevisions(MethodView):
-    @projects.arguments(DetailsRevisionSchema)
-    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
-    @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
-        """Revise identity details (name, ministry, description, links...).
-
-        A manager may move a project only to another of its ministries.
-        """
-        if "ministry_code" in body:
-            require_ministry(body["ministry_code"])
-        changes = {k: v for k, v in body.items() if k not in PROVENANCE_FIELDS}
-        return change(
-            project_id,
-            body,
-            lambda portfolio, prov, expected: portfolio.revise_details(
-                project_id, changes, provenance=prov, expected_version=expected
-            ),
-        )
-
-
-@projects.route("/<uuid:project_id>/reopening")
-class Reopening(MethodView):
-    @projects.arguments(CommandSchema)
-    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
-    @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
-        """Reopen a closed project; it needs a narrative."""
-        return change(
-            project_id,
-            body,
-            lambda portfolio, prov, expected: portfolio.reopen_project(
-                project_id, provenance=prov, expected_version=expected
-            ),
-        )
-
-
-@projects.route("/<uuid:project_id>/figures-withheld")
-class FiguresWithheld(MethodView):
-    @projects.arguments(CommandSchema)
-    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
-    @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
-        """Stop publishing the project's figures (they are kept)."""
-        return change(
-            project_id,
-            body,
-            lambda portfolio, prov, expected: portfolio.withhold_figures(
-                project_id, provenance=prov, expected_version=expected
-            ),
-        )
-
-
-@projects.route("/<uuid:project_id>/figures-disclosed")
-class FiguresDisclosed(MethodView):
-    @projects.arguments(CommandSchema)
-    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
-    @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
-        """Publish the project's figures again."""
-        return change(
-            project_id,
-            body,
-            lambda portfolio, prov, expected: portfolio.disclose_figures(
-                project_id, provenance=prov, expected_version=expected
-            ),
-        )
-
-
-@projects.route("/<uuid:project_id>/portfolio-exits")
-class PortfolioExits(MethodView):
-    @projects.arguments(CommandSchema)
-    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
-    @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
-        """Record that the portfolio no longer follows the project."""
-        return change(
-            project_id,
-            body,
-            lambda portfolio, prov, expected: portfolio.leave_portfolio(
-                project_id, provenance=prov, expected_version=expected
-            ),
-        )
-
-
-@projects.route("/<uuid:project_id>/portfolio-returns")
-class PortfolioReturns(MethodView):
-    @projects.arguments(CommandSchema)
-    @projects.response(201, CommandResultSchema, headers=SUCCESS_HEADERS)
-    @command(projects)
-    def post(self, body: dict[str, Any], project_id: UUID) -> Reply | Response:
-        """Record that the portfolio follows the project again."""
-        return change(
-            project_id,
-            body,
-            lambda portfolio, prov, expected: portfolio.rejoin_portfolio(
-                project_id, provenance=prov, expected_version=expected
-            ),
-        )
+PROJECT_COMMANDS = (
+    ProjectCommand(
+        "PhaseTransitions",
+        "phase-transitions",
+        PhaseTransitionSchema,
+        lambda p: p.transition_phase,
+        "Move to another phase: forward may skip phases, backward needs a narrative.",
+    ),
+    ProjectCommand(
+        "CostEstimates",
+        "cost-estimates",
+        CostEstimateSchema,
+        lambda p: p.reestimate_cost,
+        "Record a new estimate of the project's total cost.",
+    ),
+    ProjectCommand(
+        "ScheduleEstimates",
+        "schedule-estimates",
+        ScheduleEstimateSchema,
+        lambda p: p.reestimate_schedule,
+        "Record a new planned end date.",
+    ),
+    ProjectCommand(
+        "StatusReports",
+        "status-reports",
+        StatusReportSchema,
+        lambda p: p.report_status,
+        "Report a RAG rating (météo); Red needs a narrative.",
+    ),
+    ProjectCommand(
+        "Rebaselines",
+        "rebaselines",
+        RebaselineSchema,
+        lambda p: p.rebaseline,
+        "Replace the baseline cost and/or end date, with an approver and a reason.",
+    ),
+    ProjectCommand(
+        "Closure",
+        "closure",
+        ClosureSchema,
+        lambda p: p.close_project,
+        "Close the project, completed or abandoned: it then accepts only a reopening.",
+    ),
+    ProjectCommand(
+        "DetailsRevisions",
+        "details-revisions",
+        DetailsRevisionSchema,
+        lambda p: p.revise_details,
+        "Revise identity details (name, ministry, description, links...).\n\n"
+        "A manager may move a project only to another of its ministries.",
+        details_changes,
+    ),
+    ProjectCommand(
+        "Reopening",
+        "reopening",
+        CommandSchema,
+        lambda p: p.reopen_project,
+        "Reopen a closed project; it needs a narrative.",
+    ),
+    ProjectCommand(
+        "FiguresWithheld",
+        "figures-withheld",
+        CommandSchema,
+        lambda p: p.withhold_figures,
+        "Stop publishing the project's figures (they are kept).",
+    ),
+    ProjectCommand(
+        "FiguresDisclosed",
+        "figures-disclosed",
+        CommandSchema,
+        lambda p: p.disclose_figures,
+        "Publish the project's figures again.",
+    ),
+    ProjectCommand(
+        "PortfolioExits",
+        "portfolio-exits",
+        CommandSchema,
+        lambda p: p.leave_portfolio,
+        "Record that the portfolio no longer follows the project.",
+    ),
+    ProjectCommand(
+        "PortfolioReturns",
+        "portfolio-returns",
+        CommandSchema,
+        lambda p: p.rejoin_portfolio,
+        "Record that the portfolio follows the project again.",
+    ),
+)
+PROJECT_VIEWS = [project_command(spec) for spec in PROJECT_COMMANDS]

@@ -18,6 +18,7 @@ from service.commands import (
     SUCCESS_HEADERS,
     Reply,
     answer,
+    apply,
     attempt,
     command,
     provenance,
@@ -123,18 +124,7 @@ class Envelope(MethodView):
     def post(self, body: dict[str, Any], programme_id: UUID) -> Reply | Response:
         """Revise the envelope from the effective date, with a reason (never below committed)."""
         prov, args = provenance(body)
-        portfolio = current_services().portfolio
-        return run(
-            lambda: attempt(
-                lambda expected: portfolio.revise_envelope(
-                    programme_id,
-                    envelope=args["envelope"],
-                    reason=args["reason"],
-                    provenance=prov,
-                    expected_version=expected,
-                )
-            )
-        )
+        return apply(lambda p: p.revise_envelope, programme_id, prov, args)
 
 
 @programmes.route("/<uuid:programme_id>/calls")
@@ -145,14 +135,7 @@ class Calls(MethodView):
     def post(self, body: dict[str, Any], programme_id: UUID) -> Reply | Response:
         """Open a call for projects on the programme."""
         prov, args = provenance(body)
-        portfolio = current_services().portfolio
-        return run(
-            lambda: attempt(
-                lambda expected: portfolio.open_call(
-                    programme_id, args["call"], provenance=prov, expected_version=expected
-                )
-            )
-        )
+        return apply(lambda p: p.open_call, programme_id, prov, args)
 
 
 @programmes.route("/<uuid:programme_id>/awards")
