@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
+import idna
 from eventsourcing.domain import Aggregate
 
 from domain.errors import InvalidValue, NotFound
@@ -178,7 +179,7 @@ def _check_host(host: str) -> None:
     labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
     if not all(_LABEL.match(label) for label in labels) or len(host) > 253:
         raise InvalidValue(
-            "a webhook host is an ASCII name (xn-- for international names) or an address",
+            "a webhook host is a domain name (letters, digits, hyphens) or an address",
             field="url",
         )
     if _NUMERIC.match(labels[-1]):
@@ -190,11 +191,40 @@ def _check_host(host: str) -> None:
             ) from None
 
 
-def check_webhook_url(url: str) -> str:
-    """An http(s) URL without userinfo and with a plainly written host (syntax only).
+def ascii_host(host: str) -> str:
+    """The host as DNS, TLS and the Host header know it: international labels as A-labels.
 
-    Where the host may be (resolution, address classes) is decided by the layer that posts
-    webhooks (workers/webhook_policy.py).
+    A host with a non-ASCII character or an `xn--` label is mapped and checked by IDNA 2008
+    with the UTS 46 mapping, non-transitional, as browsers do (case and width folded, the
+    full stops 。．｡ read as dots, ß kept) and the STD3 rules (letters, digits, hyphens);
+    an invalid one is refused naming the url. Any other host is only lower-cased.
+    """
+    lowered = host.lower()
+    if host.isascii() and not any(label.startswith("xn--") for label in lowered.split(".")):
+        return lowered
+    try:
+        encoded = idna.encode(host, uts46=True, transitional=False, std3_rules=True)
+    except (idna.IDNAError, UnicodeError) as error:
+        raise InvalidValue(
+            f"the webhook URL names a host that is not a valid international domain name ({error})"[
+                :300
+            ],
+            field="url",
+        ) from None
+    return encoded.decode("ascii")
+
+
+def _written_host(netloc: str) -> str:
+    """A netloc's host as written (no user info, no port), for a host that is no IPv6 literal."""
+    return netloc.rpartition("@")[2].partition(":")[0]
+
+
+def webhook_host(url: str) -> str:
+    """The host of a webhook URL as DNS knows it (`ascii_host`), once the URL's syntax passed.
+
+    An http(s) URL without userinfo whose host is a domain name, a dotted-quad IPv4 or an
+    IPv6 literal (syntax only: no socket, no DNS). Where the host may be (resolution,
+    address classes) is decided by the layer that posts webhooks (workers/webhook_policy.py).
     """
     if len(url) > 2000 or any(ord(c) <= 32 or ord(c) == 127 for c in url):
         raise InvalidValue("the webhook URL is too long or holds spaces", field="url")
@@ -209,7 +239,15 @@ def check_webhook_url(url: str) -> str:
         raise InvalidValue("a webhook URL must not carry user:password@", field="url")
     if port == 0:
         raise InvalidValue("the webhook URL names port 0", field="url")
-    _check_host(parts.hostname)
+    literal = parts.netloc.startswith("[")
+    host = parts.hostname if literal else ascii_host(_written_host(parts.netloc))
+    _check_host(host)
+    return host
+
+
+def check_webhook_url(url: str) -> str:
+    """The URL, if `webhook_host` accepts it."""
+    webhook_host(url)
     return url
 
 

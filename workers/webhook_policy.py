@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from domain.errors import InvalidValue
-from domain.subscription import check_webhook_url
+from domain.subscription import ascii_host, webhook_host
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -133,7 +133,14 @@ class WebhookPolicy:
         return nets
 
     def _names(self) -> set[str]:
-        return {e.strip().lower().rstrip(".") for e in self.allowlist if e.strip()}
+        """The allow-listed names as A-labels (an entry that is no valid name matches none)."""
+        names = set()
+        for entry in self.allowlist:
+            try:
+                names.add(ascii_host(entry.strip()).rstrip("."))
+            except InvalidValue:
+                continue
+        return names - {""}
 
     def refusal(self, address: str) -> str | None:
         """Why this address is refused (its class), or None if a webhook may go there."""
@@ -151,10 +158,13 @@ class WebhookPolicy:
         return kind
 
     def admit(self, url: str) -> Target:
-        """Check the URL, resolve its host once and check every address; InvalidValue on url."""
-        check_webhook_url(url)
+        """Check the URL, resolve its host once and check every address; InvalidValue on url.
+
+        The host is the URL's as DNS knows it (an international name as A-labels): it is
+        the one resolved, compared with the allowlist, sent as Host and as TLS server name.
+        """
+        host = webhook_host(url)
         parts = urlsplit(url)
-        host = str(parts.hostname)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         addresses = _literal(host) or self.resolve(host, port)

@@ -151,3 +151,21 @@ def test_a_host_rebound_to_a_private_address_is_refused_at_delivery(
     log = client.get(f"/api/subscriptions/{created.get_json()['id']}/deliveries").get_json()
     assert [(d["attempt"], d["status"], d["http_status"]) for d in log] == [(1, "failed", None)]
     assert log[0]["error"].startswith("refused: resolves to a private address")
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [("http://xn--zz.example/h", "not a valid international domain name"),
+     ("http://💩.la/h", "not a valid international domain name"),
+     ("http://bücher..example/h", "not a valid international domain name"),
+     ("http://bücher.example：8080/h", "does not parse"),
+     ("http://ｌｏｃａｌｈｏｓｔ:8080/h", "resolves to a loopback address"),
+     ("http://１２７。０。０。１:8080/h", "resolves to a loopback address")],
+)  # fmt: skip
+def test_an_invalid_or_non_public_international_host_is_a_problem_naming_the_url(
+    sqlite_settings: Settings, make_services: Callable[..., Services], url: str, why: str
+) -> None:
+    client = admin_client(make_services(sqlite_settings, today=lambda: TODAY))
+    problem = assert_problem(client.post("/api/subscriptions", json=subscription(url)), 422, "url")
+    assert why in problem["detail"]
+    assert client.get("/api/subscriptions").get_json() == []

@@ -210,3 +210,52 @@ def test_https_goes_to_the_checked_address_with_the_name_as_sni_and_certificate_
     else:  # a certificate for another name is refused, nothing is posted
         assert outcome.http_status is None and "doesn't match" in (outcome.error or "")
         assert server.requests == []
+
+
+def test_an_international_name_is_resolved_checked_and_posted_as_its_a_label(
+    client: FlaskClient, receivers: Callable[..., Receiver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = receivers("127.0.0.1")
+    asked: list[str] = []
+    real = socket.getaddrinfo
+
+    def resolve(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if not str(host).endswith(".test") and str(host).isascii():
+            return real(host, port, *args, **kwargs)
+        asked.append(host)  # a *.test name, or any non-ASCII one: only this table answers
+        if host != "xn--bcher-kva.pin.test":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    url = f"http://BÜCHER。pin.test:{receiver.port}/hook"
+    sid, _ = breach(client, url)
+    assert client.get(f"/api/subscriptions/{sid}").get_json()["channel"]["target"] == url
+    [(method, path, headers)] = receiver.requests
+    assert (method, path) == ("POST", "/hook")
+    assert headers["host"] == f"xn--bcher-kva.pin.test:{receiver.port}"
+    assert asked == ["xn--bcher-kva.pin.test"] * 2  # saved, then the attempt; never Unicode
+    assert [(d["status"], d["http_status"]) for d in deliveries(client, sid)] == [("ok", 204)]
+
+
+def test_https_to_an_international_name_sends_its_a_label_as_sni_and_certificate_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, receivers: Callable[..., Receiver]
+) -> None:
+    cert_file, key_file = self_signed(tmp_path, "xn--bcher-kva.pin.test")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))  # the only trusted certificate
+    server = receivers("127.0.0.1")
+    names: list[str | None] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    context.sni_callback = lambda _sock, name, _ctx: names.append(name)
+    server.server.socket = context.wrap_socket(server.server.socket, server_side=True)
+    asked: list[str] = []
+    policy = WebhookPolicy(
+        allow_loopback=True, resolve=lambda host, port: asked.append(host) or ["127.0.0.1"]
+    )
+    target = policy.admit(f"https://bücher.pin.test:{server.port}/hook")
+    outcome = post_webhook(target, b"{}", {"Content-Type": "application/json"}, 5.0)
+    assert (asked, names, outcome) == (["xn--bcher-kva.pin.test"], ["xn--bcher-kva.pin.test"],
+                                       Outcome(204, None))  # fmt: skip
+    [(_, _, headers)] = server.requests
+    assert headers["host"] == f"xn--bcher-kva.pin.test:{server.port}"

@@ -136,3 +136,87 @@ def test_the_allowlist_admits_named_hosts_and_networks_only() -> None:
 def test_the_real_resolver_resolves_localhost_and_not_an_invalid_name() -> None:
     assert "127.0.0.1" in resolve_host("localhost", 80)
     assert resolve_host("nowhere.invalid", 80) == []
+
+
+# -- international host names: checked, resolved and compared as their A-labels --------------
+IDN_NAMES = {"xn--bcher-kva.example": [PUBLIC], "xn--intrant-gya.example": ["10.1.2.3"],
+             "xn--hks-seda.intranet.example": ["10.1.2.3"], "localhost": ["127.0.0.1"]}  # fmt: skip
+
+
+class Resolver:
+    """A table of names that records every name it is asked (it contacts nothing)."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        self.asked.append(host)
+        return IDN_NAMES.get(host.rstrip("."), [])
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://bücher.example/hook", "https://BÜCHER.example/hook", "https://xn--bcher-kva.example/hook",
+     "https://XN--BCHER-KVA.EXAMPLE/hook", "https://bücher。example/hook", "https://bücher．example/hook",
+     "https://bücher｡example/hook", "https://ｂüｃｈｅｒ.ｅｘａｍｐｌｅ/hook", "https://bü\u200bcher.example/hook"],
+)  # fmt: skip
+def test_an_international_host_is_resolved_and_sent_as_its_a_label(url: str) -> None:
+    resolver = Resolver()
+    target = WebhookPolicy(resolve=resolver).admit(url)
+    assert (target.host, target.addresses, target.path) == (
+        "xn--bcher-kva.example",
+        (PUBLIC,),
+        "/hook",
+    )
+    assert resolver.asked == ["xn--bcher-kva.example"]  # never the Unicode spelling
+    assert check_webhook_url(url) == url  # the URL is kept as written
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [("http://intranét.example/h", "private"), ("http://intranét。example。/h", "private"),
+     ("http://ｌｏｃａｌｈｏｓｔ/h", "loopback"), ("http://LOCALHOST。/h", "loopback"),
+     ("http://１２７.０.０.１/h", "loopback"), ("http://①②⑦.0.0.1/h", "loopback"),
+     ("http://１０。０。０。１/h", "private")],
+)  # fmt: skip
+def test_an_international_spelling_of_a_non_public_host_is_refused_by_its_class(
+    url: str, kind: str
+) -> None:
+    assert f"resolves to a {kind} address" in refused(url, WebhookPolicy(resolve=Resolver()))
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["xn--zz.example", "xn--.example", "xn--ls8h.la", "💩.la", "-bücher.example",
+     "bücher-.example", "bücher..example", "bücher.example..", "。bücher.example",
+     "\u202eelpmaxe.bücher", "a_b.bücher.example", "١٢٣.com", "a١.com", "ü" * 60 + ".example",
+     ".".join(["bücherbücher"] * 13), "bü cher.example"],
+)  # fmt: skip
+def test_an_invalid_international_name_is_refused_before_any_resolution(host: str) -> None:
+    resolver = Resolver()
+    message = refused(f"https://{host}/hook", WebhookPolicy(allow_loopback=True, resolve=resolver))
+    assert resolver.asked == []
+    assert "resolves" not in message
+    with pytest.raises(InvalidValue):
+        check_webhook_url(f"https://{host}/hook")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://bücher.example：8080/h", "https://bücher.example／h", "https://user＠bücher.example/h",
+     "https://bücher.example＃h"],
+)  # fmt: skip
+def test_a_character_that_folds_into_url_syntax_does_not_parse(url: str) -> None:
+    assert "does not parse" in refused(url, WebhookPolicy(resolve=Resolver()))
+
+
+def test_the_allowlist_names_hosts_by_their_a_labels_and_admits_no_lookalike() -> None:
+    allowed = WebhookPolicy(
+        resolve=Resolver(), allowlist=("intranét.example", "hooks.intranet.example")
+    )
+    for url in ("http://intranét.example/h", "http://xn--intrant-gya.example/h",
+                "http://INTRANÉT。example。/h"):  # fmt: skip
+        assert allowed.admit(url).addresses == ("10.1.2.3",)  # listed: not classified
+    # "hооks" with two Cyrillic o: another name (xn--hks-seda), classified like any other
+    assert "private" in refused("http://hооks.intranet.example/h", allowed)
+    assert WebhookPolicy(allowlist=("xn--bcher-kva.example",))._names() == {"xn--bcher-kva.example"}
