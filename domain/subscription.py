@@ -205,12 +205,8 @@ def ascii_host(host: str) -> str:
     try:
         encoded = idna.encode(host, uts46=True, transitional=False, std3_rules=True)
     except (idna.IDNAError, UnicodeError) as error:
-        raise InvalidValue(
-            f"the webhook URL names a host that is not a valid international domain name ({error})"[
-                :300
-            ],
-            field="url",
-        ) from None
+        why = f"not a valid international domain name ({error})"[:200]
+        raise InvalidValue(f"the webhook URL names a host that is {why}", field="url") from None
     return encoded.decode("ascii")
 
 
