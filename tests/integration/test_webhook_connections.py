@@ -186,12 +186,12 @@ def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
-@pytest.mark.parametrize("certified", ["hooks.pin.test", "other.pin.test"])
-def test_https_goes_to_the_checked_address_with_the_name_as_sni_and_certificate_name(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, receivers: Callable[..., Receiver],
-    certified: str,
-) -> None:  # fmt: skip
-    cert_file, key_file = self_signed(tmp_path, certified)
+def tls_receiver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, receivers: Callable[..., Receiver], name: str
+) -> tuple[Receiver, list[str | None]]:
+    """An HTTPS receiver on 127.0.0.1 certified for `name` (the only trusted certificate),
+    and the server names (SNI) its clients send."""
+    cert_file, key_file = self_signed(tmp_path, name)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))  # the only trusted certificate
     server = receivers("127.0.0.1")
     names: list[str | None] = []
@@ -199,6 +199,15 @@ def test_https_goes_to_the_checked_address_with_the_name_as_sni_and_certificate_
     context.load_cert_chain(cert_file, key_file)
     context.sni_callback = lambda _sock, name, _ctx: names.append(name)
     server.server.socket = context.wrap_socket(server.server.socket, server_side=True)
+    return server, names
+
+
+@pytest.mark.parametrize("certified", ["hooks.pin.test", "other.pin.test"])
+def test_https_goes_to_the_checked_address_with_the_name_as_sni_and_certificate_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, receivers: Callable[..., Receiver],
+    certified: str,
+) -> None:  # fmt: skip
+    server, names = tls_receiver(tmp_path, monkeypatch, receivers, certified)
     policy = WebhookPolicy(allow_loopback=True, resolve=lambda host, port: ["127.0.0.1"])
     target = policy.admit(f"https://hooks.pin.test:{server.port}/hook")
     outcome = post_webhook(target, b"{}", {"Content-Type": "application/json"}, 5.0)
@@ -241,14 +250,7 @@ def test_an_international_name_is_resolved_checked_and_posted_as_its_a_label(
 def test_https_to_an_international_name_sends_its_a_label_as_sni_and_certificate_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, receivers: Callable[..., Receiver]
 ) -> None:
-    cert_file, key_file = self_signed(tmp_path, "xn--bcher-kva.pin.test")
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))  # the only trusted certificate
-    server = receivers("127.0.0.1")
-    names: list[str | None] = []
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    context.sni_callback = lambda _sock, name, _ctx: names.append(name)
-    server.server.socket = context.wrap_socket(server.server.socket, server_side=True)
+    server, names = tls_receiver(tmp_path, monkeypatch, receivers, "xn--bcher-kva.pin.test")
     asked: list[str] = []
     policy = WebhookPolicy(
         allow_loopback=True, resolve=lambda host, port: asked.append(host) or ["127.0.0.1"]
