@@ -11,13 +11,13 @@ import base64
 import ipaddress
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
-import idna
 from eventsourcing.domain import Aggregate
 
 from domain.errors import InvalidValue, NotFound
@@ -166,7 +166,7 @@ _LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 _NUMERIC = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$")
 
 
-def _check_host(host: str) -> None:
+def check_host(host: str) -> None:
     """A host name of ASCII labels, a dotted-quad IPv4 or an IPv6 literal; nothing else."""
     if ":" in host:
         try:
@@ -191,23 +191,34 @@ def _check_host(host: str) -> None:
             ) from None
 
 
-def ascii_host(host: str) -> str:
-    """The host as DNS, TLS and the Host header know it: international labels as A-labels.
+# Separators, controls, surrogates, private use, unassigned: never in a name (the rest of
+# the non-ASCII characters are judged by IDNA 2008 in workers/webhook_policy.py).
+_NOT_IN_NAMES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cs", "Co", "Cn"})
+_NOT_IDNA = "the webhook URL names a host that is not a valid international domain name ({})"
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 
-    A host with a non-ASCII character or an `xn--` label is mapped and checked by IDNA 2008
-    with the UTS 46 mapping, non-transitional, as browsers do (case and width folded, the
-    full stops 。．｡ read as dots, ß kept) and the STD3 rules (letters, digits, hyphens);
-    an invalid one is refused naming the url. Any other host is only lower-cased.
+
+def _check_international(host: str) -> None:
+    """A host with a non-ASCII character or an `xn--` label: its shape only (stdlib).
+
+    The domain checks that every label is non-empty, its ASCII characters letters, digits or
+    hyphens, and no character a space or control, once folded (NFKC, case, the full stops
+    。．｡ read as dots). IDNA 2008 itself (UTS 46, the A-labels
+    that are resolved and sent) is applied where webhooks are posted, by
+    `workers/webhook_policy.py`, at subscription and at every delivery.
     """
-    lowered = host.lower()
-    if host.isascii() and not any(label.startswith("xn--") for label in lowered.split(".")):
-        return lowered
-    try:
-        encoded = idna.encode(host, uts46=True, transitional=False, std3_rules=True)
-    except (idna.IDNAError, UnicodeError) as error:
-        why = f"not a valid international domain name ({error})"[:200]
-        raise InvalidValue(f"the webhook URL names a host that is {why}", field="url") from None
-    return encoded.decode("ascii")
+    folded = unicodedata.normalize("NFKC", host).casefold().translate(_DOTS)
+    labels = folded[:-1].split(".") if folded.endswith(".") else folded.split(".")
+    for label in labels:
+        if not label or len(label) > 63 or label.startswith("-") or label.endswith("-"):
+            raise InvalidValue(
+                _NOT_IDNA.format("an empty label or a hyphen at an end"), field="url"
+            )
+        if not all(
+            c == "-" or c.isalnum() if c.isascii() else unicodedata.category(c) not in _NOT_IN_NAMES
+            for c in label
+        ):
+            raise InvalidValue(_NOT_IDNA.format("a space, control or symbol"), field="url")
 
 
 def _written_host(netloc: str) -> str:
@@ -216,7 +227,8 @@ def _written_host(netloc: str) -> str:
 
 
 def webhook_host(url: str) -> str:
-    """The host of a webhook URL as DNS knows it (`ascii_host`), once the URL's syntax passed.
+    """The host of a webhook URL, once the URL's syntax passed: lower-cased when ASCII, as
+    written when international (its A-labels are made by `workers/webhook_policy.py`).
 
     An http(s) URL without userinfo whose host is a domain name, a dotted-quad IPv4 or an
     IPv6 literal (syntax only: no socket, no DNS). Where the host may be (resolution,
@@ -235,9 +247,15 @@ def webhook_host(url: str) -> str:
         raise InvalidValue("a webhook URL must not carry user:password@", field="url")
     if port == 0:
         raise InvalidValue("the webhook URL names port 0", field="url")
-    literal = parts.netloc.startswith("[")
-    host = parts.hostname if literal else ascii_host(_written_host(parts.netloc))
-    _check_host(host)
+    if parts.netloc.startswith("["):
+        host = parts.hostname
+    else:
+        host = _written_host(parts.netloc)
+        if not host.isascii() or any(label.startswith("xn--") for label in host.lower().split(".")):
+            _check_international(host)
+            return host
+        host = host.lower()
+    check_host(host)
     return host
 
 

@@ -14,12 +14,41 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import idna
+
 from domain.errors import InvalidValue
-from domain.subscription import ascii_host, webhook_host
+from domain.subscription import check_host, webhook_host
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], list[str]]
+
+
+def ascii_host(host: str) -> str:
+    """The host as DNS, TLS and the Host header know it: international labels as A-labels.
+
+    A host with a non-ASCII character or an `xn--` label is mapped and checked by IDNA 2008
+    with the UTS 46 mapping, non-transitional, as browsers do (case and width folded, the
+    full stops 。．｡ read as dots, ß kept) and the STD3 rules (letters, digits, hyphens);
+    the A-labels then pass the domain's host rules (a numeric one is a dotted quad). An
+    invalid one is refused naming the url. Any other host is only lower-cased.
+    """
+    lowered = host.lower()
+    if host.isascii() and not any(label.startswith("xn--") for label in lowered.split(".")):
+        return lowered
+    try:
+        encoded = idna.encode(host, uts46=True, transitional=False, std3_rules=True)
+    except (idna.IDNAError, UnicodeError) as error:
+        why = f"not a valid international domain name ({error})"[:200]
+        raise InvalidValue(f"the webhook URL names a host that is {why}", field="url") from None
+    ascii_name = encoded.decode("ascii")
+    check_host(ascii_name)
+    return ascii_name
+
+
+def webhook_ascii_host(url: str) -> str:
+    """The host of a webhook URL as DNS knows it: the domain's syntax check, then `ascii_host`."""
+    return ascii_host(webhook_host(url))
 
 
 def _nets(kind: str, *cidrs: str) -> list[tuple[Network, str]]:
@@ -163,7 +192,7 @@ class WebhookPolicy:
         The host is the URL's as DNS knows it (an international name as A-labels): it is
         the one resolved, compared with the allowlist, sent as Host and as TLS server name.
         """
-        host = webhook_host(url)
+        host = webhook_ascii_host(url)
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

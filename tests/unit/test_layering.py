@@ -13,7 +13,7 @@ PACKAGES = ("domain", "projections", "importers", "workers", "service")
 STDLIB = set(sys.stdlib_module_names) - {"socket", "ssl", "urllib", "http", "smtplib", "ftplib"}
 PURE = ("urllib.parse",)  # string parsing only: allowed where its package is not
 ALLOWED: dict[str, set[str] | None] = {  # None: an edge, may import anything
-    "domain": STDLIB | {"domain", "eventsourcing", "idna"},  # idna: pure IDNA 2008 strings
+    "domain": STDLIB | {"domain", "eventsourcing"},
     "projections": STDLIB | {"domain", "projections", "eventsourcing", "psycopg", "psycopg_pool"},
     "importers": STDLIB | {"domain", "importers", "eventsourcing", "openpyxl", "yaml"},
     "workers": None,

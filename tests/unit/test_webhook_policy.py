@@ -197,7 +197,18 @@ def test_an_invalid_international_name_is_refused_before_any_resolution(host: st
     message = refused(f"https://{host}/hook", WebhookPolicy(allow_loopback=True, resolve=resolver))
     assert resolver.asked == []
     assert "resolves" not in message
-    with pytest.raises(InvalidValue):
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["-bücher.example", "bücher-.example", "bücher..example", "bücher.example..",
+     "。bücher.example", "a_b.bücher.example", "bü\u3000cher.example", "bü\x85cher.example",
+     "b\ue000ücher.example", "ü" * 64 + ".example"],
+)  # fmt: skip
+def test_the_domain_refuses_an_international_name_of_the_wrong_shape(host: str) -> None:
+    """Without the IDNA tables (domain/ is stdlib only) the shape is checked when the
+    subscription is made: empty labels, hyphens at an end, spaces, controls, private use."""
+    with pytest.raises(InvalidValue, match="not a valid international domain name"):
         check_webhook_url(f"https://{host}/hook")
 
 
