@@ -28,7 +28,7 @@ from psycopg import sql
 from domain.application import Portfolio
 from projections.catchup import BATCH_SIZE, consumer_lock, position, run_projection
 from projections.db import Database, Tx, ident
-from projections.figure_tables import derive_sums_sql
+from projections.figure_tables import SPAN_PARTS, derive_spans_sql, derive_sums_sql
 from projections.project_states import (
     MINISTRIES_TOPIC_PREFIX,
     PROJECT_TOPIC_PREFIX,
@@ -140,8 +140,8 @@ def rebuild(
             if counting is not None:
                 counting.shutdown()
                 tick(0)  # the counted total, now known
-            # After the bulk load, before the indexes: the fresh tables hold every row (the
-            # spans too). The deltas and checkpoints are derived beside the index builds.
+            # After the bulk load, before the indexes: the fresh tables hold every row. The
+            # figure tables are derived from them beside the other tables' index builds.
             _build_indexes(db, tag, phases)
             with db.transaction() as tx:
                 tx.execute(
@@ -249,22 +249,9 @@ def _stream_replay(
     tick(sum(int(c.value) for c in counters) - reported)
 
 
-def derived_tables(tables: Tables) -> list[tuple[str, Callable[[Tx], None], list[sql.Identifier]]]:
-    """The tables a rebuild derives in SQL from the loaded ones (named, how, which tables
-    it fills): each on a connection of its own beside the loaded tables' index builds, so
-    only from what the load wrote (the index builds only share-lock it)."""
-    return [
-        (
-            "deltas+checkpoints",
-            partial(derive_sums_sql, tables=tables),
-            [tables.figure_deltas, tables.figure_checkpoints],
-        ),
-    ]
-
-
 def _build_indexes(db: Database, tag: str, phases: dict[str, float] | None = None) -> None:
     """The fresh tables' keys and indexes, then their statistics (autovacuum may be off), one
-    table per connection, the tables concurrently, beside the derived tables."""
+    table per connection, the tables concurrently."""
 
     def build(table: sql.Identifier, statements: list[sql.Composed], analyze: bool) -> None:
         name = table.as_string().strip('"')
@@ -277,27 +264,34 @@ def _build_indexes(db: Database, tag: str, phases: dict[str, float] | None = Non
                 with _phase(phases, f"analyze {name}"):
                     conn.execute(sql.SQL("ANALYZE {}").format(table))
 
-    def derive(name: str, step: Callable[[Tx], None], filled: list[sql.Identifier]) -> None:
+    def derive(step: Callable[[Tx], None], name: str) -> None:
         with _phase(phases, name), db.transaction() as tx:
             tx.execute("SET LOCAL work_mem = '256MB'")
             step(tx)
-        with db.session() as conn:
-            for table in filled:
-                conn.execute(sql.SQL("ANALYZE {}").format(table))
 
-    # The spans (loaded with the states) get their two indexes on two connections (a unique
-    # index rather than a primary key: the derivations read the spans meanwhile).
-    groups = [g for g in index_groups(REBUILD, tag) if g[0] != REBUILD.spans]
+    # The figure tables are derived from the states rows (their index builds only
+    # share-lock them) beside the other tables' builds: the spans in parts, then the deltas
+    # and checkpoints beside the spans' two indexes, each on a connection of its own.
+    figures = (REBUILD.spans, REBUILD.figure_deltas, REBUILD.figure_checkpoints)
+    groups = [g for g in index_groups(REBUILD, tag) if g[0] not in figures]
     spans = next(g for g in index_groups(REBUILD, tag) if g[0] == REBUILD.spans)[1]
     with _phase(phases, "indexes+analyze"), ThreadPoolExecutor(max_workers=8) as pool:
-        futures = [
-            *(pool.submit(build, table, statements, True) for table, statements in groups),
-            *(pool.submit(build, REBUILD.spans, [statement], False) for statement in spans),
-            *(pool.submit(derive, *derived) for derived in derived_tables(REBUILD)),
+        first = [pool.submit(build, table, statements, True) for table, statements in groups]
+        parts = [
+            pool.submit(derive, partial(derive_spans_sql, tables=REBUILD, part=part), "spans")
+            for part in SPAN_PARTS
         ]
-        for future in futures:
+        for future in parts:
+            future.result()
+        then = [
+            pool.submit(derive, lambda tx: derive_sums_sql(tx, REBUILD), "deltas+checkpoints"),
+            *(pool.submit(build, REBUILD.spans, [statement], False) for statement in spans),
+        ]
+        for future in [*first, *then]:
             future.result()
         with db.session() as conn:
+            for table in figures[1:]:
+                conn.execute(sql.SQL("ANALYZE {}").format(table))
             # the spans' visibility map set too, so the medians read them by index-only scans
             with _phase(phases, "analyze pr_spans"):
                 conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(REBUILD.spans))

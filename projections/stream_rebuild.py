@@ -29,8 +29,6 @@ from domain.project import Project
 from domain.project_facts import FACTS
 from projections.db import Database, Tx, ident
 from projections.event_decoder import event_decoder
-from projections.figure_tables import SPAN_COLUMNS, span_values
-from projections.figures import MONEY_SUMS, SUMS
 from projections.project_states import PROJECT_TOPIC_PREFIX, event_row, state_row
 from projections.schema import COLUMN_TYPES, EVENT_COLUMNS, STATE_COLUMNS, STATE_KEYS, Tables
 from projections.state import ProjectState, evolve, sort_date
@@ -59,27 +57,19 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 PROJECT_COLUMNS = ("project_id", "registered_on", "tail_valid_from")
 PROJECT_TYPES = ("text", "date", "date")
-# a span's keys, then one project's contribution (`integer` counts, as `sums_columns(one=True)`)
-SPAN_TYPES: tuple[str, ...] = (
-    *("text", "date", "date", "text", "text", "text"),
-    *("numeric" if n in MONEY_SUMS else "integer" for n in SUMS),
-)
 FLUSH_EVENTS = 20_000  # rows buffered before a COPY: bounds memory, amortises the statements
 READ_BATCH = 5_000
 assert len(STATE_TYPES) == len(STATE_COLUMNS) and len(STATE_KEYS) == 5
 assert len(EVENT_TYPES) == len(EVENT_COLUMNS)
-assert len(SPAN_TYPES) == len(SPAN_COLUMNS)
 
 
 @dataclass
 class ProjectRows:
-    """What one project's history writes: its states rows, events rows, projects row and
-    the spans of its live rows (`figure_tables`: what the projector's `refresh` writes)."""
+    """What one project's history writes: its states rows, events rows and projects row."""
 
     states: list[list[Any]] = field(default_factory=list)
     events: list[list[Any]] = field(default_factory=list)
     project: tuple[str, date, date] | None = None
-    spans: list[list[Any]] = field(default_factory=list)
 
 
 def fold_history(records: Sequence[tuple[Any, int, str, bytes]]) -> ProjectRows:
@@ -138,30 +128,8 @@ def fold_history(records: Sequence[tuple[Any, int, str, bytes]]) -> ProjectRows:
     if live:
         assert registered_on is not None
         out.project = (live[-1][2].project_id, registered_on, live[-1][0])
-        out.spans = live_spans(live)
     out.states = list(rows.values())
     return out
-
-
-def live_spans(live: Sequence[tuple[date, datetime, ProjectState]]) -> list[list[Any]]:
-    """The spans of one project's live rows (by valid_from): each until the next one's
-    valid_from, the last one open, in SPAN_COLUMNS order."""
-    spans = []
-    ends: list[date | None] = [row[0] for row in live[1:]]
-    ends.append(None)
-    for (start, _, state), end in zip(live, ends, strict=True):
-        spans.append(
-            [
-                state.project_id,
-                start,
-                end,
-                state.ministry_code,
-                state.ministry_name,
-                state.phase,
-                *span_values(state),
-            ]
-        )
-    return spans
 
 
 @contextmanager
@@ -266,7 +234,6 @@ class Batch:
     states: list[list[Any]] = field(default_factory=list)
     events: list[list[Any]] = field(default_factory=list)
     projects: list[tuple[str, date, date]] = field(default_factory=list)
-    spans: list[list[Any]] = field(default_factory=list)
     count: int = 0
 
     def add(self, rows: ProjectRows, events: int) -> None:
@@ -274,7 +241,6 @@ class Batch:
         self.events += rows.events
         if rows.project is not None:
             self.projects.append(rows.project)
-        self.spans += rows.spans
         self.count += events
 
     def copy(self, tx: Tx, tables: Tables) -> int:
@@ -282,5 +248,4 @@ class Batch:
         tx.copy_rows(tables.states, STATE_COLUMNS, self.states, STATE_TYPES)
         tx.copy_rows(tables.events, EVENT_COLUMNS, self.events, EVENT_TYPES)
         tx.copy_rows(tables.projects, PROJECT_COLUMNS, self.projects, PROJECT_TYPES)
-        tx.copy_rows(tables.spans, SPAN_COLUMNS, self.spans, SPAN_TYPES)
         return self.count
