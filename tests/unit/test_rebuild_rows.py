@@ -151,8 +151,7 @@ def project_state_indexes(services: Services) -> list[tuple[str, str]]:
             "'pr_figure_checkpoints', 'pr_ministry_codes')"
         )
     return sorted(
-        ("key" if r["key"] else r["name"], r["definition"].replace(r["name"], ""))
-        for r in rows
+        ("key" if r["key"] else r["name"], r["definition"].replace(r["name"], "")) for r in rows
     )
 
 
