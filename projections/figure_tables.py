@@ -13,7 +13,7 @@ named by the reference).
 
 The projector keeps the three tables in the same transaction as the states rows (`refresh`);
 a PostgreSQL rebuild derives them in SQL after its bulk load (`derive_figure_tables`). The
-medians do not decompose: they are computed over the spans alive on D (PostgreSQL: a GiST
+medians do not decompose: they are computed over the spans alive on D (PostgreSQL: an SP-GiST
 index over the spans' date ranges and ordered-set aggregates with grouping sets, one query;
 SQLite: in Python). Only the live knowledge is materialised: a `known_at` query folds each
 project's state as before.

@@ -35,7 +35,16 @@ from projections.project_states import (
     ProjectStatesProjector,
     apply_ministry_event,
 )
-from projections.schema import LIVE, REBUILD, Tables, create_tables, drop_tables, index_groups
+from projections.schema import (
+    LIVE,
+    REBUILD,
+    Tables,
+    create_tables,
+    drop_tables,
+    index_groups,
+    index_renames,
+    spans_key,
+)
 from projections.stream_rebuild import replay_streams
 
 OpenStore = Callable[[], tuple[Database, Portfolio]]
@@ -156,7 +165,7 @@ def rebuild(
             with _phase(phases, "tail"):
                 replay(db, portfolio, REBUILD, batch_size=batch_size, progress=tick)
             with _phase(phases, "swap"), db.transaction() as tx:
-                _swap(tx)
+                _swap(tx, tag if fast else "")
     return done
 
 
@@ -270,9 +279,10 @@ def _build_indexes(db: Database, tag: str, phases: dict[str, float] | None = Non
             step(tx)
 
     # The figure tables are derived from the states rows (their index builds only
-    # share-lock them) beside the other tables' builds: the spans in parts, then the deltas
-    # and checkpoints beside the spans' two indexes, each on a connection of its own.
-    figures = (REBUILD.spans, REBUILD.figure_deltas, REBUILD.figure_checkpoints)
+    # share-lock them) beside the other tables' builds: the spans in parts, then the tables
+    # derived from the spans beside the spans' two indexes, each on a connection of its own.
+    derived = derived_from_spans(REBUILD)
+    figures = (REBUILD.spans, *(table for _, _, filled in derived for table in filled))
     groups = [g for g in index_groups(REBUILD, tag) if g[0] not in figures]
     spans = next(g for g in index_groups(REBUILD, tag) if g[0] == REBUILD.spans)[1]
     with _phase(phases, "indexes+analyze"), ThreadPoolExecutor(max_workers=8) as pool:
@@ -284,7 +294,7 @@ def _build_indexes(db: Database, tag: str, phases: dict[str, float] | None = Non
         for future in parts:
             future.result()
         then = [
-            pool.submit(derive, lambda tx: derive_sums_sql(tx, REBUILD), "deltas+checkpoints"),
+            *(pool.submit(derive, step, name) for name, step, _ in derived),
             *(pool.submit(build, REBUILD.spans, [statement], False) for statement in spans),
         ]
         for future in [*first, *then]:
@@ -292,12 +302,36 @@ def _build_indexes(db: Database, tag: str, phases: dict[str, float] | None = Non
         with db.session() as conn:
             for table in figures[1:]:
                 conn.execute(sql.SQL("ANALYZE {}").format(table))
+            # the unique index becomes the key the live spans have (no scan: it is built)
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD PRIMARY KEY USING INDEX {}").format(
+                    REBUILD.spans, ident(spans_key(tag))
+                )
+            )
             # the spans' visibility map set too, so the medians read them by index-only scans
             with _phase(phases, "analyze pr_spans"):
                 conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(REBUILD.spans))
 
 
-def _swap(tx: Tx) -> None:
+Derivation = tuple[str, Callable[[Tx], None], tuple[sql.Identifier, ...]]
+
+
+def derived_from_spans(tables: Tables) -> list[Derivation]:
+    """The tables a rebuild derives in SQL from the spans once they are derived: (name,
+    how, the tables it fills), each on its own connection beside the spans' index builds,
+    then analysed. Another table derived from the spans is one more entry here."""
+    return [
+        (
+            "deltas+checkpoints",
+            partial(derive_sums_sql, tables=tables),
+            (tables.figure_deltas, tables.figure_checkpoints),
+        ),
+    ]
+
+
+def _swap(tx: Tx, tag: str) -> None:
+    """The fresh tables renamed to the live ones' names (the live ones dropped), with their
+    indexes (`tag`: the suffix a bulk load gave them), and the fresh tracking position."""
     for name in LIVE.all():
         tx.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(name + "__old")))
         tx.execute(
@@ -307,6 +341,8 @@ def _swap(tx: Tx) -> None:
         tx.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(ident(fresh), ident(live)))
     for name in LIVE.all():
         tx.execute(sql.SQL("DROP TABLE {}").format(ident(name + "__old")))
+    for statement in index_renames(tag) if tag else ():
+        tx.execute(statement)
     rebuilt = position(tx, REBUILD.tracking_name)
     tx.execute(
         "UPDATE pr_tracking SET position = %s, updated_at = %s, last_error = NULL WHERE name = %s",

@@ -208,6 +208,9 @@ def create_tables(tx: Tx, tables: Tables, *, tag: str = "", indexes: bool = True
     )
     create_figure_tables(tx, tables, key=indexes)
     if indexes:
+        if tx.dialect == "postgres":  # the GiST index that the SP-GiST one replaced
+            old = f"pr_spans_alive_{tag or tables.suffix.strip('_') or LIVE_KEY}"
+            tx.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(ident(old)))
         for statement in index_statements(tx.dialect, tables, tag):
             tx.execute(statement)
 
@@ -252,16 +255,35 @@ def create_figure_tables(tx: Tx, tables: Tables, *, key: bool = True) -> None:
         )
 
 
+SPANS_ALIVE = "pr_spans_during"  # PostgreSQL (pr_spans_alive_live was a GiST index)
+# The names of the indexes of `index_statements`, before their suffix: a rebuild makes them
+# with its own suffix, and the swap gives them the live tables' (`index_renames`).
+INDEX_NAMES: tuple[str, ...] = ("pr_states_lookup", "pr_events_sort", "pr_states_live", SPANS_ALIVE)
+LIVE_KEY = "live"
+
+
+def index_renames(tag: str) -> list[sql.Composed]:
+    """After a swap (PostgreSQL): the fresh tables' indexes renamed to the names the live
+    tables' set-up looks for, so that it does not build them again under those names."""
+    return [
+        sql.SQL("ALTER INDEX IF EXISTS {} RENAME TO {}").format(
+            ident(f"{name}_{tag}"), ident(f"{name}_{LIVE_KEY}")
+        )
+        for name in INDEX_NAMES
+    ]
+
+
 def index_statements(dialect: Dialect, tables: Tables, tag: str) -> list[sql.Composed]:
     """The CREATE INDEX statements of one set of tables (idempotent)."""
-    key = tag or tables.suffix.strip("_") or "live"
+    key = tag or tables.suffix.strip("_") or LIVE_KEY
+    lookup, events_sort, live, _ = INDEX_NAMES
     statements: list[sql.Composed] = [
         sql.SQL("CREATE INDEX IF NOT EXISTS {idx} ON {tbl} ({cols})").format(
             idx=ident(f"{index}_{key}"), tbl=table, cols=sql.SQL(columns)
         )
         for index, table, columns in (
-            ("pr_states_lookup", tables.states, "project_id, valid_from, recorded_from"),
-            ("pr_events_sort", tables.events, "sort_date, project_id"),
+            (lookup, tables.states, "project_id, valid_from, recorded_from"),
+            (events_sort, tables.events, "sort_date, project_id"),
         )
     ]
     if dialect == "postgres":
@@ -269,17 +291,19 @@ def index_statements(dialect: Dialect, tables: Tables, tag: str) -> list[sql.Com
             sql.SQL(
                 "CREATE INDEX IF NOT EXISTS {idx} ON {tbl} (project_id, valid_from) "
                 "WHERE recorded_to IS NULL"
-            ).format(idx=ident(f"pr_states_live_{key}"), tbl=tables.states)
+            ).format(idx=ident(f"{live}_{key}"), tbl=tables.states)
         )
-        # The spans alive on a date (the medians): a GiST index over their date ranges,
-        # covering what the medians read, so that they come from an index-only scan.
+
+        # The spans alive on a date (the medians): an SP-GiST index over their date ranges,
+        # covering what the medians read, so that they come from an index-only scan (a GiST
+        # one answered the same scan a third slower and took 3.6 times the CPU to build).
         statements.append(
             sql.SQL(
-                "CREATE INDEX IF NOT EXISTS {idx} ON {tbl} USING gist "
+                "CREATE INDEX IF NOT EXISTS {idx} ON {tbl} USING spgist "
                 "(daterange(valid_from, valid_to)) INCLUDE (valid_from, valid_to, "
                 "ministry_code, phase, schedules, schedule_drift, budgets, budget_drift) "
                 "WHERE projects = 1"
-            ).format(idx=ident(f"pr_spans_alive_{key}"), tbl=tables.spans)
+            ).format(idx=ident(f"{SPANS_ALIVE}_{key}"), tbl=tables.spans)
         )
     else:
         statements.append(
@@ -288,6 +312,11 @@ def index_statements(dialect: Dialect, tables: Tables, tag: str) -> list[sql.Com
             )
         )
     return statements
+
+
+def spans_key(tag: str) -> str:
+    """The name of the spans' unique index in a bulk load (made their primary key after)."""
+    return f"pr_spans_key_{tag}"
 
 
 def index_groups(tables: Tables, tag: str) -> list[tuple[sql.Identifier, list[sql.Composed]]]:
@@ -309,8 +338,7 @@ def index_groups(tables: Tables, tag: str) -> list[tuple[sql.Identifier, list[sq
                 # a unique index rather than a primary key: built beside the deltas' derivation,
                 # which reads the spans (ADD PRIMARY KEY would lock them out)
                 sql.SQL("CREATE UNIQUE INDEX {} ON {} (project_id, valid_from)").format(
-                    ident(f"pr_spans_key_{tag or tables.suffix.strip('_') or 'live'}"),
-                    tables.spans,
+                    ident(spans_key(tag or tables.suffix.strip("_") or LIVE_KEY)), tables.spans
                 ),
                 alive,
             ],

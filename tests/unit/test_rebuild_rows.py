@@ -136,3 +136,39 @@ def test_a_parallel_rebuild_with_events_arriving_meanwhile_equals_the_catch_up(
         assert tracked == head
     finally:
         services.close()
+
+
+def project_state_indexes(services: Services) -> list[tuple[str, str]]:
+    """The project-states tables' indexes: (name, or "key" for a primary key, definition
+    with the name left out)."""
+    with services.db.transaction(write=False) as tx:
+        rows = tx.fetch(
+            "SELECT c.relname AS name, i.indisprimary AS key, pg_get_indexdef(i.indexrelid) AS "
+            "definition FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_class t ON t.oid = i.indrelid "
+            "WHERE t.relnamespace = current_schema()::regnamespace AND t.relname IN "
+            "('pr_states', 'pr_events', 'pr_projects', 'pr_spans', 'pr_figure_deltas', "
+            "'pr_figure_checkpoints', 'pr_ministry_codes')"
+        )
+    return sorted(
+        ("key" if r["key"] else r["name"], r["definition"].replace(r["name"], "")) for r in rows
+    )
+
+
+def test_a_store_started_again_after_a_rebuild_builds_no_index_again(
+    pg_url: str, pg_schema: str
+) -> None:
+    services = pg_services(pg_url, pg_schema)
+    try:
+        record(services, steady_history(40))
+        catch_up(services.db, services.portfolio, PROJECTION)
+        before = project_state_indexes(services)
+        rebuild(services.db, services.portfolio)
+        rebuilt = project_state_indexes(services)
+    finally:
+        services.close()
+    again = pg_services(pg_url, pg_schema)  # its set-up creates what is missing
+    try:
+        assert project_state_indexes(again) == rebuilt == before
+    finally:
+        again.close()
