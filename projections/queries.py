@@ -6,7 +6,8 @@ import base64
 import binascii
 import bisect
 import json
-from collections.abc import Iterator, Sequence
+import operator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -367,67 +368,101 @@ def _moved_rows(
     tx: Tx, after: date, until: date, known_at: datetime | None, tables: Tables
 ) -> list[tuple[Any, ...]]:
     """The projects whose state differs between `after` (o) and `until` (n) in a compared
-    field, found in SQL: only those rows come back, with the compared columns of both
-    (id, name, ministry code, whether there is an old state, was in, is in, withheld before,
-    withheld now, then old and new phase, cost and planned end)."""
+    field, classified in SQL: only those rows come back, each with its id, name, stable
+    ministry code, the bits of its kinds of change (`_BITS`), then the old and new phase,
+    cost and planned end, each pair only where that field's change is one of its kinds."""
     new, new_params = _state_lookup(tx, "n", until, known_at, tables)
     old, old_params = _state_lookup(tx, "o", after, known_at, tables)
-    differs = sql.SQL("IS DISTINCT FROM" if tx.dialect == "postgres" else "IS NOT")
+    pg = tx.dialect == "postgres"
+    differs = sql.SQL("IS DISTINCT FROM" if pg else "IS NOT")
+    # SQLite keeps money as text: its values compared exactly (1.0 is 1)
+    cost_differs = sql.SQL(
+        "o.cost IS DISTINCT FROM n.cost" if pg else "dec_differs(o.cost, n.cost) = 1"
+    )
     # A project whose state on `until` dates from `after` or before has the same state on
     # both dates: it is left out (and, as known now, before any look-up: its latest row is).
     untouched = sql.SQL("AND p.tail_valid_from > %s " if known_at is None else "")
-    if tx.dialect == "postgres":
+    if pg:
         tx.execute("SET LOCAL jit = off")  # compiling costs more than this query runs
+    entered, left, phase, cost, end = (sql.Literal(_BITS[k]) for k in CHANGE_KINDS)
     query = sql.SQL(
-        "SELECT p.project_id, n.name, n.ministry_code, o.project_id IS NOT NULL, "
-        "COALESCE(o.in_portfolio, FALSE), n.in_portfolio, o.figures_withheld, "
-        "n.figures_withheld, o.phase, n.phase, o.cost, n.cost, o.planned_end, n.planned_end "
-        "FROM {p} p {new} {old} "
-        "WHERE p.registered_on <= %s {untouched}AND n.valid_from > %s "
-        "AND (n.in_portfolio <> COALESCE(o.in_portfolio, FALSE) "
-        "OR (o.project_id IS NOT NULL AND (o.phase {differs} n.phase "
-        "OR (NOT o.figures_withheld AND NOT n.figures_withheld "
-        "AND (o.cost {differs} n.cost OR o.planned_end {differs} n.planned_end)))))"
-    ).format(p=tables.projects, new=new, old=old, differs=differs, untouched=untouched)
+        "SELECT project_id, name, ministry, kinds, "
+        "CASE WHEN kinds & {phase} <> 0 THEN o_phase END, "
+        "CASE WHEN kinds & {phase} <> 0 THEN n_phase END, "
+        "CASE WHEN kinds & {cost} <> 0 THEN o_cost END, "
+        "CASE WHEN kinds & {cost} <> 0 THEN n_cost END, "
+        "CASE WHEN kinds & {end} <> 0 THEN o_end END, "
+        "CASE WHEN kinds & {end} <> 0 THEN n_end END "
+        "FROM (SELECT p.project_id, n.name, "
+        "COALESCE(NULLIF(m.stable_code, ''), n.ministry_code) AS ministry, "
+        "CASE WHEN n.in_portfolio AND NOT COALESCE(o.in_portfolio, FALSE) "
+        "THEN {entered} ELSE 0 END "
+        "+ CASE WHEN COALESCE(o.in_portfolio, FALSE) AND NOT n.in_portfolio "
+        "THEN {left} ELSE 0 END "
+        "+ CASE WHEN o.project_id IS NOT NULL AND o.phase {differs} n.phase "
+        "THEN {phase} ELSE 0 END "
+        "+ CASE WHEN o.project_id IS NOT NULL AND NOT o.figures_withheld "
+        "AND NOT n.figures_withheld AND {cost_differs} THEN {cost} ELSE 0 END "
+        "+ CASE WHEN o.project_id IS NOT NULL AND NOT o.figures_withheld "
+        "AND NOT n.figures_withheld AND o.planned_end {differs} n.planned_end "
+        "THEN {end} ELSE 0 END AS kinds, "
+        "o.phase AS o_phase, n.phase AS n_phase, o.cost AS o_cost, n.cost AS n_cost, "
+        "o.planned_end AS o_end, n.planned_end AS n_end "
+        "FROM {p} p {new} {old} LEFT JOIN {codes} m ON m.code = n.ministry_code "
+        "WHERE p.registered_on <= %s {untouched}AND n.valid_from > %s) c WHERE kinds <> 0"
+    ).format(
+        p=tables.projects,
+        new=new,
+        old=old,
+        codes=tables.ministry_codes,
+        differs=differs,
+        cost_differs=cost_differs,
+        untouched=untouched,
+        entered=entered,
+        left=left,
+        phase=phase,
+        cost=cost,
+        end=end,
+    )
     pruned = [after] if known_at is None else []
     return tx.fetch_tuples(query, [*new_params, *old_params, until, *pruned, after])
+
+
+_BITS: dict[str, int] = {kind: 1 << i for i, kind in enumerate(CHANGE_KINDS)}
+# Where a field's (old, new) values sit in a row of `_moved_rows`, and how each is read.
+_VALUES: dict[str, tuple[int, Callable[[Any], Any]]] = {
+    "phase_changes": (4, lambda v: v),
+    "cost_changes": (6, as_money),  # exact: SQLite's money is text
+    "schedule_changes": (8, as_date),
+}
+Keyed = tuple[tuple[str, str], tuple[Any, ...]]  # (name casefolded, id), a `_moved_rows` row
+
+
+def moved(
+    tx: Tx, after: date, until: date, known_at: datetime | None, tables: Tables = LIVE
+) -> dict[str, list[Keyed]]:
+    """Every change of every kind between two dates as sort keys and rows, sorted by name
+    (then id): only what paging needs, the rows made into changes for a page only."""
+    rows = _moved_rows(tx, after, until, known_at, tables)
+    keyed = sorted((((r[1] or "").casefold(), r[0]), r) for r in rows)
+    return {kind: [k for k in keyed if k[1][3] & bit] for kind, bit in _BITS.items()}
+
+
+def _move(kind: str, item: Keyed) -> Move:
+    """One kind's change of a `moved` item."""
+    key, row = item
+    if kind not in _VALUES:
+        return Move(key, row[1], row[2])
+    at, read = _VALUES[kind]
+    return Move(key, row[1], row[2], (read(row[at]), read(row[at + 1])))
 
 
 def moves(
     tx: Tx, after: date, until: date, known_at: datetime | None, tables: Tables = LIVE
 ) -> dict[str, list[Move]]:
     """Every change of every kind between two dates, sorted by name (then id), no events."""
-    found: dict[str, list[Move]] = {kind: [] for kind in CHANGE_KINDS}
-    rows = _moved_rows(tx, after, until, known_at, tables)
-    stable = {
-        r[0]: r[1]
-        for r in tx.fetch_tuples(
-            sql.SQL("SELECT code, stable_code FROM {m}").format(m=tables.ministry_codes)
-        )
-    }
-    keyed = sorted((((r[1] or "").casefold(), r[0]), r) for r in rows)
-    entered, left = found["entered"], found["left"]
-    phases, costs, ends = found["phase_changes"], found["cost_changes"], found["schedule_changes"]
-    for key, row in keyed:
-        _, name, code, had, was_in, is_in, withheld_then, withheld_now = row[:8]
-        ministry = stable.get(code) or code
-        if is_in and not was_in:
-            entered.append(Move(key, name, ministry))
-        elif was_in and not is_in:
-            left.append(Move(key, name, ministry))
-        if not had:
-            continue
-        if row[8] != row[9]:
-            phases.append(Move(key, name, ministry, (row[8], row[9])))
-        if withheld_then or withheld_now:
-            continue  # a withheld cost or schedule is not shown, not even as a change
-        cost = (as_money(row[10]), as_money(row[11]))  # exact: SQLite's money is text
-        if cost[0] != cost[1]:
-            costs.append(Move(key, name, ministry, cost))
-        end = (as_date(row[12]), as_date(row[13]))
-        if end[0] != end[1]:
-            ends.append(Move(key, name, ministry, end))
-    return found
+    every = moved(tx, after, until, known_at, tables)
+    return {kind: [_move(kind, item) for item in items] for kind, items in every.items()}
 
 
 def responsible_events(
@@ -514,14 +549,14 @@ def changes(
 ) -> dict[str, Any]:
     """What changed in the portfolio between two dates, with the events responsible, paged.
 
-    The two states are looked up and compared in SQL; each list holds `limit` changes at
-    most (None: all), sorted by name then id. `kind` keeps only that list; `cursor` starts
-    its kind's list after the change a previous page ended on. `counts` always gives every
-    kind's total, `offsets` how many changes of each list come before this page, and `next`
-    the cursor of each list's next page (None: the end). `mapper` is not needed any more
-    (events come without payloads) and may be None.
+    The two states are looked up, compared and classified in SQL; each list holds `limit`
+    changes at most (None: all), sorted by name then id. `kind` keeps only that list;
+    `cursor` starts its kind's list after the change a previous page ended on. `counts`
+    always gives every kind's total, `offsets` how many changes of each list come before
+    this page, and `next` the cursor of each list's next page (None: the end). `mapper` is
+    not needed any more (events come without payloads) and may be None.
     """
-    every = moves(tx, after, until, known_at)
+    every = moved(tx, after, until, known_at)
     pages: dict[str, list[Move]] = {}
     offsets: dict[str, int] = {}
     following: dict[str, str | None] = {}
@@ -529,9 +564,12 @@ def changes(
         items = every[name]
         start = 0
         if cursor is not None and cursor.kind == name:
-            start = bisect.bisect_right([m.key for m in items], (cursor.name, cursor.project_id))
+            start = bisect.bisect_right(
+                items, (cursor.name, cursor.project_id), key=operator.itemgetter(0)
+            )
         stop = len(items) if limit is None else start + limit
-        pages[name], offsets[name] = items[start:stop], start
+        pages[name] = [_move(name, item) for item in items[start:stop]]
+        offsets[name] = start
         more = stop < len(items) and pages[name]
         following[name] = ChangesCursor(name, *pages[name][-1].key).encode() if more else None
     return {
@@ -548,10 +586,10 @@ def each_change(
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every change of every kind, (kind, change) with its events, kind by kind: events are
     read a chunk of projects at a time, so a download's memory does not grow with history."""
-    every = moves(tx, after, until, known_at)
+    every = moved(tx, after, until, known_at)
     for name in CHANGE_KINDS:
         for start in range(0, len(every[name]), _EVENT_CHUNK):
-            chunk = every[name][start : start + _EVENT_CHUNK]
+            chunk = [_move(name, item) for item in every[name][start : start + _EVENT_CHUNK]]
             for change in _attach(tx, {name: chunk}, after, until, known_at)[name]:
                 yield name, change
 
