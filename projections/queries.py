@@ -368,8 +368,8 @@ def _moved_rows(
     tx: Tx, after: date, until: date, known_at: datetime | None, tables: Tables
 ) -> list[tuple[Any, ...]]:
     """The projects whose state differs between `after` (o) and `until` (n) in a compared
-    field, classified in SQL: only those rows come back, each with its id, name, stable
-    ministry code, the bits of its kinds of change (`_BITS`), then the old and new phase,
+    field, classified in SQL: only those rows come back, each with its id, name, ministry
+    code as recorded, the bits of its kinds of change (`_BITS`), then the old and new phase,
     cost and planned end, each pair only where that field's change is one of its kinds."""
     new, new_params = _state_lookup(tx, "n", until, known_at, tables)
     old, old_params = _state_lookup(tx, "o", after, known_at, tables)
@@ -393,8 +393,7 @@ def _moved_rows(
         "CASE WHEN kinds & {cost} <> 0 THEN n_cost END, "
         "CASE WHEN kinds & {end} <> 0 THEN o_end END, "
         "CASE WHEN kinds & {end} <> 0 THEN n_end END "
-        "FROM (SELECT p.project_id, n.name, "
-        "COALESCE(NULLIF(m.stable_code, ''), n.ministry_code) AS ministry, "
+        "FROM (SELECT p.project_id, n.name, n.ministry_code AS ministry, "
         "CASE WHEN n.in_portfolio AND NOT COALESCE(o.in_portfolio, FALSE) "
         "THEN {entered} ELSE 0 END "
         "+ CASE WHEN COALESCE(o.in_portfolio, FALSE) AND NOT n.in_portfolio "
@@ -408,13 +407,12 @@ def _moved_rows(
         "THEN {end} ELSE 0 END AS kinds, "
         "o.phase AS o_phase, n.phase AS n_phase, o.cost AS o_cost, n.cost AS n_cost, "
         "o.planned_end AS o_end, n.planned_end AS n_end "
-        "FROM {p} p {new} {old} LEFT JOIN {codes} m ON m.code = n.ministry_code "
+        "FROM {p} p {new} {old} "
         "WHERE p.registered_on <= %s {untouched}AND n.valid_from > %s) c WHERE kinds <> 0"
     ).format(
         p=tables.projects,
         new=new,
         old=old,
-        codes=tables.ministry_codes,
         differs=differs,
         cost_differs=cost_differs,
         untouched=untouched,
@@ -435,26 +433,42 @@ _VALUES: dict[str, tuple[int, Callable[[Any], Any]]] = {
     "cost_changes": (6, as_money),  # exact: SQLite's money is text
     "schedule_changes": (8, as_date),
 }
-Keyed = tuple[tuple[str, str], tuple[Any, ...]]  # (name casefolded, id), a `_moved_rows` row
+Keyed = tuple[tuple[str, str], int, tuple[Any, ...]]  # sort key, kinds, a `_moved_rows` row
+
+
+@dataclass(frozen=True)
+class Moved:
+    """Every change of every kind between two dates, as sort keys ((name casefolded, id))
+    and rows, each kind's sorted: only a page's rows are made into changes (`move`)."""
+
+    kinds: dict[str, list[Keyed]]
+    stable: dict[str, str]  # ministry code -> its stable code
+
+    def move(self, kind: str, item: Keyed) -> Move:
+        """One kind's change of one of its items."""
+        key, _, row = item
+        ministry = self.stable.get(row[2]) or row[2]
+        if kind not in _VALUES:
+            return Move(key, row[1], ministry)
+        at, read = _VALUES[kind]
+        return Move(key, row[1], ministry, (read(row[at]), read(row[at + 1])))
 
 
 def moved(
     tx: Tx, after: date, until: date, known_at: datetime | None, tables: Tables = LIVE
-) -> dict[str, list[Keyed]]:
-    """Every change of every kind between two dates as sort keys and rows, sorted by name
-    (then id): only what paging needs, the rows made into changes for a page only."""
+) -> Moved:
+    """Every change of every kind between two dates, sorted by name (then id)."""
     rows = _moved_rows(tx, after, until, known_at, tables)
-    keyed = sorted((((r[1] or "").casefold(), r[0]), r) for r in rows)
-    return {kind: [k for k in keyed if k[1][3] & bit] for kind, bit in _BITS.items()}
-
-
-def _move(kind: str, item: Keyed) -> Move:
-    """One kind's change of a `moved` item."""
-    key, row = item
-    if kind not in _VALUES:
-        return Move(key, row[1], row[2])
-    at, read = _VALUES[kind]
-    return Move(key, row[1], row[2], (read(row[at]), read(row[at + 1])))
+    stable = {
+        r[0]: r[1]
+        for r in tx.fetch_tuples(
+            sql.SQL("SELECT code, stable_code FROM {m}").format(m=tables.ministry_codes)
+        )
+    }
+    keyed = sorted(
+        ((((r[1] or "").casefold(), r[0]), r[3], r) for r in rows), key=operator.itemgetter(0)
+    )
+    return Moved({kind: [k for k in keyed if k[1] & bit] for kind, bit in _BITS.items()}, stable)
 
 
 def moves(
@@ -462,40 +476,49 @@ def moves(
 ) -> dict[str, list[Move]]:
     """Every change of every kind between two dates, sorted by name (then id), no events."""
     every = moved(tx, after, until, known_at, tables)
-    return {kind: [_move(kind, item) for item in items] for kind, items in every.items()}
+    return {kind: [every.move(kind, i) for i in items] for kind, items in every.kinds.items()}
 
 
 def responsible_events(
     tx: Tx,
-    ids: Sequence[str],
-    types: frozenset[str],
+    wanted: dict[str, frozenset[str]],
     after: date,
     until: date,
     known_at: datetime | None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """The events of `types` of the projects `ids` that apply in (after, until], recorded by
-    `known_at`, by project, each in (sort date, version) order (no payload)."""
+    """The events of the projects `wanted` names, of the types it gives each, that apply in
+    (after, until], recorded by `known_at`, by project, each in (sort date, version) order
+    (no payload)."""
     found: dict[str, list[dict[str, Any]]] = {}
-    kinds = sorted(types)
+    ids = list(wanted)
     for start in range(0, len(ids), _EVENT_CHUNK):
-        chunk = list(ids[start : start + _EVENT_CHUNK])
+        chunk = ids[start : start + _EVENT_CHUNK]
+        groups: dict[frozenset[str], list[str]] = {}  # the projects wanting the same types
+        for pid in chunk:
+            groups.setdefault(wanted[pid], []).append(pid)
         query = sql.SQL(
-            "SELECT project_id, version, position, type, effective_date, recorded_at, actor, "
-            "source, narrative, correction FROM {e} WHERE project_id IN ({ids}) "
-            "AND type IN ({types}) AND sort_date > %s AND sort_date <= %s"
+            "SELECT project_id, sort_date, version, position, type, effective_date, "
+            "recorded_at, actor, source, narrative, correction FROM {e} "
+            "WHERE project_id IN ({ids}) AND sort_date > %s AND sort_date <= %s AND ({groups})"
         ).format(
             e=LIVE.events,
-            ids=sql.SQL(", ").join(sql.Placeholder() for _ in chunk),
-            types=sql.SQL(", ").join(sql.Placeholder() for _ in kinds),
+            ids=_marks(len(chunk)),
+            groups=sql.SQL(" OR ").join(
+                sql.SQL("(project_id IN ({}) AND type IN ({}))").format(
+                    _marks(len(pids)), _marks(len(types))
+                )
+                for types, pids in groups.items()
+            ),
         )
-        params: list[Any] = [*chunk, *kinds, after, until]
+        params: list[Any] = [*chunk, after, until]
+        for types, pids in groups.items():
+            params += [*pids, *sorted(types)]
         if known_at is not None:
             query += sql.SQL(" AND recorded_at <= %s")
             params.append(known_at)
-        query += sql.SQL(" ORDER BY sort_date, project_id, version")
-        for pid, version, pos, kind, day, at, actor, source, narrative, fix in tx.fetch_tuples(
-            query, params
-        ):
+        # sorted here rather than by the database (no comparison of ids needed)
+        kept = sorted(tx.fetch_tuples(query, params), key=lambda r: (as_date(r[1]), r[2]))
+        for pid, _, version, pos, kind, day, at, actor, source, narrative, fix in kept:
             found.setdefault(pid, []).append(
                 {
                     "project_id": pid,
@@ -513,6 +536,10 @@ def responsible_events(
     return found
 
 
+def _marks(n: int) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Placeholder() for _ in range(n))
+
+
 def _attach(
     tx: Tx,
     pages: dict[str, list[Move]],
@@ -521,9 +548,11 @@ def _attach(
     known_at: datetime | None,
 ) -> dict[str, list[dict[str, Any]]]:
     """The pages' changes with the events responsible for each."""
-    ids = list(dict.fromkeys(m.key[1] for page in pages.values() for m in page))
-    types = frozenset().union(*(RESPONSIBLE[kind] for kind, page in pages.items() if page))
-    events = responsible_events(tx, ids, types, after, until, known_at) if ids else {}
+    wanted: dict[str, frozenset[str]] = {}
+    for kind, page in pages.items():
+        for m in page:
+            wanted[m.key[1]] = wanted.get(m.key[1], frozenset()) | RESPONSIBLE[kind]
+    events = responsible_events(tx, wanted, after, until, known_at) if wanted else {}
     return {
         kind: [
             {
@@ -561,20 +590,20 @@ def changes(
     offsets: dict[str, int] = {}
     following: dict[str, str | None] = {}
     for name in CHANGE_KINDS if kind is None else (kind,):
-        items = every[name]
+        items = every.kinds[name]
         start = 0
         if cursor is not None and cursor.kind == name:
             start = bisect.bisect_right(
                 items, (cursor.name, cursor.project_id), key=operator.itemgetter(0)
             )
         stop = len(items) if limit is None else start + limit
-        pages[name] = [_move(name, item) for item in items[start:stop]]
+        pages[name] = [every.move(name, item) for item in items[start:stop]]
         offsets[name] = start
         more = stop < len(items) and pages[name]
         following[name] = ChangesCursor(name, *pages[name][-1].key).encode() if more else None
     return {
         **_attach(tx, pages, after, until, known_at),
-        "counts": {name: len(every[name]) for name in CHANGE_KINDS},
+        "counts": {name: len(every.kinds[name]) for name in CHANGE_KINDS},
         "offsets": offsets,
         "next": following,
         "limit": limit,
@@ -588,8 +617,9 @@ def each_change(
     read a chunk of projects at a time, so a download's memory does not grow with history."""
     every = moved(tx, after, until, known_at)
     for name in CHANGE_KINDS:
-        for start in range(0, len(every[name]), _EVENT_CHUNK):
-            chunk = [_move(name, item) for item in every[name][start : start + _EVENT_CHUNK]]
+        items = every.kinds[name]
+        for start in range(0, len(items), _EVENT_CHUNK):
+            chunk = [every.move(name, item) for item in items[start : start + _EVENT_CHUNK]]
             for change in _attach(tx, {name: chunk}, after, until, known_at)[name]:
                 yield name, change
 
