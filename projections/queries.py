@@ -371,17 +371,13 @@ def _moved_rows(
     field, classified in SQL: only those rows come back, each with its id, name, ministry
     code as recorded, the bits of its kinds of change (`_BITS`), then the old and new phase,
     cost and planned end, each pair only where that field's change is one of its kinds."""
-    new, new_params = _state_lookup(tx, "n", until, known_at, tables)
-    old, old_params = _state_lookup(tx, "o", after, known_at, tables)
     pg = tx.dialect == "postgres"
     differs = sql.SQL("IS DISTINCT FROM" if pg else "IS NOT")
     # SQLite keeps money as text: its values compared exactly (1.0 is 1)
     cost_differs = sql.SQL(
         "o.cost IS DISTINCT FROM n.cost" if pg else "dec_differs(o.cost, n.cost) = 1"
     )
-    # A project whose state on `until` dates from `after` or before has the same state on
-    # both dates: it is left out (and, as known now, before any look-up: its latest row is).
-    untouched = sql.SQL("AND p.tail_valid_from > %s " if known_at is None else "")
+    pairs, params = _compared_states(tx, after, until, known_at, tables)
     if pg:
         tx.execute("SET LOCAL jit = off")  # compiling costs more than this query runs
     entered, left, phase, cost, end = (sql.Literal(_BITS[k]) for k in CHANGE_KINDS)
@@ -393,7 +389,7 @@ def _moved_rows(
         "CASE WHEN kinds & {cost} <> 0 THEN n_cost END, "
         "CASE WHEN kinds & {end} <> 0 THEN o_end END, "
         "CASE WHEN kinds & {end} <> 0 THEN n_end END "
-        "FROM (SELECT p.project_id, n.name, n.ministry_code AS ministry, "
+        "FROM (SELECT n.project_id, n.name, n.ministry_code AS ministry, "
         "CASE WHEN n.in_portfolio AND NOT COALESCE(o.in_portfolio, FALSE) "
         "THEN {entered} ELSE 0 END "
         "+ CASE WHEN COALESCE(o.in_portfolio, FALSE) AND NOT n.in_portfolio "
@@ -407,23 +403,52 @@ def _moved_rows(
         "THEN {end} ELSE 0 END AS kinds, "
         "o.phase AS o_phase, n.phase AS n_phase, o.cost AS o_cost, n.cost AS n_cost, "
         "o.planned_end AS o_end, n.planned_end AS n_end "
-        "FROM {p} p {new} {old} "
-        "WHERE p.registered_on <= %s {untouched}AND n.valid_from > %s) c WHERE kinds <> 0"
+        "FROM {pairs}) c WHERE kinds <> 0"
     ).format(
-        p=tables.projects,
-        new=new,
-        old=old,
+        pairs=pairs,
         differs=differs,
         cost_differs=cost_differs,
-        untouched=untouched,
         entered=entered,
         left=left,
         phase=phase,
         cost=cost,
         end=end,
     )
+    return tx.fetch_tuples(query, params)
+
+
+def _compared_states(
+    tx: Tx, after: date, until: date, known_at: datetime | None, tables: Tables
+) -> tuple[sql.Composable, list[Any]]:
+    """The FROM and WHERE of the projects' states on `until` (n) and on `after` (o, absent
+    before the project's registration), with the compared columns (`_LOOKED_UP`), of the
+    projects whose state on `until` dates from after `after` (else both are the same)."""
+    if tx.dialect == "postgres" and known_at is None:
+        # as known now: the spans alive on each date, two index-only stabs of the GiST
+        # index over their date ranges that carries the compared columns
+        stab = sql.SQL(
+            "(SELECT project_id, valid_from, name, ministry_code, projects = 1 AS in_portfolio, "
+            "figures_withheld, phase, current_cost AS cost, planned_end FROM {spans} "
+            "WHERE daterange(valid_from, valid_to) @> %s::date)"
+        ).format(spans=tables.spans)
+        return (
+            sql.SQL(
+                "{n} n LEFT JOIN {o} o ON o.project_id = n.project_id WHERE n.valid_from > %s"
+            ).format(n=stab, o=stab),
+            [until, after, after],
+        )
+    new, new_params = _state_lookup(tx, "n", until, known_at, tables)
+    old, old_params = _state_lookup(tx, "o", after, known_at, tables)
+    # as known now, a project whose latest row dates from `after` or before is left out
+    # before any look-up
+    untouched = sql.SQL("AND p.tail_valid_from > %s " if known_at is None else "")
     pruned = [after] if known_at is None else []
-    return tx.fetch_tuples(query, [*new_params, *old_params, until, *pruned, after])
+    return (
+        sql.SQL(
+            "{p} p {new} {old} WHERE p.registered_on <= %s {untouched}AND n.valid_from > %s"
+        ).format(p=tables.projects, new=new, old=old, untouched=untouched),
+        [*new_params, *old_params, until, *pruned, after],
+    )
 
 
 _BITS: dict[str, int] = {kind: 1 << i for i, kind in enumerate(CHANGE_KINDS)}
