@@ -373,10 +373,18 @@ class _DecSum:
         return str(self.total)
 
 
+def _dec_differs(a: Any, b: Any) -> int:
+    """Whether two money texts differ in value (1) or not (0); None differs from a number."""
+    if a is None or b is None:
+        return int((a is None) != (b is None))
+    return int(Decimal(a) != Decimal(b))
+
+
 def register_decimal_functions(conn: sqlite3.Connection) -> None:
-    """`dec_add(a, b)` and the aggregate `dec_sum(x)`: exact Decimal arithmetic on the text
-    SQLite keeps money in."""
+    """`dec_add(a, b)`, `dec_differs(a, b)` and the aggregate `dec_sum(x)`: exact Decimal
+    arithmetic and comparison on the text SQLite keeps money in."""
     conn.create_function("dec_add", 2, _dec_add, deterministic=True)
+    conn.create_function("dec_differs", 2, _dec_differs, deterministic=True)
     conn.create_aggregate("dec_sum", 1, cast(Any, _DecSum))  # typeshed: finalize -> int
 
 

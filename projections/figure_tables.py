@@ -51,7 +51,11 @@ SPAN_KEYS: tuple[str, ...] = (
     "ministry_name",
     "phase",
 )
-SPAN_COLUMNS: tuple[str, ...] = (*SPAN_KEYS, *SUMS)
+# What the changes between two dates compare, besides the phase and whether the project is
+# followed (`projects`): the span's state as it is, withheld figures included.
+SPAN_COMPARED: tuple[str, ...] = ("name", "figures_withheld", "current_cost", "planned_end")
+SPAN_COLUMNS: tuple[str, ...] = (*SPAN_KEYS, *SUMS, *SPAN_COMPARED)
+_VALUES = slice(len(SPAN_KEYS), len(SPAN_KEYS) + len(SUMS))
 NOTHING: tuple[Any, ...] = tuple(Decimal(0) if n in MONEY_SUMS else 0 for n in SUMS)
 _MONEY = tuple(n in MONEY_SUMS for n in SUMS)
 _SUMS = sql.SQL(", ").join(ident(n) for n in SUMS)
@@ -122,14 +126,15 @@ def refresh(tx: Tx, tables: Tables, changed: dict[str, list[ProjectState]]) -> N
                 _add(deltas, (end, *group), values, 1)
         if start < since[pid]:  # the span that holds the first change now ends there
             keys = [pid, start, since[pid], group[0], row["ministry_name"], group[2]]
-            spans.append([*keys, *values])
+            spans.append([*keys, *values, *(row[c] for c in SPAN_COMPARED)])
     for pid, states in changed.items():
         for i, state in enumerate(states):
             end = states[i + 1].valid_from if i + 1 < len(states) else None
             keys = [pid, state.valid_from, end, state.ministry_code, state.ministry_name]
-            spans.append([*keys, state.phase, *span_values(state)])
+            compared = [state.name, state.figures_withheld, state.current_cost, state.planned_end]
+            spans.append([*keys, state.phase, *span_values(state), *compared])
     for span in spans:
-        values = span[len(SPAN_KEYS) :]
+        values = span[_VALUES]
         if values[0]:
             group = (span[3], span[4] or "", span[5])
             _add(deltas, (span[1], *group), values, 1)
@@ -423,8 +428,9 @@ def half_even_sql(y: str | sql.Composable) -> sql.Composable:
 # them (the drifts through `drift_sql`).
 _SPANS_SQL = (
     "INSERT INTO {spans} (project_id, valid_from, valid_to, ministry_code, ministry_name, "
-    "phase, {cols}) "
+    "phase, {cols}, name, figures_withheld, current_cost, planned_end) "
     "WITH s AS (SELECT project_id, valid_from, ministry_code, ministry_name, phase, "
+    "name, figures_withheld AS fw, cost AS raw_cost, planned_end AS raw_end, "
     "in_portfolio AS f, coalesce(interministerial, false) AS im, "
     "CASE WHEN figures_withheld THEN NULL ELSE cost END AS c, "
     "CASE WHEN figures_withheld THEN NULL ELSE baseline_cost END AS b, "
@@ -456,7 +462,8 @@ _SPANS_SQL = (
     "CASE WHEN bud THEN 1 ELSE 0 END, "
     "CASE WHEN bud THEN {budget_drift} ELSE 0 END, "
     "CASE WHEN bud THEN c ELSE 0 END, "
-    "CASE WHEN bud THEN b ELSE 0 END "
+    "CASE WHEN bud THEN b ELSE 0 END, "
+    "name, fw, raw_cost, raw_end "
     # each quotient divided once per row (OFFSET 0 keeps the planner from inlining the
     # subquery, which would repeat the division wherever the rounding names it)
     "FROM t CROSS JOIN LATERAL (SELECT CASE WHEN sch THEN {schedule_quotient} END AS ys, "
@@ -469,6 +476,21 @@ def derive_from_states(tx: Tx, tables: Tables, live: dict[str, list[ProjectState
     pids = sorted(live)
     for start in range(0, len(pids), CHUNK):
         refresh(tx, tables, {p: live[p] for p in pids[start : start + CHUNK]})
+
+
+def spans_outdated(tx: Tx, tables: Tables) -> bool:
+    """Whether the spans table lacks the compared columns (`SPAN_COMPARED`: made by an
+    earlier version); the figure tables are then made anew and derived again."""
+    name = tables.name("pr_spans")
+    if tx.dialect == "postgres":
+        found = tx.scalar(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = "
+            "current_schema() AND table_name = %s AND column_name = %s",
+            (name, SPAN_COMPARED[-1]),
+        )
+        return not found
+    columns = {r["name"] for r in tx.fetch(sql.SQL("PRAGMA table_info({})").format(ident(name)))}
+    return SPAN_COMPARED[-1] not in columns
 
 
 def figures_missing(tx: Tx, tables: Tables) -> bool:

@@ -6,7 +6,8 @@ import base64
 import binascii
 import bisect
 import json
-from collections.abc import Iterator, Sequence
+import operator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -367,37 +368,121 @@ def _moved_rows(
     tx: Tx, after: date, until: date, known_at: datetime | None, tables: Tables
 ) -> list[tuple[Any, ...]]:
     """The projects whose state differs between `after` (o) and `until` (n) in a compared
-    field, found in SQL: only those rows come back, with the compared columns of both
-    (id, name, ministry code, whether there is an old state, was in, is in, withheld before,
-    withheld now, then old and new phase, cost and planned end)."""
+    field, classified in SQL: only those rows come back, each with its id, name, ministry
+    code as recorded, the bits of its kinds of change (`_BITS`), then the old and new phase,
+    cost and planned end, each pair only where that field's change is one of its kinds."""
+    pg = tx.dialect == "postgres"
+    differs = sql.SQL("IS DISTINCT FROM" if pg else "IS NOT")
+    # SQLite keeps money as text: its values compared exactly (1.0 is 1)
+    cost_differs = sql.SQL(
+        "o.cost IS DISTINCT FROM n.cost" if pg else "dec_differs(o.cost, n.cost) = 1"
+    )
+    pairs, params = _compared_states(tx, after, until, known_at, tables)
+    if pg:
+        tx.execute("SET LOCAL jit = off")  # compiling costs more than this query runs
+    entered, left, phase, cost, end = (sql.Literal(_BITS[k]) for k in CHANGE_KINDS)
+    query = sql.SQL(
+        "SELECT project_id, name, ministry, kinds, "
+        "CASE WHEN kinds & {phase} <> 0 THEN o_phase END, "
+        "CASE WHEN kinds & {phase} <> 0 THEN n_phase END, "
+        "CASE WHEN kinds & {cost} <> 0 THEN o_cost END, "
+        "CASE WHEN kinds & {cost} <> 0 THEN n_cost END, "
+        "CASE WHEN kinds & {end} <> 0 THEN o_end END, "
+        "CASE WHEN kinds & {end} <> 0 THEN n_end END "
+        "FROM (SELECT n.project_id, n.name, n.ministry_code AS ministry, "
+        "CASE WHEN n.in_portfolio AND NOT COALESCE(o.in_portfolio, FALSE) "
+        "THEN {entered} ELSE 0 END "
+        "+ CASE WHEN COALESCE(o.in_portfolio, FALSE) AND NOT n.in_portfolio "
+        "THEN {left} ELSE 0 END "
+        "+ CASE WHEN o.project_id IS NOT NULL AND o.phase {differs} n.phase "
+        "THEN {phase} ELSE 0 END "
+        "+ CASE WHEN o.project_id IS NOT NULL AND NOT o.figures_withheld "
+        "AND NOT n.figures_withheld AND {cost_differs} THEN {cost} ELSE 0 END "
+        "+ CASE WHEN o.project_id IS NOT NULL AND NOT o.figures_withheld "
+        "AND NOT n.figures_withheld AND o.planned_end {differs} n.planned_end "
+        "THEN {end} ELSE 0 END AS kinds, "
+        "o.phase AS o_phase, n.phase AS n_phase, o.cost AS o_cost, n.cost AS n_cost, "
+        "o.planned_end AS o_end, n.planned_end AS n_end "
+        "FROM {pairs}) c WHERE kinds <> 0"
+    ).format(
+        pairs=pairs,
+        differs=differs,
+        cost_differs=cost_differs,
+        entered=entered,
+        left=left,
+        phase=phase,
+        cost=cost,
+        end=end,
+    )
+    return tx.fetch_tuples(query, params)
+
+
+def _compared_states(
+    tx: Tx, after: date, until: date, known_at: datetime | None, tables: Tables
+) -> tuple[sql.Composable, list[Any]]:
+    """The FROM and WHERE of the projects' states on `until` (n) and on `after` (o, absent
+    before the project's registration), with the compared columns (`_LOOKED_UP`), of the
+    projects whose state on `until` dates from after `after` (else both are the same)."""
+    if tx.dialect == "postgres" and known_at is None:
+        # as known now: the spans alive on each date, two index-only stabs of the GiST
+        # index over their date ranges that carries the compared columns
+        stab = sql.SQL(
+            "(SELECT project_id, valid_from, name, ministry_code, projects = 1 AS in_portfolio, "
+            "figures_withheld, phase, current_cost AS cost, planned_end FROM {spans} "
+            "WHERE daterange(valid_from, valid_to) @> %s::date)"
+        ).format(spans=tables.spans)
+        return (
+            sql.SQL(
+                "{n} n LEFT JOIN {o} o ON o.project_id = n.project_id WHERE n.valid_from > %s"
+            ).format(n=stab, o=stab),
+            [until, after, after],
+        )
     new, new_params = _state_lookup(tx, "n", until, known_at, tables)
     old, old_params = _state_lookup(tx, "o", after, known_at, tables)
-    differs = sql.SQL("IS DISTINCT FROM" if tx.dialect == "postgres" else "IS NOT")
-    # A project whose state on `until` dates from `after` or before has the same state on
-    # both dates: it is left out (and, as known now, before any look-up: its latest row is).
+    # as known now, a project whose latest row dates from `after` or before is left out
+    # before any look-up
     untouched = sql.SQL("AND p.tail_valid_from > %s " if known_at is None else "")
-    if tx.dialect == "postgres":
-        tx.execute("SET LOCAL jit = off")  # compiling costs more than this query runs
-    query = sql.SQL(
-        "SELECT p.project_id, n.name, n.ministry_code, o.project_id IS NOT NULL, "
-        "COALESCE(o.in_portfolio, FALSE), n.in_portfolio, o.figures_withheld, "
-        "n.figures_withheld, o.phase, n.phase, o.cost, n.cost, o.planned_end, n.planned_end "
-        "FROM {p} p {new} {old} "
-        "WHERE p.registered_on <= %s {untouched}AND n.valid_from > %s "
-        "AND (n.in_portfolio <> COALESCE(o.in_portfolio, FALSE) "
-        "OR (o.project_id IS NOT NULL AND (o.phase {differs} n.phase "
-        "OR (NOT o.figures_withheld AND NOT n.figures_withheld "
-        "AND (o.cost {differs} n.cost OR o.planned_end {differs} n.planned_end)))))"
-    ).format(p=tables.projects, new=new, old=old, differs=differs, untouched=untouched)
     pruned = [after] if known_at is None else []
-    return tx.fetch_tuples(query, [*new_params, *old_params, until, *pruned, after])
+    return (
+        sql.SQL(
+            "{p} p {new} {old} WHERE p.registered_on <= %s {untouched}AND n.valid_from > %s"
+        ).format(p=tables.projects, new=new, old=old, untouched=untouched),
+        [*new_params, *old_params, until, *pruned, after],
+    )
 
 
-def moves(
+_BITS: dict[str, int] = {kind: 1 << i for i, kind in enumerate(CHANGE_KINDS)}
+# Where a field's (old, new) values sit in a row of `_moved_rows`, and how each is read.
+_VALUES: dict[str, tuple[int, Callable[[Any], Any]]] = {
+    "phase_changes": (4, lambda v: v),
+    "cost_changes": (6, as_money),  # exact: SQLite's money is text
+    "schedule_changes": (8, as_date),
+}
+Keyed = tuple[tuple[str, str], int, tuple[Any, ...]]  # sort key, kinds, a `_moved_rows` row
+
+
+@dataclass(frozen=True)
+class Moved:
+    """Every change of every kind between two dates, as sort keys ((name casefolded, id))
+    and rows, each kind's sorted: only a page's rows are made into changes (`move`)."""
+
+    kinds: dict[str, list[Keyed]]
+    stable: dict[str, str]  # ministry code -> its stable code
+
+    def move(self, kind: str, item: Keyed) -> Move:
+        """One kind's change of one of its items."""
+        key, _, row = item
+        ministry = self.stable.get(row[2]) or row[2]
+        if kind not in _VALUES:
+            return Move(key, row[1], ministry)
+        at, read = _VALUES[kind]
+        return Move(key, row[1], ministry, (read(row[at]), read(row[at + 1])))
+
+
+def moved(
     tx: Tx, after: date, until: date, known_at: datetime | None, tables: Tables = LIVE
-) -> dict[str, list[Move]]:
-    """Every change of every kind between two dates, sorted by name (then id), no events."""
-    found: dict[str, list[Move]] = {kind: [] for kind in CHANGE_KINDS}
+) -> Moved:
+    """Every change of every kind between two dates, sorted by name (then id)."""
     rows = _moved_rows(tx, after, until, known_at, tables)
     stable = {
         r[0]: r[1]
@@ -405,62 +490,60 @@ def moves(
             sql.SQL("SELECT code, stable_code FROM {m}").format(m=tables.ministry_codes)
         )
     }
-    keyed = sorted((((r[1] or "").casefold(), r[0]), r) for r in rows)
-    entered, left = found["entered"], found["left"]
-    phases, costs, ends = found["phase_changes"], found["cost_changes"], found["schedule_changes"]
-    for key, row in keyed:
-        _, name, code, had, was_in, is_in, withheld_then, withheld_now = row[:8]
-        ministry = stable.get(code) or code
-        if is_in and not was_in:
-            entered.append(Move(key, name, ministry))
-        elif was_in and not is_in:
-            left.append(Move(key, name, ministry))
-        if not had:
-            continue
-        if row[8] != row[9]:
-            phases.append(Move(key, name, ministry, (row[8], row[9])))
-        if withheld_then or withheld_now:
-            continue  # a withheld cost or schedule is not shown, not even as a change
-        cost = (as_money(row[10]), as_money(row[11]))  # exact: SQLite's money is text
-        if cost[0] != cost[1]:
-            costs.append(Move(key, name, ministry, cost))
-        end = (as_date(row[12]), as_date(row[13]))
-        if end[0] != end[1]:
-            ends.append(Move(key, name, ministry, end))
-    return found
+    keyed = sorted(
+        ((((r[1] or "").casefold(), r[0]), r[3], r) for r in rows), key=operator.itemgetter(0)
+    )
+    return Moved({kind: [k for k in keyed if k[1] & bit] for kind, bit in _BITS.items()}, stable)
+
+
+def moves(
+    tx: Tx, after: date, until: date, known_at: datetime | None, tables: Tables = LIVE
+) -> dict[str, list[Move]]:
+    """Every change of every kind between two dates, sorted by name (then id), no events."""
+    every = moved(tx, after, until, known_at, tables)
+    return {kind: [every.move(kind, i) for i in items] for kind, items in every.kinds.items()}
 
 
 def responsible_events(
     tx: Tx,
-    ids: Sequence[str],
-    types: frozenset[str],
+    wanted: dict[str, frozenset[str]],
     after: date,
     until: date,
     known_at: datetime | None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """The events of `types` of the projects `ids` that apply in (after, until], recorded by
-    `known_at`, by project, each in (sort date, version) order (no payload)."""
+    """The events of the projects `wanted` names, of the types it gives each, that apply in
+    (after, until], recorded by `known_at`, by project, each in (sort date, version) order
+    (no payload)."""
     found: dict[str, list[dict[str, Any]]] = {}
-    kinds = sorted(types)
+    ids = list(wanted)
     for start in range(0, len(ids), _EVENT_CHUNK):
-        chunk = list(ids[start : start + _EVENT_CHUNK])
+        chunk = ids[start : start + _EVENT_CHUNK]
+        groups: dict[frozenset[str], list[str]] = {}  # the projects wanting the same types
+        for pid in chunk:
+            groups.setdefault(wanted[pid], []).append(pid)
         query = sql.SQL(
-            "SELECT project_id, version, position, type, effective_date, recorded_at, actor, "
-            "source, narrative, correction FROM {e} WHERE project_id IN ({ids}) "
-            "AND type IN ({types}) AND sort_date > %s AND sort_date <= %s"
+            "SELECT project_id, sort_date, version, position, type, effective_date, "
+            "recorded_at, actor, source, narrative, correction FROM {e} "
+            "WHERE project_id IN ({ids}) AND sort_date > %s AND sort_date <= %s AND ({groups})"
         ).format(
             e=LIVE.events,
-            ids=sql.SQL(", ").join(sql.Placeholder() for _ in chunk),
-            types=sql.SQL(", ").join(sql.Placeholder() for _ in kinds),
+            ids=_marks(len(chunk)),
+            groups=sql.SQL(" OR ").join(
+                sql.SQL("(project_id IN ({}) AND type IN ({}))").format(
+                    _marks(len(pids)), _marks(len(types))
+                )
+                for types, pids in groups.items()
+            ),
         )
-        params: list[Any] = [*chunk, *kinds, after, until]
+        params: list[Any] = [*chunk, after, until]
+        for types, pids in groups.items():
+            params += [*pids, *sorted(types)]
         if known_at is not None:
             query += sql.SQL(" AND recorded_at <= %s")
             params.append(known_at)
-        query += sql.SQL(" ORDER BY sort_date, project_id, version")
-        for pid, version, pos, kind, day, at, actor, source, narrative, fix in tx.fetch_tuples(
-            query, params
-        ):
+        # sorted here rather than by the database (no comparison of ids needed)
+        kept = sorted(tx.fetch_tuples(query, params), key=lambda r: (as_date(r[1]), r[2]))
+        for pid, _, version, pos, kind, day, at, actor, source, narrative, fix in kept:
             found.setdefault(pid, []).append(
                 {
                     "project_id": pid,
@@ -478,6 +561,10 @@ def responsible_events(
     return found
 
 
+def _marks(n: int) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Placeholder() for _ in range(n))
+
+
 def _attach(
     tx: Tx,
     pages: dict[str, list[Move]],
@@ -486,9 +573,11 @@ def _attach(
     known_at: datetime | None,
 ) -> dict[str, list[dict[str, Any]]]:
     """The pages' changes with the events responsible for each."""
-    ids = list(dict.fromkeys(m.key[1] for page in pages.values() for m in page))
-    types = frozenset().union(*(RESPONSIBLE[kind] for kind, page in pages.items() if page))
-    events = responsible_events(tx, ids, types, after, until, known_at) if ids else {}
+    wanted: dict[str, frozenset[str]] = {}
+    for kind, page in pages.items():
+        for m in page:
+            wanted[m.key[1]] = wanted.get(m.key[1], frozenset()) | RESPONSIBLE[kind]
+    events = responsible_events(tx, wanted, after, until, known_at) if wanted else {}
     return {
         kind: [
             {
@@ -514,29 +603,32 @@ def changes(
 ) -> dict[str, Any]:
     """What changed in the portfolio between two dates, with the events responsible, paged.
 
-    The two states are looked up and compared in SQL; each list holds `limit` changes at
-    most (None: all), sorted by name then id. `kind` keeps only that list; `cursor` starts
-    its kind's list after the change a previous page ended on. `counts` always gives every
-    kind's total, `offsets` how many changes of each list come before this page, and `next`
-    the cursor of each list's next page (None: the end). `mapper` is not needed any more
-    (events come without payloads) and may be None.
+    The two states are looked up, compared and classified in SQL; each list holds `limit`
+    changes at most (None: all), sorted by name then id. `kind` keeps only that list;
+    `cursor` starts its kind's list after the change a previous page ended on. `counts`
+    always gives every kind's total, `offsets` how many changes of each list come before
+    this page, and `next` the cursor of each list's next page (None: the end). `mapper` is
+    not needed any more (events come without payloads) and may be None.
     """
-    every = moves(tx, after, until, known_at)
+    every = moved(tx, after, until, known_at)
     pages: dict[str, list[Move]] = {}
     offsets: dict[str, int] = {}
     following: dict[str, str | None] = {}
     for name in CHANGE_KINDS if kind is None else (kind,):
-        items = every[name]
+        items = every.kinds[name]
         start = 0
         if cursor is not None and cursor.kind == name:
-            start = bisect.bisect_right([m.key for m in items], (cursor.name, cursor.project_id))
+            start = bisect.bisect_right(
+                items, (cursor.name, cursor.project_id), key=operator.itemgetter(0)
+            )
         stop = len(items) if limit is None else start + limit
-        pages[name], offsets[name] = items[start:stop], start
+        pages[name] = [every.move(name, item) for item in items[start:stop]]
+        offsets[name] = start
         more = stop < len(items) and pages[name]
         following[name] = ChangesCursor(name, *pages[name][-1].key).encode() if more else None
     return {
         **_attach(tx, pages, after, until, known_at),
-        "counts": {name: len(every[name]) for name in CHANGE_KINDS},
+        "counts": {name: len(every.kinds[name]) for name in CHANGE_KINDS},
         "offsets": offsets,
         "next": following,
         "limit": limit,
@@ -548,10 +640,11 @@ def each_change(
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every change of every kind, (kind, change) with its events, kind by kind: events are
     read a chunk of projects at a time, so a download's memory does not grow with history."""
-    every = moves(tx, after, until, known_at)
+    every = moved(tx, after, until, known_at)
     for name in CHANGE_KINDS:
-        for start in range(0, len(every[name]), _EVENT_CHUNK):
-            chunk = every[name][start : start + _EVENT_CHUNK]
+        items = every.kinds[name]
+        for start in range(0, len(items), _EVENT_CHUNK):
+            chunk = [every.move(name, item) for item in items[start : start + _EVENT_CHUNK]]
             for change in _attach(tx, {name: chunk}, after, until, known_at)[name]:
                 yield name, change
 

@@ -237,7 +237,8 @@ def create_figure_tables(tx: Tx, tables: Tables, *, key: bool = True) -> None:
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS {tbl} (project_id text NOT NULL, "
             "valid_from {date} NOT NULL, valid_to {date}, ministry_code text NOT NULL, "
-            "ministry_name text, phase text NOT NULL, {sums}{key})"
+            "ministry_name text, phase text NOT NULL, {sums}, name text, "
+            "figures_withheld {bool}, current_cost {money}, planned_end {date}{key})"
         ).format(
             tbl=tables.spans,
             sums=sums_columns(tx.dialect, one=True),
@@ -305,6 +306,15 @@ def index_statements(dialect: Dialect, tables: Tables, tag: str) -> list[sql.Com
                 "WHERE projects = 1"
             ).format(idx=ident(f"{SPANS_ALIVE}_{key}"), tbl=tables.spans)
         )
+        # Every span alive on a date with what the changes between two dates compare: two
+        # index-only stabs instead of a look-up per project and date.
+        statements.append(
+            sql.SQL(
+                "CREATE INDEX IF NOT EXISTS {idx} ON {tbl} USING gist "
+                "(daterange(valid_from, valid_to)) INCLUDE (project_id, valid_from, valid_to, "
+                "name, ministry_code, projects, figures_withheld, phase, current_cost, planned_end)"
+            ).format(idx=ident(f"pr_spans_compared_{key}"), tbl=tables.spans)
+        )
     else:
         statements.append(
             sql.SQL("CREATE INDEX IF NOT EXISTS {idx} ON {tbl} (valid_from)").format(
@@ -322,7 +332,7 @@ def spans_key(tag: str) -> str:
 def index_groups(tables: Tables, tag: str) -> list[tuple[sql.Identifier, list[sql.Composed]]]:
     """After a bulk load into tables made with `indexes=False` (PostgreSQL): each table and
     its keys and indexes (the tables may be indexed concurrently, one connection each)."""
-    lookup, events_sort, live, alive = index_statements("postgres", tables, tag)
+    lookup, events_sort, live, alive, compared = index_statements("postgres", tables, tag)
     pkey = "ALTER TABLE {} ADD PRIMARY KEY ({})"
     return [
         (tables.states, [lookup, live]),
@@ -341,11 +351,18 @@ def index_groups(tables: Tables, tag: str) -> list[tuple[sql.Identifier, list[sq
                     ident(spans_key(tag or tables.suffix.strip("_") or LIVE_KEY)), tables.spans
                 ),
                 alive,
+                compared,
             ],
         ),
         (tables.figure_deltas, []),  # derived with their keys (projections/figure_tables.py)
         (tables.figure_checkpoints, []),
     ]
+
+
+def drop_figure_tables(tx: Tx, tables: Tables) -> None:
+    """Drop the materialised figures' tables (spans, deltas, checkpoints) of one set."""
+    for table in (tables.spans, tables.figure_deltas, tables.figure_checkpoints):
+        tx.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
 
 
 def drop_tables(tx: Tx, tables: Tables) -> None:

@@ -12,7 +12,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from domain.errors import DomainError
 from domain.ministry import Alias
 from projections import queries
 from projections.db import Tx, as_date
-from projections.figure_tables import drift_sql, materialised_summary
+from projections.figure_tables import SPAN_COMPARED, drift_sql, materialised_summary
 from projections.figures import MONEY_SUMS, SUMS, drift_pct, portfolio_summary
 from projections.rebuild import rebuild
 from projections.registry import catch_up, setup_all
@@ -210,4 +210,54 @@ def test_a_store_made_before_the_figure_tables_gets_them_at_start_up(backend: st
             for table in (LIVE.spans, LIVE.figure_deltas, LIVE.figure_checkpoints):
                 tx.execute(sql.SQL("DROP TABLE {}").format(table))
         setup_all(services.db)
+        check_summaries(services, [0, 45, 400, 401, 800, 1200, 1700])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_store_whose_spans_predate_the_compared_fields_gets_them_at_start_up(
+    backend: str,
+) -> None:
+    history = [
+        Step(n % 4, kind, (n * 97) % 1300, (Decimal(5000 + n), "Déploiement", "Red", True), 0)
+        for n, kind in enumerate(["cost", "schedule", "phase", "rebaseline", "cost"] * 4)
+    ]
+    windows = [
+        (BASE + timedelta(days=a), BASE + timedelta(days=b)) for a, b in [(0, 900), (300, 1700)]
+    ]
+    later = datetime.now(UTC) + timedelta(days=1)
+
+    def changes_now_and_as_known_later() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        with services.db.transaction(write=False) as tx:
+            return [
+                (
+                    queries.changes(tx, None, a, b, None),
+                    queries.changes(tx, None, a, b, later),  # looked up per project
+                )
+                for a, b in windows
+            ]
+
+    with store(backend) as services:
+        record(services, history, backdate=200)
+        with services.db.transaction() as tx:
+            for column in SPAN_COMPARED:  # the spans as an earlier version made them
+                tx.execute(
+                    sql.SQL("ALTER TABLE {} DROP COLUMN {}").format(
+                        LIVE.spans, sql.Identifier(column)
+                    )
+                )
+        setup_all(services.db)
+        services.portfolio.register_project(  # projected into the spans made anew
+            provenance=Provenance(BASE + timedelta(days=500), "tester", "test"),
+            name="Après la mise à jour",
+            ministry_code="MTEST",
+            interministerial=False,
+            start_date=BASE,
+            phase="Cadrage",
+            cost=Decimal("1000"),
+            planned_end=BASE + timedelta(days=900),
+        )
+        catch_up(services.db, services.portfolio, PROJECTION, batch_size=3)
+        for now, known_later in changes_now_and_as_known_later():
+            assert now == known_later
+            assert "Après la mise à jour" in [c["name"] for c in now["entered"]]
         check_summaries(services, [0, 45, 400, 401, 800, 1200, 1700])
