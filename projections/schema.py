@@ -295,25 +295,18 @@ def index_statements(dialect: Dialect, tables: Tables, tag: str) -> list[sql.Com
             ).format(idx=ident(f"{live}_{key}"), tbl=tables.states)
         )
 
-        # The spans alive on a date (the medians): an SP-GiST index over their date ranges,
-        # covering what the medians read, so that they come from an index-only scan (a GiST
-        # one answered the same scan a third slower and took 3.6 times the CPU to build).
+        # The spans alive on a date: one SP-GiST index over their date ranges, covering what
+        # the medians and the changes between two dates read, so that both come from
+        # index-only scans (a GiST one answered the same scan a third slower and took 3.6
+        # times the CPU to build; a second index for the changes doubled the spans' index
+        # build of a rebuild).
         statements.append(
             sql.SQL(
                 "CREATE INDEX IF NOT EXISTS {idx} ON {tbl} USING spgist "
-                "(daterange(valid_from, valid_to)) INCLUDE (valid_from, valid_to, "
-                "ministry_code, phase, schedules, schedule_drift, budgets, budget_drift) "
-                "WHERE projects = 1"
-            ).format(idx=ident(f"{SPANS_ALIVE}_{key}"), tbl=tables.spans)
-        )
-        # Every span alive on a date with what the changes between two dates compare: two
-        # index-only stabs instead of a look-up per project and date.
-        statements.append(
-            sql.SQL(
-                "CREATE INDEX IF NOT EXISTS {idx} ON {tbl} USING gist "
                 "(daterange(valid_from, valid_to)) INCLUDE (project_id, valid_from, valid_to, "
-                "name, ministry_code, projects, figures_withheld, phase, current_cost, planned_end)"
-            ).format(idx=ident(f"pr_spans_compared_{key}"), tbl=tables.spans)
+                "projects, ministry_code, phase, schedules, schedule_drift, budgets, "
+                "budget_drift, name, figures_withheld, current_cost, planned_end)"
+            ).format(idx=ident(f"{SPANS_ALIVE}_{key}"), tbl=tables.spans)
         )
     else:
         statements.append(
@@ -332,7 +325,7 @@ def spans_key(tag: str) -> str:
 def index_groups(tables: Tables, tag: str) -> list[tuple[sql.Identifier, list[sql.Composed]]]:
     """After a bulk load into tables made with `indexes=False` (PostgreSQL): each table and
     its keys and indexes (the tables may be indexed concurrently, one connection each)."""
-    lookup, events_sort, live, alive, compared = index_statements("postgres", tables, tag)
+    lookup, events_sort, live, alive = index_statements("postgres", tables, tag)
     pkey = "ALTER TABLE {} ADD PRIMARY KEY ({})"
     return [
         (tables.states, [lookup, live]),
@@ -351,7 +344,6 @@ def index_groups(tables: Tables, tag: str) -> list[tuple[sql.Identifier, list[sq
                     ident(spans_key(tag or tables.suffix.strip("_") or LIVE_KEY)), tables.spans
                 ),
                 alive,
-                compared,
             ],
         ),
         (tables.figure_deltas, []),  # derived with their keys (projections/figure_tables.py)
