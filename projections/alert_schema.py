@@ -19,7 +19,7 @@ _DDL = (
     " facts text NOT NULL)",
     "CREATE TABLE IF NOT EXISTS pr_alert_state (subscription_id text NOT NULL,"
     " subject text NOT NULL, active {bool} NOT NULL, value text,"
-    " PRIMARY KEY (subscription_id, subject))",
+    " PRIMARY KEY (subscription_id, subject)){state_storage}",
     # a batch reads the conditions of its subjects only
     "CREATE INDEX IF NOT EXISTS pr_alert_state_by_subject ON pr_alert_state (subject)",
     "CREATE TABLE IF NOT EXISTS pr_alerts (id text PRIMARY KEY, subscription_id text NOT NULL,"
@@ -29,6 +29,12 @@ _DDL = (
     " created_at {ts} NOT NULL)",
     "CREATE INDEX IF NOT EXISTS pr_alerts_by_subscription ON pr_alerts (subscription_id,"
     " created_at)",
+    # What every alert of one event on one subject shares, once (pr_alerts' own figures
+    # columns hold the figures of the alerts recorded before this table existed). The key
+    # grows with the log position: rows are appended at the index's right edge.
+    "CREATE TABLE IF NOT EXISTS pr_alert_figures (cause_position {int} NOT NULL,"
+    " subject text NOT NULL, figures_before text, figures_after text,"
+    " PRIMARY KEY (cause_position, subject))",
     "CREATE TABLE IF NOT EXISTS alert_outbox (alert_id text PRIMARY KEY,"
     " subscription_id text NOT NULL, status text NOT NULL, attempts {int} NOT NULL,"
     " first_at {ts} NOT NULL, next_attempt_at {ts} NOT NULL)",
@@ -46,9 +52,19 @@ def setup(tx: Tx) -> None:
     """Create the alert tables and the tracking row (idempotent; run under `run_ddl`)."""
     track(tx, NAME)
     types = column_types(tx.dialect)
+    # Room on each page for the conditions' next versions: an update of a condition (its
+    # state or value, no indexed column) then stays on its page (HOT), no new index entry.
+    storage = " WITH (fillfactor = 70)" if tx.dialect == "postgres" else ""
     for ddl in _DDL:
-        tx.execute(sql.SQL(ddl).format(**types))
+        tx.execute(sql.SQL(ddl).format(**types, state_storage=sql.SQL(storage)))
     programme_alerts.setup(tx)
+    if tx.dialect == "postgres":
+        options = tx.scalar(
+            "SELECT array_to_string(reloptions, ',') FROM pg_class"
+            " WHERE oid = to_regclass('pr_alert_state')"
+        )
+        if "fillfactor" not in str(options or ""):  # tables of an older version
+            tx.execute("ALTER TABLE pr_alert_state SET (fillfactor = 70)")
     if not _has_column(tx, "pr_alert_subscriptions", "digest"):  # tables of an older version
         tx.execute(
             sql.SQL(

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from psycopg import sql
 
+from projections.alert_queries import ALERT_FIELDS, ALERTS_FROM
 from projections.db import Database, Row, Tx, as_ts
 
 OutboxRow = tuple[str, str, str, int, datetime, datetime]
@@ -67,7 +68,8 @@ def claim_due(
 def alert_and_subscription(db: Database, alert_id: str) -> tuple[Row | None, Row | None]:
     """The alert row and its subscription's row (None where gone)."""
     with db.transaction(write=False) as tx:
-        alert = tx.fetchone("SELECT * FROM pr_alerts WHERE id = %s", (alert_id,))
+        query = sql.SQL("SELECT {} FROM {} WHERE a.id = %s").format(ALERT_FIELDS, ALERTS_FROM)
+        alert = tx.fetchone(query, (alert_id,))
         if alert is None:
             return None, None
         sub = tx.fetchone(
@@ -121,9 +123,11 @@ def digest_rows(db: Database, start: datetime, end: datetime) -> tuple[list[Row]
     with db.transaction(write=False) as tx:
         subs = tx.fetch("SELECT * FROM pr_alert_subscriptions WHERE active AND digest")
         alerts = tx.fetch(
-            "SELECT a.* FROM pr_alerts a JOIN pr_alert_subscriptions s"
-            " ON s.id = a.subscription_id WHERE s.active AND s.digest"
-            " AND a.created_at >= %s AND a.created_at < %s",
+            sql.SQL(
+                "SELECT {} FROM {} JOIN pr_alert_subscriptions s"
+                " ON s.id = a.subscription_id WHERE s.active AND s.digest"
+                " AND a.created_at >= %s AND a.created_at < %s"
+            ).format(ALERT_FIELDS, ALERTS_FROM),
             (start, end),
         )
     return subs, alerts
