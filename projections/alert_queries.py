@@ -93,9 +93,8 @@ def alerts(
             where.append(clause)
             params.append(value)
     query = sql.SQL(
-        "SELECT {}, o.status AS delivery FROM {}"
+        "SELECT {}, a.status AS delivery FROM {}"
         " JOIN pr_alert_subscriptions s ON s.id = a.subscription_id"
-        " LEFT JOIN alert_outbox o ON o.alert_id = a.id"
         " WHERE {} ORDER BY a.cause_position, a.id LIMIT %s"
     ).format(ALERT_FIELDS, ALERTS_FROM, sql.SQL(" AND ").join(sql.SQL(w) for w in where))
     return [alert_record(r) for r in tx.fetch(query, [*params, limit])]

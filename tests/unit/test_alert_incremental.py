@@ -154,7 +154,10 @@ def snapshot(db: Database) -> tuple[list[tuple[Any, ...]], ...]:
         alert_rows = tx.fetch(query)
         figures = tx.fetch("SELECT * FROM pr_alert_figures ORDER BY cause_position, subject")
         states = tx.fetch("SELECT * FROM pr_alert_state ORDER BY subscription_id, subject")
-        outbox = tx.fetch("SELECT alert_id, subscription_id FROM alert_outbox ORDER BY alert_id")
+        outbox = tx.fetch(
+            "SELECT id, subscription_id, status, attempts FROM pr_alerts"
+            " WHERE first_at = created_at AND next_attempt_at = created_at ORDER BY id"
+        )
     return (
         [tuple(v for k, v in r.items() if k != "created_at") for r in alert_rows],
         [tuple(r.values()) for r in states],
@@ -181,7 +184,6 @@ def replay_with_reference(db: Database, portfolio: Portfolio) -> None:
         for table in (
             "pr_alerts",
             "pr_alert_figures",
-            "alert_outbox",
             "pr_alert_state",
             "pr_alert_projects",
         ):
@@ -292,7 +294,7 @@ def _normalised(db: Database, names: dict[str, str]) -> tuple[list[tuple[Any, ..
     return (
         sorted((by_id[r[0]], *map(name, r[1:])) for r in alert_rows),
         sorted((name(r[0]), name(r[1]), bool(r[2]), r[3]) for r in states),
-        sorted((by_id[r[0]], name(r[1])) for r in outbox),
+        sorted((by_id[r[0]], name(r[1]), *r[2:]) for r in outbox),
         sorted((r[0], name(r[1]), *r[2:]) for r in figures),
     )
 
