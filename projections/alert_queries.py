@@ -12,6 +12,19 @@ from psycopg import sql
 from domain.subscription import show_threshold
 from projections.db import Row, Tx, as_ts
 
+# An alert row: pr_alerts, with its figures from pr_alert_figures (once per event and
+# subject) or, for an alert recorded before that table existed, from its own columns.
+ALERT_FIELDS = sql.SQL(
+    "a.id, a.subscription_id, a.subject, a.kind, a.metric, a.value_before, a.value_after,"
+    " COALESCE(f.figures_before, a.figures_before) AS figures_before,"
+    " COALESCE(f.figures_after, a.figures_after) AS figures_after,"
+    " a.cause_position, a.cause_stream, a.cause_version, a.cause_type, a.created_at"
+)
+ALERTS_FROM = sql.SQL(
+    "pr_alerts a LEFT JOIN pr_alert_figures f"
+    " ON f.cause_position = a.cause_position AND f.subject = a.subject"
+)
+
 
 def subscription_rows(tx: Tx, owner: str | None) -> list[Row]:
     """The live subscriptions (of `owner`, or all), oldest first."""
@@ -80,11 +93,10 @@ def alerts(
             where.append(clause)
             params.append(value)
     query = sql.SQL(
-        "SELECT a.*, o.status AS delivery FROM pr_alerts a"
+        "SELECT {}, a.status AS delivery FROM {}"
         " JOIN pr_alert_subscriptions s ON s.id = a.subscription_id"
-        " LEFT JOIN alert_outbox o ON o.alert_id = a.id"
         " WHERE {} ORDER BY a.cause_position, a.id LIMIT %s"
-    ).format(sql.SQL(" AND ").join(sql.SQL(w) for w in where))
+    ).format(ALERT_FIELDS, ALERTS_FROM, sql.SQL(" AND ").join(sql.SQL(w) for w in where))
     return [alert_record(r) for r in tx.fetch(query, [*params, limit])]
 
 

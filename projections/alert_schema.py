@@ -9,6 +9,18 @@ from projections.db import Tx
 from projections.schema import column_types, track
 
 NAME = "alerts"
+# An alert's delivery: pending|delivered|dead, the attempts made, first and next attempt at.
+_DELIVERY_COLUMNS = (
+    "status text NOT NULL DEFAULT 'pending'",
+    "attempts {int} NOT NULL DEFAULT 0",
+    "first_at {ts}",
+    "next_attempt_at {ts}",
+)
+# The deliveries still to attempt, by when they are due (the deliverer's claim).
+_DUE = (
+    "CREATE INDEX IF NOT EXISTS pr_alerts_due ON pr_alerts (next_attempt_at)"
+    " WHERE status = 'pending'"
+)
 
 _DDL = (
     "CREATE TABLE IF NOT EXISTS pr_alert_subscriptions (id text PRIMARY KEY, owner text NOT NULL,"
@@ -19,20 +31,23 @@ _DDL = (
     " facts text NOT NULL)",
     "CREATE TABLE IF NOT EXISTS pr_alert_state (subscription_id text NOT NULL,"
     " subject text NOT NULL, active {bool} NOT NULL, value text,"
-    " PRIMARY KEY (subscription_id, subject))",
+    " PRIMARY KEY (subscription_id, subject)){state_storage}",
     # a batch reads the conditions of its subjects only
     "CREATE INDEX IF NOT EXISTS pr_alert_state_by_subject ON pr_alert_state (subject)",
+    # An alert and its delivery's state: one row (the delivery outbox is pr_alerts itself).
     "CREATE TABLE IF NOT EXISTS pr_alerts (id text PRIMARY KEY, subscription_id text NOT NULL,"
     " subject text NOT NULL, kind text NOT NULL, metric text NOT NULL, value_before text,"
     " value_after text, figures_before text, figures_after text, cause_position {int} NOT NULL,"
     " cause_stream text NOT NULL, cause_version {int} NOT NULL, cause_type text NOT NULL,"
-    " created_at {ts} NOT NULL)",
+    " created_at {ts} NOT NULL, " + ", ".join(_DELIVERY_COLUMNS) + ")",
     "CREATE INDEX IF NOT EXISTS pr_alerts_by_subscription ON pr_alerts (subscription_id,"
     " created_at)",
-    "CREATE TABLE IF NOT EXISTS alert_outbox (alert_id text PRIMARY KEY,"
-    " subscription_id text NOT NULL, status text NOT NULL, attempts {int} NOT NULL,"
-    " first_at {ts} NOT NULL, next_attempt_at {ts} NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS alert_outbox_due ON alert_outbox (status, next_attempt_at)",
+    # What every alert of one event on one subject shares, once (pr_alerts' own figures
+    # columns hold the figures of the alerts recorded before this table existed). The key
+    # grows with the log position: rows are appended at the index's right edge.
+    "CREATE TABLE IF NOT EXISTS pr_alert_figures (cause_position {int} NOT NULL,"
+    " subject text NOT NULL, figures_before text, figures_after text,"
+    " PRIMARY KEY (cause_position, subject))",
     "CREATE TABLE IF NOT EXISTS alert_deliveries (alert_id text NOT NULL, attempt {int} NOT NULL,"
     " at {ts} NOT NULL, status text NOT NULL, http_status {int}, error text,"
     " next_attempt_at {ts}, PRIMARY KEY (alert_id, attempt))",
@@ -46,15 +61,51 @@ def setup(tx: Tx) -> None:
     """Create the alert tables and the tracking row (idempotent; run under `run_ddl`)."""
     track(tx, NAME)
     types = column_types(tx.dialect)
+    # Room on each page for the conditions' next versions: an update of a condition (its
+    # state or value, no indexed column) then stays on its page (HOT), no new index entry.
+    storage = " WITH (fillfactor = 70)" if tx.dialect == "postgres" else ""
     for ddl in _DDL:
-        tx.execute(sql.SQL(ddl).format(**types))
+        tx.execute(sql.SQL(ddl).format(**types, state_storage=sql.SQL(storage)))
     programme_alerts.setup(tx)
+    if not _has_column(tx, "pr_alerts", "status"):  # tables of an older version
+        _fold_outbox(tx, types)
+    tx.execute(_DUE)
+    if tx.dialect == "postgres":
+        options = tx.scalar(
+            "SELECT array_to_string(reloptions, ',') FROM pg_class"
+            " WHERE oid = to_regclass('pr_alert_state')"
+        )
+        if "fillfactor" not in str(options or ""):  # tables of an older version
+            tx.execute("ALTER TABLE pr_alert_state SET (fillfactor = 70)")
     if not _has_column(tx, "pr_alert_subscriptions", "digest"):  # tables of an older version
         tx.execute(
             sql.SQL(
                 "ALTER TABLE pr_alert_subscriptions ADD COLUMN digest {bool} NOT NULL DEFAULT FALSE"
             ).format(**types)
         )
+
+
+def _fold_outbox(tx: Tx, types: dict[str, sql.SQL]) -> None:
+    """Move the delivery state of the older `alert_outbox` table into pr_alerts, drop it."""
+    for column in _DELIVERY_COLUMNS:
+        tx.execute(sql.SQL("ALTER TABLE pr_alerts ADD COLUMN " + column).format(**types))
+    if _has_table(tx, "alert_outbox"):
+        tx.execute(
+            "UPDATE pr_alerts SET status = o.status, attempts = o.attempts,"
+            " first_at = o.first_at, next_attempt_at = o.next_attempt_at"
+            " FROM alert_outbox o WHERE o.alert_id = pr_alerts.id"
+        )
+        tx.execute("DROP TABLE alert_outbox")
+
+
+def _has_table(tx: Tx, table: str) -> bool:
+    if tx.dialect == "sqlite":
+        found = tx.scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = %s", (table,)
+        )
+    else:
+        found = tx.scalar("SELECT to_regclass(%s) IS NOT NULL", (table,))
+    return bool(found)
 
 
 def _has_column(tx: Tx, table: str, column: str) -> bool:

@@ -19,6 +19,7 @@ from projections.alert_conditions import (
     OWN_COLUMNS,
     SHARED_COLUMNS,
     AlertRow,
+    AlertShared,
     AlertValues,
     ConditionRow,
 )
@@ -27,14 +28,6 @@ from projections.db import Tx
 
 Key = tuple[str, str]  # (subscription id, subject)
 ConditionValues = tuple[str, str, bool, str | None]  # a ConditionRow's values, in its order
-OUTBOX_COLUMNS = (
-    "alert_id",
-    "subscription_id",
-    "status",
-    "attempts",
-    "first_at",
-    "next_attempt_at",
-)
 
 
 @dataclass(frozen=True)
@@ -167,7 +160,7 @@ def save_all_facts(tx: Tx, facts: Mapping[str, Facts]) -> None:
 
 
 def record(tx: Tx, alerts: Sequence[AlertRow], changed: Sequence[ConditionRow]) -> None:
-    """A batch's alerts, their pending deliveries and its changed conditions."""
+    """A batch's alerts (their deliveries pending), their figures and changed conditions."""
     record_rows(
         tx,
         [
@@ -187,51 +180,88 @@ def record(tx: Tx, alerts: Sequence[AlertRow], changed: Sequence[ConditionRow]) 
 
 
 SMALL = 64  # at most this many alerts: one statement for the batch's writes, else COPY
-_ALERT_TYPES = {"cause_position": "bigint", "cause_version": "bigint", "created_at": "timestamptz"}
+# pr_alerts' columns as written: each alert's own, then its subject and cause; the figures
+# (the bulk of an alert) go once per event and subject to pr_alert_figures.
+_FIGURES = ("figures_before", "figures_after")
+_ALERT_NAMES = OWN_COLUMNS + tuple(c for c in SHARED_COLUMNS if c not in _FIGURES)
+_DELIVERY = ("status", "attempts", "first_at", "next_attempt_at")  # pending, 0, created, created
+_WRITTEN = _ALERT_NAMES + _DELIVERY
+_KEPT = tuple(SHARED_COLUMNS.index(c) for c in SHARED_COLUMNS if c not in _FIGURES)
+FIGURE_COLUMNS = ("cause_position", "subject", *_FIGURES)
+_FIGURE_AT = tuple(SHARED_COLUMNS.index(c) for c in FIGURE_COLUMNS)
+_CREATED_AT = SHARED_COLUMNS.index("created_at")
+_TYPES = {"cause_position": "bigint", "cause_version": "bigint", "created_at": "timestamptz"}
 _UPSERT = sql.SQL(
     "INSERT INTO pr_alert_state (subscription_id, subject, active, value)"
     " SELECT * FROM unnest(%s::text[], %s::text[], %s::boolean[], %s::text[])"
     " ON CONFLICT (subscription_id, subject)"
     " DO UPDATE SET active = excluded.active, value = excluded.value"
 )
-_ALERT_NAMES = OWN_COLUMNS + SHARED_COLUMNS
-_ALERTS_AND_OUTBOX = sql.SQL(
-    "new_alerts AS (INSERT INTO pr_alerts ({}) SELECT * FROM unnest({})"
-    " RETURNING id, subscription_id, created_at)"
-    " INSERT INTO alert_outbox ({})"
-    " SELECT id, subscription_id, 'pending', 0, created_at, created_at FROM new_alerts"
+
+
+def _unnest(names: Sequence[str]) -> sql.Composed:
+    return sql.SQL(", ").join(
+        sql.SQL("%s::{}[]").format(sql.SQL(_TYPES.get(c, "text"))) for c in names
+    )
+
+
+def _names(names: Sequence[str]) -> sql.Composed:
+    return sql.SQL(", ").join(map(sql.Identifier, names))
+
+
+_ALERTS = sql.SQL(
+    "new_figures AS (INSERT INTO pr_alert_figures ({}) SELECT * FROM unnest({}))"
+    " INSERT INTO pr_alerts ({}) SELECT u.*, 'pending', 0, u.created_at, u.created_at"
+    " FROM unnest({}) AS u ({})"
 ).format(
-    sql.SQL(", ").join(map(sql.Identifier, _ALERT_NAMES)),
-    sql.SQL(", ").join(
-        sql.SQL("%s::{}[]").format(sql.SQL(_ALERT_TYPES.get(c, "text"))) for c in _ALERT_NAMES
-    ),
-    sql.SQL(", ").join(map(sql.Identifier, OUTBOX_COLUMNS)),
+    _names(FIGURE_COLUMNS),
+    _unnest(FIGURE_COLUMNS),
+    _names(_WRITTEN),
+    _unnest(_ALERT_NAMES),
+    _names(_ALERT_NAMES),
 )
 
 
+def _figures(alerts: Sequence[AlertValues]) -> list[tuple[Any, ...]]:
+    """The figures rows of the alerts: one per (cause position, subject), in first-seen order."""
+    seen: dict[int, AlertShared] = {}
+    rows: dict[tuple[Any, Any], tuple[Any, ...]] = {}
+    for alert in alerts:
+        common = alert[-1]
+        if id(common) in seen:
+            continue
+        seen[id(common)] = common
+        row = tuple(common[i] for i in _FIGURE_AT)
+        rows.setdefault((row[0], row[1]), row)
+    return list(rows.values())
+
+
 def record_rows(tx: Tx, alerts: Sequence[AlertValues], changed: Sequence[ConditionValues]) -> None:
-    """A batch's alerts (as values), their pending deliveries and its changed conditions.
+    """A batch's alerts (as values, their deliveries pending), their figures and changed
+    conditions.
 
     On PostgreSQL, a batch of few alerts (the live path: a command's events) writes them all
     in one statement over arrays (one round trip); a larger one COPYs the alerts and their
-    outbox rows (text rows built here) and upserts the conditions over arrays.
+    figures (text rows built here) and upserts the conditions over arrays.
     """
     if tx.dialect != "postgres":
         _record_rows_sqlite(tx, alerts, changed)
         return
     states = [list(column) for column in zip(*changed, strict=True)] if changed else []
     if alerts and len(alerts) <= SMALL:
-        columns = [list(column) for column in zip(*(a[:-1] + a[-1] for a in alerts), strict=True)]
+        figures = [list(column) for column in zip(*_figures(alerts), strict=True)]
+        rows = [a[:-1] + tuple(a[-1][i] for i in _KEPT) for a in alerts]
+        columns = [list(column) for column in zip(*rows, strict=True)]
         if changed:
-            query = sql.SQL("WITH states AS ({}), {}").format(_UPSERT, _ALERTS_AND_OUTBOX)
-            tx.execute(query, [*states, *columns])
+            query = sql.SQL("WITH states AS ({}), {}").format(_UPSERT, _ALERTS)
+            tx.execute(query, [*states, *figures, *columns])
         else:
-            tx.execute(sql.SQL("WITH {}").format(_ALERTS_AND_OUTBOX), columns)
+            tx.execute(sql.SQL("WITH {}").format(_ALERTS), [*figures, *columns])
         return
     if alerts:
-        alert_lines, outbox_lines = _copy_lines(alerts)
-        tx.copy_text(sql.Identifier("pr_alerts"), _ALERT_NAMES, alert_lines)
-        tx.copy_text(sql.Identifier("alert_outbox"), OUTBOX_COLUMNS, outbox_lines)
+        alert_lines, figure_lines = _copy_lines(alerts)
+        tx.copy_text(sql.Identifier("pr_alert_figures"), FIGURE_COLUMNS, figure_lines)
+        tx.copy_text(sql.Identifier("pr_alerts"), _WRITTEN, alert_lines)
     if changed:
         tx.execute(_UPSERT, states)
 
@@ -240,14 +270,19 @@ def _record_rows_sqlite(
     tx: Tx, alerts: Sequence[AlertValues], changed: Sequence[ConditionValues]
 ) -> None:
     if alerts:
-        rows = [a[:-1] + a[-1] for a in alerts]
-        tx.copy_rows(sql.Identifier("pr_alerts"), OWN_COLUMNS + SHARED_COLUMNS, rows)
-        at = SHARED_COLUMNS.index("created_at")
-        tx.copy_rows(
-            sql.Identifier("alert_outbox"),
-            OUTBOX_COLUMNS,
-            [(a[0], a[1], "pending", 0, a[-1][at], a[-1][at]) for a in alerts],
-        )
+        tx.copy_rows(sql.Identifier("pr_alert_figures"), FIGURE_COLUMNS, _figures(alerts))
+        rows = [
+            (
+                *a[:-1],
+                *(a[-1][i] for i in _KEPT),
+                "pending",
+                0,
+                a[-1][_CREATED_AT],
+                a[-1][_CREATED_AT],
+            )
+            for a in alerts
+        ]
+        tx.copy_rows(sql.Identifier("pr_alerts"), _WRITTEN, rows)
     if changed:
         tx.executemany(
             "INSERT INTO pr_alert_state (subscription_id, subject, active, value)"
@@ -273,16 +308,21 @@ def copy_text(value: str) -> str:
 
 
 def _copy_lines(alerts: Sequence[AlertValues]) -> tuple[list[str], list[str]]:
-    """The COPY text lines of the alerts (columns OWN_COLUMNS + SHARED_COLUMNS) and of their
-    outbox rows: every text field through `copy_text`, what alerts share formatted once."""
-    shared: dict[int, tuple[str, str]] = {}  # id(shared values) -> (their text, created_at)
+    """The COPY text lines of the alerts (columns _WRITTEN: pending, no attempt yet) and of
+    their figures (one per cause position and subject): every text field through
+    `copy_text`, what alerts share formatted once."""
+    shared: dict[int, str] = {}  # id(shared values) -> their text, then the delivery's
+    figured: set[tuple[int, str]] = set()
     values: dict[str | None, str] = {None: _NULL}
-    alert_lines, outbox_lines = [], []
+    alert_lines, figure_lines = [], []
     for id_, sid, kind, metric, before, after, common in alerts:
-        found = shared.get(id(common))
-        if found is None:
-            found = shared[id(common)] = _shared_text(common)
-        tail, at = found
+        tail = shared.get(id(common))
+        if tail is None:
+            tail = shared[id(common)] = _shared_text(common)
+            key = (common[_FIGURE_AT[0]], common[_FIGURE_AT[1]])
+            if key not in figured:
+                figured.add(key)
+                figure_lines.append(_fields(tuple(common[i] for i in _FIGURE_AT)))
         b, a = values.get(before), values.get(after)
         if b is None:
             b = values[before] = copy_text(before or "")
@@ -292,13 +332,13 @@ def _copy_lines(alerts: Sequence[AlertValues]) -> tuple[list[str], list[str]]:
         alert_lines.append(
             f"{ident}\t{owner}\t{copy_text(kind)}\t{copy_text(metric)}\t{b}\t{a}\t{tail}"
         )
-        outbox_lines.append(f"{ident}\t{owner}\tpending\t0\t{at}\t{at}")
-    return alert_lines, outbox_lines
+    return alert_lines, figure_lines
 
 
-def _shared_text(common: tuple[Any, ...]) -> tuple[str, str]:
+def _fields(values: Sequence[Any]) -> str:
+    """Values as one line of COPY's text format."""
     fields_ = []
-    for value in common:
+    for value in values:
         if value is None:
             fields_.append(_NULL)
         elif isinstance(value, datetime):
@@ -307,4 +347,10 @@ def _shared_text(common: tuple[Any, ...]) -> tuple[str, str]:
             fields_.append(str(value))
         else:
             fields_.append(copy_text(str(value)))
-    return "\t".join(fields_), common[SHARED_COLUMNS.index("created_at")].isoformat()
+    return "\t".join(fields_)
+
+
+def _shared_text(common: AlertShared) -> str:
+    """The alert's subject and cause, then its delivery: pending, no attempt yet, due at once."""
+    at = common[_CREATED_AT].isoformat()
+    return f"{_fields(tuple(common[i] for i in _KEPT))}\tpending\t0\t{at}\t{at}"

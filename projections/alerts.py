@@ -3,9 +3,10 @@
 Caught up by the one catch-up loop under its own tracking row ("alerts"). For each project
 event it brings the project's state up to that event (no `as_of` limit: the latest state as
 known then), evaluates the rules whose value or scope that changed (or the portfolio
-rules whose metric moved), and records an alert row (and its delivery outbox row) only when
-a rule's condition flips. The condition state, the alerts, the outbox and the tracking
-position commit in one transaction: exactly once per event. See docs/alerts.md.
+rules whose metric moved), and records an alert row (its delivery pending; its figures once
+per event and subject) only when a rule's condition flips. The condition state, the alerts
+and the tracking position commit in one transaction: exactly once per event. See
+docs/alerts.md.
 
 Incremental and warm: each project's state is kept and the event applied to it (refolded
 from the store only for a backdated event or a project not seen yet), the portfolio metrics
@@ -136,7 +137,7 @@ class AlertsProjector:
                     self._project(n, event)
                 case FundingProgramme.Created() | FundingProgramme.Event():
                     self._programme(tx, n, event)
-        # The batch's facts, alerts, their outbox rows and the changed condition states,
+        # The batch's facts, alerts (pending delivery), figures and changed condition states,
         # written in the batch's transaction (with the tracking position): exactly once.
         alert_store.save_all_facts(tx, self.changed_facts)
         changed = [(sid, subject, *self.dirty[sid, subject]) for sid, subject in sorted(self.dirty)]

@@ -1,6 +1,7 @@
-"""The alert deliveries outbox: one row per alert, claimed, attempted, recorded.
+"""The alert deliveries outbox: each alert's row, claimed, attempted, recorded.
 
-The alerts projection adds the rows (`add`) in its batch's transaction. The deliverer
+The alerts projection writes each alert pending, in its batch's transaction: pr_alerts holds
+its delivery's status, attempts and next attempt (the outbox is the alerts table). The deliverer
 claims the due rows with a compare-and-set of their attempt counter (and `FOR UPDATE SKIP
 LOCKED` on PostgreSQL), so two workers never send the same attempt twice; a claimed row is
 leased: a worker killed during a delivery leaves it due again when the lease ends. Every
@@ -14,18 +15,8 @@ from datetime import datetime, timedelta
 
 from psycopg import sql
 
-from projections.db import Database, Row, Tx, as_ts
-
-OutboxRow = tuple[str, str, str, int, datetime, datetime]
-
-
-def add(tx: Tx, rows: Sequence[OutboxRow]) -> None:
-    """Add pending rows: (alert id, subscription id, status, attempts, first at, next at)."""
-    tx.executemany(
-        "INSERT INTO alert_outbox (alert_id, subscription_id, status, attempts, first_at,"
-        " next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s)",
-        rows,
-    )
+from projections.alert_queries import ALERT_FIELDS, ALERTS_FROM
+from projections.db import Database, Row, as_ts
 
 
 def claim_due(
@@ -37,7 +28,7 @@ def claim_due(
     with db.transaction() as tx:
         rows = tx.fetch(
             sql.SQL(
-                "SELECT alert_id, attempts, first_at FROM alert_outbox WHERE status = 'pending'"
+                "SELECT id AS alert_id, attempts, first_at FROM pr_alerts WHERE status = 'pending'"
                 " AND next_attempt_at <= %s ORDER BY next_attempt_at LIMIT %s{}"
             ).format(lock),
             (now, limit),
@@ -45,8 +36,8 @@ def claim_due(
         for r in rows:
             attempt = int(r["attempts"]) + 1
             if tx.execute(
-                "UPDATE alert_outbox SET attempts = %s, next_attempt_at = %s"
-                " WHERE alert_id = %s AND attempts = %s AND status = 'pending'",
+                "UPDATE pr_alerts SET attempts = %s, next_attempt_at = %s"
+                " WHERE id = %s AND attempts = %s AND status = 'pending'",
                 (attempt, now + lease, r["alert_id"], attempt - 1),
             ):
                 # An attempt still "sending" was never reported: its worker died.
@@ -67,7 +58,8 @@ def claim_due(
 def alert_and_subscription(db: Database, alert_id: str) -> tuple[Row | None, Row | None]:
     """The alert row and its subscription's row (None where gone)."""
     with db.transaction(write=False) as tx:
-        alert = tx.fetchone("SELECT * FROM pr_alerts WHERE id = %s", (alert_id,))
+        query = sql.SQL("SELECT {} FROM {} WHERE a.id = %s").format(ALERT_FIELDS, ALERTS_FROM)
+        alert = tx.fetchone(query, (alert_id,))
         if alert is None:
             return None, None
         sub = tx.fetchone(
@@ -97,8 +89,8 @@ def record_attempt(
             (logged, http_status, error, next_at, alert_id, attempt),
         )
         tx.execute(
-            "UPDATE alert_outbox SET status = %s, next_attempt_at = %s"
-            " WHERE alert_id = %s AND attempts = %s",
+            "UPDATE pr_alerts SET status = %s, next_attempt_at = %s"
+            " WHERE id = %s AND attempts = %s",
             (status, next_at or now, alert_id, attempt),
         )
     return status
@@ -109,8 +101,8 @@ def redeliver(db: Database, alert_id: str, now: datetime) -> bool:
     with db.transaction() as tx:
         return bool(
             tx.execute(
-                "UPDATE alert_outbox SET status = 'pending', first_at = %s, next_attempt_at = %s"
-                " WHERE alert_id = %s",
+                "UPDATE pr_alerts SET status = 'pending', first_at = %s, next_attempt_at = %s"
+                " WHERE id = %s",
                 (now, now, alert_id),
             )
         )
@@ -121,9 +113,11 @@ def digest_rows(db: Database, start: datetime, end: datetime) -> tuple[list[Row]
     with db.transaction(write=False) as tx:
         subs = tx.fetch("SELECT * FROM pr_alert_subscriptions WHERE active AND digest")
         alerts = tx.fetch(
-            "SELECT a.* FROM pr_alerts a JOIN pr_alert_subscriptions s"
-            " ON s.id = a.subscription_id WHERE s.active AND s.digest"
-            " AND a.created_at >= %s AND a.created_at < %s",
+            sql.SQL(
+                "SELECT {} FROM {} JOIN pr_alert_subscriptions s"
+                " ON s.id = a.subscription_id WHERE s.active AND s.digest"
+                " AND a.created_at >= %s AND a.created_at < %s"
+            ).format(ALERT_FIELDS, ALERTS_FROM),
             (start, end),
         )
     return subs, alerts

@@ -64,7 +64,7 @@ class ReferenceAlertsProjector:
                     self._subscription(tx, n, event)
                 case Project.Registered() | Project.Event():
                     self._project(tx, n, event)
-        # The batch's alerts, their outbox rows and the changed condition states, written
+        # The batch's alerts (pending delivery) and the changed condition states, written
         # in the batch's transaction (with the tracking position): exactly once per event.
         alert_store.record(tx, self.new_alerts, [self.dirty[k] for k in sorted(self.dirty)])
 

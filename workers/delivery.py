@@ -1,7 +1,7 @@
 """Delivering alerts: signed webhooks, retried with backoff and full jitter, then dead.
 
-Every alert gets one outbox row (written by the alerts projection with the alert itself;
-the outbox and its SQL are in `projections.outbox`). `deliver_due` claims the due rows,
+Every alert's row is its outbox entry (written pending by the alerts projection; the
+outbox's SQL is in `projections.outbox`). `deliver_due` claims the due rows,
 leased for LEASE, so two workers or a beat tick that overlaps a task never send the same
 attempt twice. The clock and the random source are injected.
 """

@@ -97,7 +97,7 @@ def subscribe(client: FlaskClient, url: str, project_id: str) -> dict[str, Any]:
 
 def outbox(services: Services) -> dict[str, Any]:
     with services.db.transaction(write=False) as tx:
-        row = tx.fetchone("SELECT * FROM alert_outbox")
+        row = tx.fetchone("SELECT * FROM pr_alerts")
     assert row is not None
     return row
 
@@ -251,7 +251,7 @@ def test_a_worker_killed_during_a_delivery_still_delivers_the_alert(
         row = outbox(services)
         assert row["status"] == "pending" and row["attempts"] == 1
         with services.db.transaction() as tx:  # the 2-minute lease has ended
-            tx.execute("UPDATE alert_outbox SET next_attempt_at = now() - interval '1 second'")
+            tx.execute("UPDATE pr_alerts SET next_attempt_at = now() - interval '1 second'")
         workers.start()
         production.send(DELIVER_TASK)
         wait_until(lambda: outbox(services)["status"] == "delivered", 60, "the redelivery")

@@ -28,6 +28,7 @@ from domain.errors import DomainError
 from domain.subscription import make_channel, make_rule
 from domain.values import RATINGS
 from projections import alert_store, alerts
+from projections.alert_queries import ALERT_FIELDS, ALERTS_FROM
 from projections.catchup import run_projection
 from projections.db import Database
 from projections.registry import catch_up
@@ -146,15 +147,22 @@ def act(portfolio: Portfolio, ids: list[Any], programme: Any, subs: list[Any], a
 
 
 def snapshot(db: Database) -> tuple[list[tuple[Any, ...]], ...]:
-    """The alert rows (but their wall-clock time), the condition states and the outbox."""
+    """The alert rows (but their wall-clock time), the condition states, the outbox and the
+    figures (once per event and subject)."""
     with db.transaction(write=False) as tx:
-        alert_rows = tx.fetch("SELECT * FROM pr_alerts ORDER BY id")
+        query = sql.SQL("SELECT {} FROM {} ORDER BY a.id").format(ALERT_FIELDS, ALERTS_FROM)
+        alert_rows = tx.fetch(query)
+        figures = tx.fetch("SELECT * FROM pr_alert_figures ORDER BY cause_position, subject")
         states = tx.fetch("SELECT * FROM pr_alert_state ORDER BY subscription_id, subject")
-        outbox = tx.fetch("SELECT alert_id, subscription_id FROM alert_outbox ORDER BY alert_id")
+        outbox = tx.fetch(
+            "SELECT id, subscription_id, status, attempts FROM pr_alerts"
+            " WHERE first_at = created_at AND next_attempt_at = created_at ORDER BY id"
+        )
     return (
         [tuple(v for k, v in r.items() if k != "created_at") for r in alert_rows],
         [tuple(r.values()) for r in states],
         [tuple(r.values()) for r in outbox],
+        [tuple(r.values()) for r in figures],
     )
 
 
@@ -173,7 +181,12 @@ def fresh(portfolio: Portfolio) -> alerts.AlertsProjector:
 def replay_with_reference(db: Database, portfolio: Portfolio) -> None:
     """Empty the alert tables and replay the whole log through the reference projector."""
     with db.transaction() as tx:
-        for table in ("pr_alerts", "alert_outbox", "pr_alert_state", "pr_alert_projects"):
+        for table in (
+            "pr_alerts",
+            "pr_alert_figures",
+            "pr_alert_state",
+            "pr_alert_projects",
+        ):
             tx.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
         tx.execute("DELETE FROM pr_alert_subscriptions")
         tx.execute("UPDATE pr_tracking SET position = 0 WHERE name = %s", (alerts.NAME,))
@@ -276,12 +289,13 @@ def _normalised(db: Database, names: dict[str, str]) -> tuple[list[tuple[Any, ..
     def name(value: Any) -> Any:
         return names.get(value, value) if isinstance(value, str) else value
 
-    alert_rows, states, outbox = snapshot(db)
+    alert_rows, states, outbox, figures = snapshot(db)
     by_id = {r[0]: (name(r[1]), name(r[2]), r[9]) for r in alert_rows}
     return (
         sorted((by_id[r[0]], *map(name, r[1:])) for r in alert_rows),
         sorted((name(r[0]), name(r[1]), bool(r[2]), r[3]) for r in states),
-        sorted((by_id[r[0]], name(r[1])) for r in outbox),
+        sorted((by_id[r[0]], name(r[1]), *r[2:]) for r in outbox),
+        sorted((r[0], name(r[1]), *r[2:]) for r in figures),
     )
 
 
