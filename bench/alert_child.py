@@ -7,10 +7,10 @@ PostgreSQL) and peak memory (MB) as JSON.
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 
+from bench.harness.processes import own_peak_mb
 from projections import alerts
 from projections.registry import catch_up
 from service.bootstrap import bootstrap
@@ -26,9 +26,8 @@ def main() -> None:
     )
     seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     services.close()
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     json.dump(
-        {"events": count, "seconds": seconds, "cpu_seconds": cpu, "peak_mb": peak_kb / 1024},
+        {"events": count, "seconds": seconds, "cpu_seconds": cpu, "peak_mb": own_peak_mb()},
         sys.stdout,
     )
 

@@ -9,6 +9,7 @@ import resource
 import sys
 import time
 
+from bench.harness.processes import own_peak_mb
 from projections.rebuild import rebuild
 from service.bootstrap import bootstrap, store_opener
 from service.config import Settings
@@ -41,15 +42,15 @@ def main() -> None:
     cpu = cpu_seconds() - cpu0
     load = os.getloadavg()[0]  # the last minute's: the rebuild's, mostly
     services.close()
-    peak_kb = max(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,  # the partition processes
+    peak_mb = max(
+        own_peak_mb(),  # VmHWM: ru_maxrss would carry the bench process's across exec
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,  # the partitions
     )
     json.dump(
         {
             "events": count,
             "seconds": seconds,
-            "peak_mb": peak_kb / 1024,
+            "peak_mb": peak_mb,
             "phases": phases,
             "cpu_s": cpu,
             "load": load,

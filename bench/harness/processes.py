@@ -98,6 +98,23 @@ class CeleryWorkers:
         )
 
 
+def own_peak_mb() -> float:
+    """This process's peak resident set since it started its program, in MB.
+
+    `VmHWM` of /proc/self/status, not `ru_maxrss`: Linux carries `ru_maxrss` across
+    `execve`, so a child started by `subprocess` (vfork, then exec) would report the
+    bench process's own resident set when that was larger (at full scale the recorded
+    portfolio's, ≈650 MB), not the child's. Elsewhere, `ru_maxrss`.
+    """
+    with suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child_report(module: str, schema: str, batch_size: int) -> dict[str, Any]:
     """Run `python -m module` on `schema` of the bench database, with its projection batch
     size, and return the JSON report it prints on stdout (its stderr is kept for errors)."""
