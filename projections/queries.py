@@ -424,7 +424,7 @@ def _compared_states(
     before the project's registration), with the compared columns (`_LOOKED_UP`), of the
     projects whose state on `until` dates from after `after` (else both are the same)."""
     if tx.dialect == "postgres" and known_at is None:
-        # as known now: the spans alive on each date, two index-only stabs of the GiST
+        # as known now: the spans alive on each date, two index-only stabs of the SP-GiST
         # index over their date ranges that carries the compared columns
         stab = sql.SQL(
             "(SELECT project_id, valid_from, name, ministry_code, projects = 1 AS in_portfolio, "

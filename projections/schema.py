@@ -208,9 +208,6 @@ def create_tables(tx: Tx, tables: Tables, *, tag: str = "", indexes: bool = True
     )
     create_figure_tables(tx, tables, key=indexes)
     if indexes:
-        if tx.dialect == "postgres":  # the GiST index that the SP-GiST one replaced
-            old = f"pr_spans_alive_{tag or tables.suffix.strip('_') or LIVE_KEY}"
-            tx.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(ident(old)))
         for statement in index_statements(tx.dialect, tables, tag):
             tx.execute(statement)
 
@@ -256,7 +253,9 @@ def create_figure_tables(tx: Tx, tables: Tables, *, key: bool = True) -> None:
         )
 
 
-SPANS_ALIVE = "pr_spans_during"  # PostgreSQL (pr_spans_alive_live was a GiST index)
+# PostgreSQL. A store whose spans had the former GiST index (pr_spans_alive_live) lacks the
+# compared columns too: its figure tables, that index with them, are made anew at start-up.
+SPANS_ALIVE = "pr_spans_during"
 # The names of the indexes of `index_statements`, before their suffix: a rebuild makes them
 # with its own suffix, and the swap gives them the live tables' (`index_renames`).
 INDEX_NAMES: tuple[str, ...] = ("pr_states_lookup", "pr_events_sort", "pr_states_live", SPANS_ALIVE)
