@@ -88,17 +88,20 @@ _ALERT_NS_BYTES = ALERT_NS.bytes
 
 
 def alert_id(subscription_id: str, subject: str, position: int) -> str:
-    """The alert's id: `uuid.uuid5(ALERT_NS, "sid:subject:position")`, without the UUID objects."""
-    digest = bytearray(
-        hashlib.sha1(
-            _ALERT_NS_BYTES + f"{subscription_id}:{subject}:{position}".encode(),
-            usedforsecurity=False,
-        ).digest()[:16]
-    )
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    x = digest.hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+    """The alert's id: `uuid.uuid5(ALERT_NS, "sid:subject:position")`, without the UUID objects.
+
+    The version nibble is 5, and the variant's two bits (10) replace the top two of the
+    17th hex digit: `_VARIANT` maps that digit to its RFC 4122 one.
+    """
+    x = _sha1(
+        _ALERT_NS_BYTES + f"{subscription_id}:{subject}:{position}".encode(),
+        usedforsecurity=False,
+    ).hexdigest()
+    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
+
+
+_sha1 = hashlib.sha1
+_VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
 
 
 @dataclass(frozen=True)

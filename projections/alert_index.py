@@ -24,6 +24,7 @@ from projections.alert_values import Facts, metric_value
 from projections.figures import q2
 
 Bucket = dict[str, dict[Rule, dict[str, None]]]  # metric -> rule -> its subscription ids
+_SUMMED = ("in_portfolio", "engaged", "drift")  # the facts the portfolio sums read
 EXACT = 200  # digits of the running sums: Decimal sums stay exact, whatever the order
 
 
@@ -156,6 +157,8 @@ class PortfolioSums:
     def replace(self, rules: Bucket, before: Facts | None, after: Facts) -> list[RuleChecks]:
         """Swap a project's facts; the checks of the portfolio rules whose value moved (their
         subject: the portfolio)."""
+        if before is not None and all(before[k] == after[k] for k in _SUMMED):
+            return []  # the same terms out and in: every sum as it was
         values = {metric: self.value(metric) for metric in rules}
         self.add(before, -1)
         self.add(after, 1)

@@ -125,6 +125,7 @@ class AlertsProjector:
         }
         self.read_subjects, self.read_subscriptions = set(subjects), set[str]()
         self.dirty: dict[Key, Condition] = {}
+        self.fresh: set[Key] = set()  # the dirty conditions with no row in the table yet
         self.new_alerts: list[AlertValues] = []
         self.changed_facts: dict[str, Facts] = {}
         self.histories: dict[str, list[Any]] = {}  # the streams refolded in this batch
@@ -141,8 +142,8 @@ class AlertsProjector:
         # written in the batch's transaction (with the tracking position): exactly once.
         alert_store.save_all_facts(tx, self.changed_facts)
         changed = [(sid, subject, *self.dirty[sid, subject]) for sid, subject in sorted(self.dirty)]
-        alert_store.record_rows(tx, self.new_alerts, changed)
-        del self.tx, self.states, self.dirty, self.histories
+        alert_store.record_rows(tx, self.new_alerts, changed, fresh=self.fresh)
+        del self.tx, self.states, self.dirty, self.fresh, self.histories
         self.position = batch[-1].id if batch else applied
 
     def _subscription(self, tx: Tx, n: Notification, event: Any) -> None:
@@ -297,24 +298,39 @@ class AlertsProjector:
         computed once per prior state, the figures' JSON once per event.
         """
         now = datetime.now(UTC)
-        states, dirty, alerts = self.states, self.dirty, self.new_alerts
+        states, dirty, alerts, fresh = self.states, self.dirty, self.new_alerts, self.fresh
         read = subject in self.read_subjects
         shared: AlertShared | None = None
+        position = cause.position
         for check in checks:
             rule, value = check.rule, check.value
             stored = None if value is None else str(value)
-            flips: dict[bool, bool] = {}  # the state before -> after this value
+            metric = rule.metric
+            # the state before -> after this value, computed once per prior state
+            from_clear: bool | None = None
+            from_raised: bool | None = None
             for sid in check.subscription_ids:
                 key = (sid, subject)
                 known = states.get(key)
                 if known is None and not read:
                     known = self._known(key)
-                active, previous = (False, None) if known is None else known
-                new_active = flips.get(active)
-                if new_active is None:
-                    new_active = flips[active] = rule.next_active(active, value)
+                if known is None:
+                    active, previous = False, None
+                else:
+                    active, previous = known
+                if active:
+                    if from_raised is None:
+                        from_raised = rule.next_active(True, value)
+                    new_active = from_raised
+                else:
+                    if from_clear is None:
+                        from_clear = rule.next_active(False, value)
+                    new_active = from_clear
                 new_stored = previous if stored is None else stored
-                if known is None or new_active != active or new_stored != previous:
+                if known is None:  # no row yet (none read, none written in this batch)
+                    states[key] = dirty[key] = (new_active, new_stored)
+                    fresh.add(key)
+                elif new_active != active or new_stored != previous:
                     states[key] = dirty[key] = (new_active, new_stored)
                 if new_active == active:
                     continue
@@ -323,7 +339,7 @@ class AlertsProjector:
                         subject,
                         json.dumps(before),
                         json.dumps(after),
-                        cause.position,
+                        position,
                         cause.stream,
                         cause.version,
                         cause.type,
@@ -331,10 +347,10 @@ class AlertsProjector:
                     )
                 alerts.append(
                     (
-                        alert_id(sid, subject, cause.position),
+                        alert_id(sid, subject, position),
                         sid,
                         "raised" if new_active else "cleared",
-                        rule.metric,
+                        metric,
                         previous,
                         new_stored,
                         shared,

@@ -152,6 +152,7 @@ def test_an_alert_id_is_the_uuid5_of_its_subscription_subject_and_cause() -> Non
         ("s1", "portfolio", 1),
         (str(uuid.uuid4()), str(uuid.uuid4()), 1_234_567),
         ("é", "programme:x", 0),
+        *((str(uuid.uuid4()), str(uuid.uuid4()), n * 7919) for n in range(500)),
     ]:
         expected = str(uuid.uuid5(ALERT_NS, f"{sid}:{subject}:{position}"))
         assert alert_id(sid, subject, position) == expected

@@ -341,3 +341,33 @@ def test_postgres_records_the_same_alerts_as_sqlite(
     assert len(sqlite[0]) > 20  # alerts were raised
     assert any("\\t" in row[7] for row in sqlite[0])  # the name's tab, in the figures' JSON
     assert postgres == sqlite
+
+
+@pytest.mark.parametrize("url", ["sqlite", "postgres"])
+def test_changed_conditions_are_stored_whether_or_not_they_are_said_to_be_fresh(
+    url: str, pg_url: str, pg_schema: str, tmp_path: Path
+) -> None:
+    """A changed condition said to have a row is UPDATEd; one that has none after all is
+    upserted; one said fresh that has a row is updated by the upsert: the same table."""
+    settings_ = (
+        Settings(database_url=f"sqlite:///{tmp_path / 'alerts.sqlite3'}")
+        if url == "sqlite"
+        else Settings(database_url=pg_url, database_schema=pg_schema, audit_signing_key=PG_KEY)
+    )
+    services = bootstrap(settings_, today=lambda: TODAY)
+    try:
+        expected: dict[tuple[str, str], tuple[bool, str | None]] = {}
+        for changed, fresh in [
+            ([("s1", "p1", True, "5"), ("s2", "p1", False, None)], set()),  # no row yet
+            ([("s1", "p1", False, "3")], set()),  # has its row: updated
+            ([("s1", "p1", True, "7"), ("s3", "p2", True, "1")], {("s1", "p1")}),
+            ([("s2", "p1", True, "2"), ("s3", "p2", False, "0")], {("s4", "p9")}),
+        ]:
+            with services.db.transaction() as tx:
+                alert_store.record_rows(tx, [], changed, fresh=fresh)
+            expected |= {(sid, subject): (active, value) for sid, subject, active, value in changed}
+            with services.db.transaction(write=False) as tx:
+                stored = {k: (r.active, r.value) for k, r in alert_store.conditions(tx).items()}
+            assert stored == expected
+    finally:
+        services.close()
