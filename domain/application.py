@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
@@ -16,6 +16,7 @@ from uuid import UUID
 from eventsourcing.application import (
     AggregateNotFoundError,
     Application,
+    ProcessingEvent,
     ProjectorFunction,
     project_aggregate,
 )
@@ -89,6 +90,15 @@ def utc_today() -> date:
     return datetime.now(UTC).date()
 
 
+def mutate_all(aggregate: Any, events: Iterable[Any]) -> Any:
+    """eventsourcing's `project_aggregate` without its per-event `isinstance` against a
+    runtime Protocol (≈0.1 ms of CPU per load, a tenth of the load): the events of this
+    store are the aggregates' own event classes, each with its `mutate`."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
+
+
 class Portfolio(Application[UUID]):
     """The portfolio of projects and funding programmes."""
 
@@ -126,6 +136,33 @@ class Portfolio(Application[UUID]):
             super().take_snapshot(aggregate_id, version, projector_func)
         except Exception:
             log.warning("no snapshot of %s at version %s", aggregate_id, version, exc_info=True)
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """Snapshot from the aggregate just saved when it is at the snapshot's version.
+
+        The library rebuilds the aggregate from the store at that version (the last snapshot
+        and the 50 events after it: ≈0.3 ms of CPU per command, amortised); the aggregate in
+        hand is that very state, its events having just committed. A save whose events pass
+        the interval in the middle (the aggregate is then further on) is left to the library.
+        """
+        if self.snapshots is None:
+            return
+        for event in processing_event.events:
+            aggregate: Any = processing_event.aggregates.get(event.originator_id)
+            if aggregate is None:
+                continue
+            interval = self.snapshotting_intervals.get(type(aggregate))
+            if interval is None or event.originator_version % interval:
+                continue
+            if aggregate.version != event.originator_version:
+                self.take_snapshot(event.originator_id, event.originator_version)
+                continue
+            try:
+                snapshot_class: Any = getattr(type(aggregate), "Snapshot", self.snapshot_class)
+                self.snapshots.put([snapshot_class.take(aggregate)])
+            except Exception:
+                version = aggregate.version
+                log.warning("no snapshot of %s at version %s", aggregate.id, version, exc_info=True)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -614,7 +651,7 @@ class Portfolio(Application[UUID]):
 
     def _get(self, aggregate_id: UUID, kind: type[A], not_found: type[Exception]) -> A:
         try:
-            aggregate: Aggregate = self.repository.get(aggregate_id)
+            aggregate: Aggregate = self.repository.get(aggregate_id, projector_func=mutate_all)
         except AggregateNotFoundError:
             raise not_found(aggregate_id) from None
         if not isinstance(aggregate, kind):

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from domain.copying import CheapDeepCopy
 from domain.errors import (
     AlreadyInPortfolio,
     FiguresAlreadyWithheld,
@@ -37,7 +38,7 @@ from domain.values import (
 __all__ = ["DETAIL_FIELDS", "Project"]
 
 
-class Project(Aggregate, ProjectFacts):
+class Project(CheapDeepCopy, Aggregate, ProjectFacts):
     """A major digital project followed by the portfolio (its state: ProjectFacts)."""
 
     class Event(Aggregate.Event, EventProvenance):
