@@ -346,63 +346,16 @@ def derive_spans_sql(
 
 def derive_sums_sql(tx: Tx, tables: Tables) -> None:
     """The daily deltas and the monthly checkpoints, from the spans (all derived)."""
-    derive_deltas_sql(tx, tables)
-    derive_checkpoints_sql(tx, tables)
-
-
-# The parts of the deltas' derivation: the days before a split day, and the others.
-Days = tuple[date | None, date | None]
-EVERY_DAY: Days = (None, None)
-
-
-def deltas_parts(tx: Tx, tables: Tables) -> list[Days]:
-    """The derived spans' days split in two parts of about as many spans' starts, each
-    derived on a connection of its own (`derive_deltas_sql`): the split day is the median
-    start of a sample of the spans' pages, or of all of them when the sample is empty (a
-    small table); the split only balances the parts, any day gives the same deltas. One
-    part when there are no spans."""
-    median = "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY valid_from) FROM {}"
-    split = as_date(
-        tx.scalar(
-            sql.SQL("SELECT coalesce(({sampled}), ({every}))").format(
-                sampled=sql.SQL(median + " TABLESAMPLE SYSTEM (1) REPEATABLE (0)").format(
-                    tables.spans
-                ),
-                every=sql.SQL(median).format(tables.spans),
-            )
-        )
-    )
-    return [EVERY_DAY] if split is None else [(None, split), (split, None)]
-
-
-def derive_deltas_sql(tx: Tx, tables: Tables, part: Days = EVERY_DAY) -> None:
-    """The daily deltas of the days in [part[0], part[1]) (None: unbounded), from the spans;
-    the parts of `deltas_parts` may be derived concurrently (their days differ, so do their
-    keys)."""
     signed = sql.SQL(", ").join(sql.SQL("-{}").format(ident(n)) for n in SUMS)
     totals = sql.SQL(", ").join(sql.SQL("sum({0}) AS {0}").format(ident(n)) for n in SUMS)
-
-    def within(column: str) -> sql.Composable:
-        low, high = part
-        return sql.SQL("").join(
-            [
-                sql.SQL(" AND {} >= {}").format(ident(column), sql.Literal(low))
-                if low
-                else sql.SQL(""),
-                sql.SQL(" AND {} < {}").format(ident(column), sql.Literal(high))
-                if high
-                else sql.SQL(""),
-            ]
-        )
-
     tx.execute(
         sql.SQL(
             "INSERT INTO {deltas} (day, {group}, {cols}) "
             "SELECT day, {group}, {totals} FROM ("
             "SELECT valid_from AS day, ministry_code, coalesce(ministry_name, '') AS "
-            "ministry_name, phase, {cols} FROM {spans} WHERE projects = 1{starts} UNION ALL "
+            "ministry_name, phase, {cols} FROM {spans} WHERE projects = 1 UNION ALL "
             "SELECT valid_to, ministry_code, coalesce(ministry_name, ''), phase, {signed} "
-            "FROM {spans} WHERE projects = 1 AND valid_to IS NOT NULL{ends}) d "
+            "FROM {spans} WHERE projects = 1 AND valid_to IS NOT NULL) d "
             "GROUP BY day, {group} HAVING {nonzero} ORDER BY day"
         ).format(
             deltas=tables.figure_deltas,
@@ -411,24 +364,9 @@ def derive_deltas_sql(tx: Tx, tables: Tables, part: Days = EVERY_DAY) -> None:
             cols=_SUMS,
             totals=totals,
             signed=signed,
-            starts=within("valid_from"),
-            ends=within("valid_to"),
             nonzero=sql.SQL(" OR ").join(sql.SQL("sum({}) <> 0").format(ident(n)) for n in SUMS),
         )
     )
-
-
-# The parts of the checkpoints' derivation: the groups (ministry code, name, phase) by a hash
-# of theirs, part k of CHECKPOINT_PARTS.
-CHECKPOINT_PARTS = 2
-
-
-def derive_checkpoints_sql(tx: Tx, tables: Tables, part: tuple[int, int] = (0, 1)) -> None:
-    """The monthly checkpoints of the groups of part k of n (`part`: (k, n)), from every
-    delta (all derived): each group over every month from the one after the first delta to
-    the one after the last, so the parts may be derived concurrently."""
-    k, parts = part
-    totals = sql.SQL(", ").join(sql.SQL("sum({0}) AS {0}").format(ident(n)) for n in SUMS)
     running = sql.SQL(", ").join(
         sql.SQL(
             "sum(coalesce(m.{0}, 0)) OVER (PARTITION BY g.ministry_code, g.ministry_name, g.phase "
@@ -436,23 +374,13 @@ def derive_checkpoints_sql(tx: Tx, tables: Tables, part: tuple[int, int] = (0, 1
         ).format(ident(n))
         for n in SUMS
     )
-    mine = (
-        sql.SQL(
-            " WHERE mod((hashtext(ministry_code) # hashtext(ministry_name) # hashtext(phase)) "
-            "& 2147483647, {}) = {}"
-        ).format(sql.Literal(parts), sql.Literal(k))
-        if parts > 1
-        else sql.SQL("")
-    )
     tx.execute(
         sql.SQL(
             "INSERT INTO {cp} (month, {group}, {cols}) "
             "WITH m AS (SELECT (date_trunc('month', day) + interval '1 month')::date AS month, "
-            "{group}, {totals} FROM {deltas}{mine} GROUP BY 1, 2, 3, 4), "
-            # every month of every part: from all the deltas, as m's months are from its own
-            "a AS (SELECT generate_series((date_trunc('month', min(day)) + interval '1 month')"
-            "::date, (date_trunc('month', max(day)) + interval '1 month')::date, "
-            "interval '1 month')::date AS month FROM {deltas}), "
+            "{group}, {totals} FROM {deltas} GROUP BY 1, 2, 3, 4), "
+            "a AS (SELECT generate_series(min(month), max(month), interval '1 month')::date "
+            "AS month FROM m), "
             "g AS (SELECT DISTINCT {group} FROM m) "
             "SELECT a.month, g.ministry_code, g.ministry_name, g.phase, {running} "
             "FROM a CROSS JOIN g LEFT JOIN m ON m.month = a.month "
@@ -465,7 +393,6 @@ def derive_checkpoints_sql(tx: Tx, tables: Tables, part: tuple[int, int] = (0, 1
             cols=_SUMS,
             totals=totals,
             running=running,
-            mine=mine,
         )
     )
 

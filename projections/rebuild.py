@@ -28,14 +28,7 @@ from psycopg import sql
 from domain.application import Portfolio
 from projections.catchup import BATCH_SIZE, consumer_lock, position, run_projection
 from projections.db import Database, Tx, ident
-from projections.figure_tables import (
-    CHECKPOINT_PARTS,
-    SPAN_PARTS,
-    deltas_parts,
-    derive_checkpoints_sql,
-    derive_deltas_sql,
-    derive_spans_sql,
-)
+from projections.figure_tables import SPAN_PARTS, derive_spans_sql, derive_sums_sql
 from projections.project_states import (
     MINISTRIES_TOPIC_PREFIX,
     PROJECT_TOPIC_PREFIX,
@@ -285,16 +278,11 @@ def _build_indexes(db: Database, tag: str, phases: dict[str, float] | None = Non
             tx.execute("SET LOCAL work_mem = '256MB'")
             step(tx)
 
-    def analyze(table: sql.Identifier) -> None:
-        with db.session() as conn:
-            conn.execute(sql.SQL("ANALYZE {}").format(table))
-
     # The figure tables are derived from the states rows (their index builds only
     # share-lock them) beside the other tables' builds: the spans in parts, then the tables
-    # derived from the spans beside the spans' two indexes, each on a connection of its own
-    # and each in parts too (the deltas by day, then the checkpoints by group), so that no
-    # one statement holds the phase while the other core idles.
-    figures = (REBUILD.spans, REBUILD.figure_deltas, REBUILD.figure_checkpoints)
+    # derived from the spans beside the spans' two indexes, each on a connection of its own.
+    derived = derived_from_spans(REBUILD)
+    figures = (REBUILD.spans, *(table for _, _, filled in derived for table in filled))
     groups = [g for g in index_groups(REBUILD, tag) if g[0] not in figures]
     spans = next(g for g in index_groups(REBUILD, tag) if g[0] == REBUILD.spans)[1]
     with _phase(phases, "indexes+analyze"), ThreadPoolExecutor(max_workers=8) as pool:
@@ -305,27 +293,15 @@ def _build_indexes(db: Database, tag: str, phases: dict[str, float] | None = Non
         ]
         for future in parts:
             future.result()
-        indexes = [pool.submit(build, REBUILD.spans, [statement], False) for statement in spans]
-        with db.transaction(write=False) as tx:
-            days = deltas_parts(tx, REBUILD)
-        for future in [
-            pool.submit(derive, partial(derive_deltas_sql, tables=REBUILD, part=part), "deltas")
-            for part in days
-        ]:
-            future.result()
-        for future in [
-            pool.submit(
-                derive,
-                partial(derive_checkpoints_sql, tables=REBUILD, part=(k, CHECKPOINT_PARTS)),
-                "checkpoints",
-            )
-            for k in range(CHECKPOINT_PARTS)
-        ]:
-            future.result()
-        analysed = [pool.submit(analyze, table) for table in figures[1:]]
-        for future in [*first, *indexes, *analysed]:
+        then = [
+            *(pool.submit(derive, step, name) for name, step, _ in derived),
+            *(pool.submit(build, REBUILD.spans, [statement], False) for statement in spans),
+        ]
+        for future in [*first, *then]:
             future.result()
         with db.session() as conn:
+            for table in figures[1:]:
+                conn.execute(sql.SQL("ANALYZE {}").format(table))
             # the unique index becomes the key the live spans have (no scan: it is built)
             conn.execute(
                 sql.SQL("ALTER TABLE {} ADD PRIMARY KEY USING INDEX {}").format(
@@ -335,6 +311,22 @@ def _build_indexes(db: Database, tag: str, phases: dict[str, float] | None = Non
             # the spans' visibility map set too, so the medians read them by index-only scans
             with _phase(phases, "analyze pr_spans"):
                 conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(REBUILD.spans))
+
+
+Derivation = tuple[str, Callable[[Tx], None], tuple[sql.Identifier, ...]]
+
+
+def derived_from_spans(tables: Tables) -> list[Derivation]:
+    """The tables a rebuild derives in SQL from the spans once they are derived: (name,
+    how, the tables it fills), each on its own connection beside the spans' index builds,
+    then analysed. Another table derived from the spans is one more entry here."""
+    return [
+        (
+            "deltas+checkpoints",
+            partial(derive_sums_sql, tables=tables),
+            (tables.figure_deltas, tables.figure_checkpoints),
+        ),
+    ]
 
 
 def _swap(tx: Tx, tag: str) -> None:
