@@ -526,15 +526,31 @@ def responsible_events(
     ids = list(wanted)
     for start in range(0, len(ids), _EVENT_CHUNK):
         chunk = ids[start : start + _EVENT_CHUNK]
-        query, params = _events_query(tx, wanted, chunk, after, until)
+        groups: dict[frozenset[str], list[str]] = {}  # the projects wanting the same types
+        for pid in chunk:
+            groups.setdefault(wanted[pid], []).append(pid)
+        query = sql.SQL(
+            "SELECT project_id, sort_date, version, position, type, effective_date, "
+            "recorded_at, actor, source, narrative, correction FROM {e} "
+            "WHERE project_id IN ({ids}) AND sort_date > %s AND sort_date <= %s AND ({groups})"
+        ).format(
+            e=LIVE.events,
+            ids=_marks(len(chunk)),
+            groups=sql.SQL(" OR ").join(
+                sql.SQL("(project_id IN ({}) AND type IN ({}))").format(
+                    _marks(len(pids)), _marks(len(types))
+                )
+                for types, pids in groups.items()
+            ),
+        )
+        params: list[Any] = [*chunk, after, until]
+        for types, pids in groups.items():
+            params += [*pids, *sorted(types)]
         if known_at is not None:
             query += sql.SQL(" AND recorded_at <= %s")
             params.append(known_at)
-        if tx.dialect == "postgres":
-            query += sql.SQL(" ORDER BY e.sort_date, e.version")
-            kept = tx.fetch_tuples(query, params)
-        else:  # sorted here: SQLite's dates are text
-            kept = sorted(tx.fetch_tuples(query, params), key=lambda r: (as_date(r[1]), r[2]))
+        # sorted here rather than by the database (no comparison of ids needed)
+        kept = sorted(tx.fetch_tuples(query, params), key=lambda r: (as_date(r[1]), r[2]))
         for pid, _, version, pos, kind, day, at, actor, source, narrative, fix in kept:
             found.setdefault(pid, []).append(
                 {
@@ -551,48 +567,6 @@ def responsible_events(
                 }
             )
     return found
-
-
-def _events_query(
-    tx: Tx, wanted: dict[str, frozenset[str]], chunk: list[str], after: date, until: date
-) -> tuple[sql.Composed, list[Any]]:
-    """The look-up of `responsible_events` for one chunk of projects (without `known_at`)."""
-    columns = sql.SQL(
-        "project_id, sort_date, version, position, type, effective_date, recorded_at, actor, "
-        "source, narrative, correction"
-    )
-    if tx.dialect == "postgres":
-        # the chunk's events found through the key, each kept by a hash look-up of its
-        # (project, type) among the wanted pairs (an OR of IN lists tests each row's id
-        # against every list)
-        pairs = [(pid, kind) for pid in chunk for kind in sorted(wanted[pid])]
-        query = sql.SQL(
-            "SELECT {cols} FROM {e} e JOIN unnest(%s::text[], %s::text[]) AS w(pid, kind) "
-            "ON w.pid = e.project_id AND w.kind = e.type "
-            "WHERE e.project_id = ANY(%s::text[]) AND e.sort_date > %s AND e.sort_date <= %s"
-        ).format(cols=columns, e=LIVE.events)
-        return query, [[p for p, _ in pairs], [k for _, k in pairs], chunk, after, until]
-    groups: dict[frozenset[str], list[str]] = {}  # the projects wanting the same types
-    for pid in chunk:
-        groups.setdefault(wanted[pid], []).append(pid)
-    query = sql.SQL(
-        "SELECT {cols} FROM {e} "
-        "WHERE project_id IN ({ids}) AND sort_date > %s AND sort_date <= %s AND ({groups})"
-    ).format(
-        cols=columns,
-        e=LIVE.events,
-        ids=_marks(len(chunk)),
-        groups=sql.SQL(" OR ").join(
-            sql.SQL("(project_id IN ({}) AND type IN ({}))").format(
-                _marks(len(pids)), _marks(len(types))
-            )
-            for types, pids in groups.items()
-        ),
-    )
-    params: list[Any] = [*chunk, after, until]
-    for types, pids in groups.items():
-        params += [*pids, *sorted(types)]
-    return query, params
 
 
 def _marks(n: int) -> sql.Composable:
