@@ -17,6 +17,7 @@ from psycopg import sql
 
 from domain.application import Provenance
 from projections import queries
+from projections.rebuild import rebuild
 from projections.registry import catch_up, setup_all
 from projections.schema import LIVE, PROJECTION
 from service.bootstrap import Services, bootstrap
@@ -132,3 +133,19 @@ def test_a_store_made_before_the_name_keys_gets_them_and_falls_back_until_then(
     assert paged is not None and len(paged[2]["entered"]) == 4
     assert keys == {name: name.casefold() for name in NAMES}
     assert _pages(services, 4, None) == expected
+
+
+def test_a_rebuild_gives_every_name_its_key(services: Services) -> None:
+    _register(services)
+    expected = _pages(services, 5, None)
+    with services.db.transaction() as tx:
+        tx.execute(sql.SQL("DELETE FROM {}").format(LIVE.name_keys))
+    rebuild(services.db, services.portfolio)
+    with services.db.transaction(write=False) as tx:
+        keys = dict(
+            tx.fetch_tuples(sql.SQL("SELECT name, name_key FROM {}").format(LIVE.name_keys))
+        )
+        paged = queries._paged(tx, BASE, BASE + timedelta(days=30), 5, ("entered",), None)
+    assert keys == {name: name.casefold() for name in NAMES}
+    assert paged is not None and len(paged[2]["entered"]) == 5
+    assert _pages(services, 5, None) == expected
