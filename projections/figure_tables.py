@@ -21,7 +21,7 @@ project's state as before.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal, localcontext
 from typing import Any
@@ -141,7 +141,50 @@ def refresh(tx: Tx, tables: Tables, changed: dict[str, list[ProjectState]]) -> N
             if span[2] is not None:
                 _add(deltas, (span[2], *group), values, -1)
     tx.copy_rows(tables.spans, SPAN_COLUMNS, spans)
+    keep_name_keys(tx, tables, {state.name for states in changed.values() for state in states})
     apply_deltas(tx, tables, {k: v for k, v in deltas.items() if any(v)})
+
+
+def keep_name_keys(tx: Tx, tables: Tables, names: Iterable[str | None]) -> None:
+    """PostgreSQL: add the casefolded keys of `names` that `tables.name_keys` lacks (one
+    statement; a name's key never changes, so an existing one is kept)."""
+    if tx.dialect != "postgres":
+        return
+    wanted = sorted({name for name in names if name is not None})
+    if not wanted:
+        return
+    tx.execute(
+        sql.SQL(
+            "INSERT INTO {keys} (name, name_key) SELECT * FROM unnest(%s::text[], %s::text[]) "
+            "ON CONFLICT (name) DO NOTHING"
+        ).format(keys=tables.name_keys),
+        [wanted, [name.casefold() for name in wanted]],
+    )
+
+
+def fill_name_keys(tx: Tx, tables: Tables) -> None:
+    """PostgreSQL: the keys of every name of `tables`' spans that the key table lacks (after
+    the spans were derived in SQL, or once for a store made before the keys)."""
+    rows = tx.fetch_tuples(
+        sql.SQL(
+            "SELECT DISTINCT s.name FROM {spans} s WHERE s.name IS NOT NULL "
+            "AND NOT EXISTS (SELECT 1 FROM {keys} k WHERE k.name = s.name)"
+        ).format(spans=tables.spans, keys=tables.name_keys)
+    )
+    keep_name_keys(tx, tables, [r[0] for r in rows])
+
+
+def name_keys_missing(tx: Tx, tables: Tables) -> bool:
+    """PostgreSQL: whether spans exist but no name key (a store made before the keys)."""
+    if tx.dialect != "postgres":
+        return False
+    return bool(
+        tx.scalar(
+            sql.SQL(
+                "SELECT NOT EXISTS (SELECT 1 FROM {keys}) AND EXISTS (SELECT 1 FROM {spans})"
+            ).format(keys=tables.name_keys, spans=tables.spans)
+        )
+    )
 
 
 def _take_affected_spans(tx: Tx, tables: Tables, since: dict[str, date]) -> list[Row]:
@@ -310,6 +353,7 @@ def derive_in_sql(tx: Tx, tables: Tables) -> None:
     """Fill the (empty) figure tables of `tables` from its live states rows, in SQL
     (PostgreSQL: a rebuild after its bulk load; `project_states.derive_figure_tables`)."""
     derive_spans_sql(tx, tables)
+    fill_name_keys(tx, tables)
     derive_sums_sql(tx, tables)
 
 

@@ -371,6 +371,14 @@ def _moved_rows(
     field, classified in SQL: only those rows come back, each with its id, name, ministry
     code as recorded, the bits of its kinds of change (`_BITS`), then the old and new phase,
     cost and planned end, each pair only where that field's change is one of its kinds."""
+    return tx.fetch_tuples(*_moved_query(tx, after, until, known_at, tables))
+
+
+def _moved_query(
+    tx: Tx, after: date, until: date, known_at: datetime | None, tables: Tables
+) -> tuple[sql.Composable, list[Any]]:
+    """The query of `_moved_rows` (columns project_id, name, ministry, kinds, op, np, oc, nc,
+    oe, ne) and its parameters."""
     pg = tx.dialect == "postgres"
     differs = sql.SQL("IS DISTINCT FROM" if pg else "IS NOT")
     # SQLite keeps money as text: its values compared exactly (1.0 is 1)
@@ -383,12 +391,12 @@ def _moved_rows(
     entered, left, phase, cost, end = (sql.Literal(_BITS[k]) for k in CHANGE_KINDS)
     query = sql.SQL(
         "SELECT project_id, name, ministry, kinds, "
-        "CASE WHEN kinds & {phase} <> 0 THEN o_phase END, "
-        "CASE WHEN kinds & {phase} <> 0 THEN n_phase END, "
-        "CASE WHEN kinds & {cost} <> 0 THEN o_cost END, "
-        "CASE WHEN kinds & {cost} <> 0 THEN n_cost END, "
-        "CASE WHEN kinds & {end} <> 0 THEN o_end END, "
-        "CASE WHEN kinds & {end} <> 0 THEN n_end END "
+        "CASE WHEN kinds & {phase} <> 0 THEN o_phase END AS op, "
+        "CASE WHEN kinds & {phase} <> 0 THEN n_phase END AS np, "
+        "CASE WHEN kinds & {cost} <> 0 THEN o_cost END AS oc, "
+        "CASE WHEN kinds & {cost} <> 0 THEN n_cost END AS nc, "
+        "CASE WHEN kinds & {end} <> 0 THEN o_end END AS oe, "
+        "CASE WHEN kinds & {end} <> 0 THEN n_end END AS ne "
         "FROM (SELECT n.project_id, n.name, n.ministry_code AS ministry, "
         "CASE WHEN n.in_portfolio AND NOT COALESCE(o.in_portfolio, FALSE) "
         "THEN {entered} ELSE 0 END "
@@ -414,7 +422,7 @@ def _moved_rows(
         cost=cost,
         end=end,
     )
-    return tx.fetch_tuples(query, params)
+    return query, params
 
 
 def _compared_states(
@@ -590,6 +598,98 @@ def _attach(
     }
 
 
+_BYTES = sql.SQL('COLLATE "C"')
+
+
+def _after_cursor(cursor: ChangesCursor) -> tuple[sql.Composable, list[Any]]:
+    """The condition on a row of `_paged` that it sorts after `cursor` (byte order)."""
+    return (
+        sql.SQL("(sort_key > %s {c} OR (sort_key = %s {c} AND project_id > %s {c}))").format(
+            c=_BYTES
+        ),
+        [cursor.name, cursor.name, cursor.project_id],
+    )
+
+
+def _paged(
+    tx: Tx,
+    after: date,
+    until: date,
+    limit: int | None,
+    kinds: tuple[str, ...],
+    cursor: ChangesCursor | None,
+) -> tuple[dict[str, int], dict[str, int], dict[str, list[Move]]] | None:
+    """PostgreSQL, as known now: every kind's count, and the page of each of `kinds` (after
+    `cursor` in its kind) with its offset, in one query: the moved projects are ordered and
+    cut in SQL by their name's stored casefolded key (`pr_name_keys`) in byte order, which is
+    the code point order of Python's sort, then by id the same way. None if a moved
+    project's name has no key yet (then the keys are sorted in Python, `moved`)."""
+    moved_sql, params = _moved_query(tx, after, until, None, LIVE)
+    bits = [sql.Literal(_BITS[k]) for k in CHANGE_KINDS]
+    counts = [sql.SQL("count(*) FILTER (WHERE kinds & {} <> 0)").format(b) for b in bits]
+    offset: sql.Composable = sql.SQL("0")
+    head_params: list[Any] = []
+    page_params: list[Any] = []
+    pages: list[sql.Composable] = []
+    for kind in kinds:
+        where = sql.SQL("kinds & {} <> 0").format(sql.Literal(_BITS[kind]))
+        if cursor is not None and cursor.kind == kind:
+            cond, cond_params = _after_cursor(cursor)
+            offset = sql.SQL("count(*) FILTER (WHERE {} AND NOT {})").format(where, cond)
+            head_params += cond_params
+            page_params += cond_params
+            where = sql.SQL("{} AND {}").format(where, cond)
+        pages.append(
+            sql.SQL(
+                "(SELECT {i} AS part, project_id, name, ministry, sort_key, op, np, oc, nc, oe, "
+                "ne, NULL FROM c WHERE {where} ORDER BY sort_key {b}, project_id {b}{limit})"
+            ).format(
+                i=sql.Literal(CHANGE_KINDS.index(kind)),
+                where=where,
+                b=_BYTES,
+                limit=sql.SQL("" if limit is None else " LIMIT {}").format(sql.Literal(limit)),
+            )
+        )
+    query = sql.SQL(
+        "WITH c AS MATERIALIZED (SELECT m.*, CASE WHEN m.name IS NULL THEN '' "
+        "ELSE k.name_key END AS sort_key FROM ({moved}) m LEFT JOIN {keys} k ON k.name = m.name) "
+        "SELECT -1 AS part, NULL AS project_id, NULL AS name, NULL AS ministry, NULL AS sort_key, "
+        "NULL AS op, NULL AS np, NULL AS oc, NULL AS nc, NULL AS oe, NULL AS ne, "
+        "ARRAY[{counts}, count(*) FILTER (WHERE sort_key IS NULL), {offset}] AS counts FROM c"
+        "{pages}"
+    ).format(
+        moved=moved_sql,
+        keys=LIVE.name_keys,
+        counts=sql.SQL(", ").join(counts),
+        offset=offset,
+        pages=sql.SQL("").join(sql.SQL(" UNION ALL {}").format(p) for p in pages),
+    )
+    rows = tx.fetch_tuples(query, [*params, *head_params, *page_params])
+    head = next(r for r in rows if r[0] == -1)[11]
+    if head[len(CHANGE_KINDS)]:
+        return None
+    stable = {
+        r[0]: r[1]
+        for r in tx.fetch_tuples(
+            sql.SQL("SELECT code, stable_code FROM {m}").format(m=LIVE.ministry_codes)
+        )
+    }
+    found: dict[str, list[Move]] = {kind: [] for kind in kinds}
+    for row in sorted((r for r in rows if r[0] != -1), key=lambda r: (r[0], r[4], r[1])):
+        kind = CHANGE_KINDS[row[0]]
+        values = None
+        if kind in _VALUES:
+            at, read = _VALUES[kind]
+            values = (read(row[at + 1]), read(row[at + 2]))
+        ministry = stable.get(row[3]) or row[3]
+        found[kind].append(Move((row[4], row[1]), row[2], ministry, values))
+    total = dict(zip(CHANGE_KINDS, head, strict=False))
+    offsets = {
+        kind: head[-1] if cursor is not None and cursor.kind == kind else 0 for kind in kinds
+    }
+    return total, offsets, found
+
+
 def changes(
     tx: Tx,
     mapper: Mapper[UUID] | None,
@@ -610,11 +710,29 @@ def changes(
     this page, and `next` the cursor of each list's next page (None: the end). `mapper` is
     not needed any more (events come without payloads) and may be None.
     """
+    kinds = CHANGE_KINDS if kind is None else (kind,)
+    if tx.dialect == "postgres" and known_at is None:
+        paged = _paged(tx, after, until, limit, kinds, cursor)
+        if paged is not None:
+            counts, offsets, pages = paged
+            following = {
+                name: ChangesCursor(name, *pages[name][-1].key).encode()
+                if pages[name] and limit is not None and offsets[name] + limit < counts[name]
+                else None
+                for name in kinds
+            }
+            return {
+                **_attach(tx, pages, after, until, known_at),
+                "counts": counts,
+                "offsets": offsets,
+                "next": following,
+                "limit": limit,
+            }
     every = moved(tx, after, until, known_at)
-    pages: dict[str, list[Move]] = {}
-    offsets: dict[str, int] = {}
-    following: dict[str, str | None] = {}
-    for name in CHANGE_KINDS if kind is None else (kind,):
+    pages = {}
+    offsets = {}
+    following = {}
+    for name in kinds:
         items = every.kinds[name]
         start = 0
         if cursor is not None and cursor.kind == name:

@@ -28,7 +28,12 @@ from psycopg import sql
 from domain.application import Portfolio
 from projections.catchup import BATCH_SIZE, consumer_lock, position, run_projection
 from projections.db import Database, Tx, ident
-from projections.figure_tables import SPAN_PARTS, derive_spans_sql, derive_sums_sql
+from projections.figure_tables import (
+    SPAN_PARTS,
+    derive_spans_sql,
+    derive_sums_sql,
+    fill_name_keys,
+)
 from projections.project_states import (
     MINISTRIES_TOPIC_PREFIX,
     PROJECT_TOPIC_PREFIX,
@@ -293,11 +298,12 @@ def _build_indexes(db: Database, tag: str, phases: dict[str, float] | None = Non
         ]
         for future in parts:
             future.result()
+        keys = pool.submit(derive, partial(fill_name_keys, tables=REBUILD), "name keys")
         then = [
             *(pool.submit(derive, step, name) for name, step, _ in derived),
             *(pool.submit(build, REBUILD.spans, [statement], False) for statement in spans),
         ]
-        for future in [*first, *then]:
+        for future in [*first, *then, keys]:
             future.result()
         with db.session() as conn:
             for table in figures[1:]:

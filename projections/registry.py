@@ -23,19 +23,27 @@ from projections import alerts, editions, hashchain, programmes
 from projections.catchup import BATCH_SIZE, Projector, Warm, run_projection, tracking_positions
 from projections.db import Database, Tx
 from projections.ddl import run_ddl
-from projections.figure_tables import figures_missing, spans_outdated
+from projections.figure_tables import (
+    figures_missing,
+    fill_name_keys,
+    name_keys_missing,
+    spans_outdated,
+)
 from projections.project_states import ProjectStatesProjector, derive_figure_tables
 from projections.schema import LIVE, PROJECTION, create_tables, drop_figure_tables
 
 
 def _setup_states(tx: Tx) -> None:
     """The project-states tables; the figure tables derived once if they came after them
-    (or made anew and derived again if they predate the spans' compared columns)."""
+    (or made anew and derived again if they predate the spans' compared columns), and the
+    spans' name keys filled once if the store predates them."""
     if spans_outdated(tx, LIVE):
         drop_figure_tables(tx, LIVE)
     create_tables(tx, LIVE)
     if figures_missing(tx, LIVE):
         derive_figure_tables(tx, LIVE)
+    if name_keys_missing(tx, LIVE):  # a store made before the spans' name keys: once
+        fill_name_keys(tx, LIVE)
 
 
 @dataclass(frozen=True)

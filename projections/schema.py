@@ -103,6 +103,13 @@ class Tables:
         return ident(self.name("pr_spans"))
 
     @property
+    def name_keys(self) -> sql.Identifier:
+        """PostgreSQL: each span's name -> its casefolded form (Python's `casefold`, which no
+        SQL function gives), the order of the changes between two dates (`COLLATE "C"`).
+        One table for every set: a name's key never changes, a rebuild only adds to it."""
+        return ident("pr_name_keys")
+
+    @property
     def figure_deltas(self) -> sql.Identifier:
         """Per (day, ministry code as recorded, phase): what the figures' sums change by."""
         return ident(self.name("pr_figure_deltas"))
@@ -207,6 +214,12 @@ def create_tables(tx: Tx, tables: Tables, *, tag: str = "", indexes: bool = True
         ).format(tbl=tables.ministry_codes)
     )
     create_figure_tables(tx, tables, key=indexes)
+    if tx.dialect == "postgres":
+        tx.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {tbl} (name text PRIMARY KEY, name_key text NOT NULL)"
+            ).format(tbl=tables.name_keys)
+        )
     if indexes:
         for statement in index_statements(tx.dialect, tables, tag):
             tx.execute(statement)
