@@ -40,7 +40,7 @@ from projections.figures import (
     contribution,
     figures_of,
 )
-from projections.schema import LIVE, Tables
+from projections.schema import LIVE, NAME_KEYS, Tables
 from projections.state import ProjectState
 
 SPAN_KEYS: tuple[str, ...] = (
@@ -172,6 +172,24 @@ def fill_name_keys(tx: Tx, tables: Tables) -> None:
         ).format(spans=tables.spans, keys=tables.name_keys)
     )
     keep_name_keys(tx, tables, [r[0] for r in rows])
+
+
+def drop_stale_name_keys(tx: Tx) -> None:
+    """PostgreSQL: drop the name keys' tables of another Unicode version (or of the first,
+    unversioned name, `pr_name_keys`): Python's `casefold` may differ under another version,
+    so the keys are made anew (`name_keys_missing` then `fill_name_keys`)."""
+    if tx.dialect != "postgres":
+        return
+    stale = tx.fetch_tuples(
+        sql.SQL(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = current_schema() AND left(table_name, 12) = 'pr_name_keys' "
+            "AND table_name <> %s"
+        ),
+        [NAME_KEYS],
+    )
+    for (name,) in stale:
+        tx.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(name)))
 
 
 def name_keys_missing(tx: Tx, tables: Tables) -> bool:

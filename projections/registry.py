@@ -24,6 +24,7 @@ from projections.catchup import BATCH_SIZE, Projector, Warm, run_projection, tra
 from projections.db import Database, Tx
 from projections.ddl import run_ddl
 from projections.figure_tables import (
+    drop_stale_name_keys,
     figures_missing,
     fill_name_keys,
     name_keys_missing,
@@ -39,6 +40,7 @@ def _setup_states(tx: Tx) -> None:
     spans' name keys filled once if the store predates them."""
     if spans_outdated(tx, LIVE):
         drop_figure_tables(tx, LIVE)
+    drop_stale_name_keys(tx)  # made under another Unicode version: made anew below
     create_tables(tx, LIVE)
     if figures_missing(tx, LIVE):
         derive_figure_tables(tx, LIVE)

@@ -6,6 +6,7 @@ live ones keep serving, then swap them in one transaction.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,6 +15,11 @@ from psycopg import sql
 from domain.project_facts import FACTS, Fact
 from projections.db import Dialect, Tx, ident
 from projections.figures import MONEY_SUMS, SUMS
+
+NAME_KEYS_PREFIX = "pr_name_keys_u"
+# The name keys' table, named for the Unicode version `str.casefold` follows here (15.0.0 on
+# Python 3.11): keys made under another version may order names differently.
+NAME_KEYS = NAME_KEYS_PREFIX + unicodedata.unidata_version.replace(".", "_")
 
 PROJECTION = "project_states"
 
@@ -106,8 +112,10 @@ class Tables:
     def name_keys(self) -> sql.Identifier:
         """PostgreSQL: each span's name -> its casefolded form (Python's `casefold`, which no
         SQL function gives), the order of the changes between two dates (`COLLATE "C"`).
-        One table for every set: a name's key never changes, a rebuild only adds to it."""
-        return ident("pr_name_keys")
+        One table for every set: a name's key never changes, a rebuild only adds to it. Its
+        name carries the Unicode version of this Python's `casefold` (`NAME_KEYS`): under
+        another version the keys are made anew at start-up (`drop_stale_name_keys`)."""
+        return ident(NAME_KEYS)
 
     @property
     def figure_deltas(self) -> sql.Identifier:

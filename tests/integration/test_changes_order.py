@@ -1,7 +1,8 @@
 """PostgreSQL orders and cuts the changes between two dates by the names' stored casefolded
 keys in byte order: the same pages, in the same order, with the same cursors, as Python's
 sort by casefolded name then id, ties and non-ASCII names included; a store made before the
-keys gets them at start-up, and a name without its key falls back to the sort in Python."""
+keys (or whose keys another Unicode version made) gets them at start-up, and a name without
+its key falls back to the sort in Python."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from domain.application import Provenance
 from projections import queries
 from projections.rebuild import rebuild
 from projections.registry import catch_up, setup_all
-from projections.schema import LIVE, PROJECTION
+from projections.schema import LIVE, NAME_KEYS, PROJECTION
 from service.bootstrap import Services, bootstrap
 from service.config import Settings
 
@@ -149,3 +150,28 @@ def test_a_rebuild_gives_every_name_its_key(services: Services) -> None:
     assert keys == {name: name.casefold() for name in NAMES}
     assert paged is not None and len(paged[2]["entered"]) == 5
     assert _pages(services, 5, None) == expected
+
+
+def test_keys_made_under_another_unicode_version_are_made_anew_at_start_up(
+    services: Services,
+) -> None:
+    """A store whose keys were made by another Python (another Unicode version, or the first,
+    unversioned table) keeps none of them: wrong keys would order the pages wrongly."""
+    _register(services)
+    expected = _pages(services, 4, None)
+    with services.db.transaction() as tx:  # as if made elsewhere, with keys that differ
+        tx.execute(sql.SQL("ALTER TABLE {} RENAME TO pr_name_keys_u9_0_0").format(LIVE.name_keys))
+        tx.execute(sql.SQL("UPDATE pr_name_keys_u9_0_0 SET name_key = reverse(name_key)"))
+        tx.execute(sql.SQL("CREATE TABLE pr_name_keys AS TABLE pr_name_keys_u9_0_0"))
+    setup_all(services.db)
+    with services.db.transaction(write=False) as tx:
+        keys = dict(
+            tx.fetch_tuples(sql.SQL("SELECT name, name_key FROM {}").format(LIVE.name_keys))
+        )
+        left = tx.fetch_tuples(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+            "current_schema() AND left(table_name, 12) = 'pr_name_keys' ORDER BY 1"
+        )
+    assert keys == {name: name.casefold() for name in NAMES}
+    assert left == [(NAME_KEYS,)]
+    assert _pages(services, 4, None) == expected
