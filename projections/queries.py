@@ -492,16 +492,20 @@ def moved(
 ) -> Moved:
     """Every change of every kind between two dates, sorted by name (then id)."""
     rows = _moved_rows(tx, after, until, known_at, tables)
-    stable = {
-        r[0]: r[1]
-        for r in tx.fetch_tuples(
-            sql.SQL("SELECT code, stable_code FROM {m}").format(m=tables.ministry_codes)
-        )
-    }
+    stable = _stable_codes(tx, tables)
     keyed = sorted(
         ((((r[1] or "").casefold(), r[0]), r[3], r) for r in rows), key=operator.itemgetter(0)
     )
     return Moved({kind: [k for k in keyed if k[1] & bit] for kind, bit in _BITS.items()}, stable)
+
+
+def _stable_codes(tx: Tx, tables: Tables) -> dict[str, str]:
+    """Every ministry code as recorded -> its stable code."""
+    return dict(
+        tx.fetch_tuples(
+            sql.SQL("SELECT code, stable_code FROM {m}").format(m=tables.ministry_codes)
+        )
+    )
 
 
 def moves(
@@ -621,7 +625,7 @@ def _paged(
 ) -> tuple[dict[str, int], dict[str, int], dict[str, list[Move]]] | None:
     """PostgreSQL, as known now: every kind's count, and the page of each of `kinds` (after
     `cursor` in its kind) with its offset, in one query: the moved projects are ordered and
-    cut in SQL by their name's stored casefolded key (`pr_name_keys`) in byte order, which is
+    cut in SQL by their name's stored casefolded key (`Tables.name_keys`) in byte order, which is
     the code point order of Python's sort, then by id the same way. None if a moved
     project's name has no key yet (then the keys are sorted in Python, `moved`)."""
     moved_sql, params = _moved_query(tx, after, until, None, LIVE)
@@ -641,8 +645,9 @@ def _paged(
             where = sql.SQL("{} AND {}").format(where, cond)
         pages.append(
             sql.SQL(
-                "(SELECT {i} AS part, project_id, name, ministry, sort_key, op, np, oc, nc, oe, "
-                "ne, NULL FROM c WHERE {where} ORDER BY sort_key {b}, project_id {b}{limit})"
+                "(SELECT {i} AS part, project_id, name, ministry, kinds, op, np, oc, nc, oe, "
+                "ne, sort_key, NULL FROM c WHERE {where} "
+                "ORDER BY sort_key {b}, project_id {b}{limit})"
             ).format(
                 i=sql.Literal(CHANGE_KINDS.index(kind)),
                 where=where,
@@ -653,8 +658,9 @@ def _paged(
     query = sql.SQL(
         "WITH c AS MATERIALIZED (SELECT m.*, CASE WHEN m.name IS NULL THEN '' "
         "ELSE k.name_key END AS sort_key FROM ({moved}) m LEFT JOIN {keys} k ON k.name = m.name) "
-        "SELECT -1 AS part, NULL AS project_id, NULL AS name, NULL AS ministry, NULL AS sort_key, "
+        "SELECT -1 AS part, NULL AS project_id, NULL AS name, NULL AS ministry, NULL AS kinds, "
         "NULL AS op, NULL AS np, NULL AS oc, NULL AS nc, NULL AS oe, NULL AS ne, "
+        "NULL AS sort_key, "
         "ARRAY[{counts}, count(*) FILTER (WHERE sort_key IS NULL), {offset}] AS counts FROM c"
         "{pages}"
     ).format(
@@ -665,24 +671,15 @@ def _paged(
         pages=sql.SQL("").join(sql.SQL(" UNION ALL {}").format(p) for p in pages),
     )
     rows = tx.fetch_tuples(query, [*params, *head_params, *page_params])
-    head = next(r for r in rows if r[0] == -1)[11]
+    head = next(r for r in rows if r[0] == -1)[12]
     if head[len(CHANGE_KINDS)]:
         return None
-    stable = {
-        r[0]: r[1]
-        for r in tx.fetch_tuples(
-            sql.SQL("SELECT code, stable_code FROM {m}").format(m=LIVE.ministry_codes)
-        )
-    }
+    # each page row: its kind's index, then a row of `_moved_rows`, then its sort key
+    every = Moved({}, _stable_codes(tx, LIVE))
     found: dict[str, list[Move]] = {kind: [] for kind in kinds}
-    for row in sorted((r for r in rows if r[0] != -1), key=lambda r: (r[0], r[4], r[1])):
+    for row in sorted((r for r in rows if r[0] != -1), key=lambda r: (r[0], r[11], r[1])):
         kind = CHANGE_KINDS[row[0]]
-        values = None
-        if kind in _VALUES:
-            at, read = _VALUES[kind]
-            values = (read(row[at + 1]), read(row[at + 2]))
-        ministry = stable.get(row[3]) or row[3]
-        found[kind].append(Move((row[4], row[1]), row[2], ministry, values))
+        found[kind].append(every.move(kind, ((row[11], row[1]), row[4], row[1:11])))
     total = dict(zip(CHANGE_KINDS, head, strict=False))
     offsets = {
         kind: head[-1] if cursor is not None and cursor.kind == kind else 0 for kind in kinds

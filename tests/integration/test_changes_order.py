@@ -6,13 +6,11 @@ its key falls back to the sort in Python."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import psycopg
 import pytest
 from psycopg import sql
 
@@ -54,15 +52,13 @@ NAMES = [
 
 
 @pytest.fixture
-def services(pg_url: str) -> Iterator[Services]:
-    schema = f"t_changes_order_{uuid.uuid4().hex[:10]}"
-    made = bootstrap(Settings(database_url=pg_url, database_schema=schema), today=lambda: TODAY)
+def services(pg_settings: Settings) -> Iterator[Services]:
+    """The services on a fresh PostgreSQL schema (`pg_schema` drops it afterwards)."""
+    made = bootstrap(pg_settings, today=lambda: TODAY)
     try:
         yield made
     finally:
         made.close()
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 def _register(services: Services) -> None:
