@@ -45,9 +45,11 @@ from projections.schema import (
     REBUILD,
     Tables,
     create_tables,
+    drop_stray_indexes,
     drop_tables,
     index_groups,
     index_renames,
+    index_statements,
     spans_key,
 )
 from projections.stream_rebuild import replay_streams
@@ -170,7 +172,7 @@ def rebuild(
             with _phase(phases, "tail"):
                 replay(db, portfolio, REBUILD, batch_size=batch_size, progress=tick)
             with _phase(phases, "swap"), db.transaction() as tx:
-                _swap(tx, tag if fast else "")
+                _swap(tx, tag)
     return done
 
 
@@ -347,8 +349,13 @@ def _swap(tx: Tx, tag: str) -> None:
         tx.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(ident(fresh), ident(live)))
     for name in LIVE.all():
         tx.execute(sql.SQL("DROP TABLE {}").format(ident(name + "__old")))
-    for statement in index_renames(tag) if tag else ():
-        tx.execute(statement)
+    if tx.dialect == "postgres":
+        for statement in index_renames(tag):
+            tx.execute(statement)
+    else:  # SQLite renames no index: the fresh ones dropped, the live ones built
+        drop_stray_indexes(tx, LIVE)
+        for statement in index_statements(tx.dialect, LIVE, ""):
+            tx.execute(statement)
     rebuilt = position(tx, REBUILD.tracking_name)
     tx.execute(
         "UPDATE pr_tracking SET position = %s, updated_at = %s, last_error = NULL WHERE name = %s",

@@ -229,8 +229,27 @@ def create_tables(tx: Tx, tables: Tables, *, tag: str = "", indexes: bool = True
             ).format(tbl=tables.name_keys)
         )
     if indexes:
+        if tx.dialect == "sqlite" and not tag:
+            drop_stray_indexes(tx, tables)
         for statement in index_statements(tx.dialect, tables, tag):
             tx.execute(statement)
+
+
+def drop_stray_indexes(tx: Tx, tables: Tables) -> None:
+    """SQLite, which cannot rename an index: drop the indexes of `index_statements` that a
+    rebuild left on these tables under its own suffix (the swap renames the tables, not
+    their indexes), so that only the ones under these tables' own names remain."""
+    key = tables.suffix.strip("_") or LIVE_KEY
+    prefixes = (*INDEX_NAMES, "pr_spans_alive")
+    names = [tables.name(base) for base in ("pr_states", "pr_events", "pr_spans")]
+    marks = sql.SQL(", ").join(sql.Placeholder() for _ in names)
+    query = sql.SQL(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ({})"
+    ).format(marks)
+    for (name,) in tx.fetch_tuples(query, names):
+        base, _, suffix = str(name).rpartition("_")
+        if base in prefixes and suffix != key:
+            tx.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(ident(str(name))))
 
 
 def sums_columns(dialect: Dialect, *, one: bool = False) -> sql.Composable:

@@ -1,4 +1,5 @@
-"""A rebuild writes, row for row, the tables the incremental catch-up wrote (on PostgreSQL)."""
+"""A rebuild writes, row for row, the tables the incremental catch-up wrote (on PostgreSQL), and
+leaves the live tables' indexes under their own names (on both dialects)."""
 
 from __future__ import annotations
 
@@ -170,5 +171,47 @@ def test_a_store_started_again_after_a_rebuild_builds_no_index_again(
     again = pg_services(pg_url, pg_schema)  # its set-up creates what is missing
     try:
         assert project_state_indexes(again) == rebuilt == before
+    finally:
+        again.close()
+
+
+def sqlite_indexes(services: Services) -> list[tuple[str, str]]:
+    """The project-states tables' named indexes on SQLite: (name, table)."""
+    with services.db.transaction(write=False) as tx:
+        rows = tx.fetch_tuples(
+            "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' "
+            "AND name NOT LIKE 'sqlite_autoindex_%' AND tbl_name IN "
+            "('pr_states', 'pr_events', 'pr_projects', 'pr_spans')"
+        )
+    return sorted((str(name), str(table)) for name, table in rows)
+
+
+def test_on_sqlite_a_rebuild_leaves_the_live_index_names_and_no_duplicate(
+    tmp_path: Any,
+) -> None:
+    """SQLite cannot rename an index: the swap rebuilds the live ones under their names, so
+    that the next start does not build each a second time beside the rebuild's."""
+
+    def start() -> Services:
+        url = f"sqlite:///{tmp_path / 'p.sqlite3'}"
+        services = bootstrap(Settings(database_url=url), today=lambda: TODAY)
+        services.after_commit = lambda position: None
+        return services
+
+    services = start()
+    try:
+        record(services, steady_history(20))
+        catch_up(services.db, services.portfolio, PROJECTION)
+        before = sqlite_indexes(services)
+        assert before and all(name.endswith("_live") for name, _ in before)
+        rebuild(services.db, services.portfolio)
+        assert sqlite_indexes(services) == before
+        rows = every_row(services)
+    finally:
+        services.close()
+    again = start()
+    try:
+        assert sqlite_indexes(again) == before
+        assert every_row(again) == rows
     finally:
         again.close()
