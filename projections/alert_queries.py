@@ -15,7 +15,9 @@ from projections.db import Row, Tx, as_ts
 # An alert row: pr_alerts, with its figures from pr_alert_figures (once per event and
 # subject) or, for an alert recorded before that table existed, from its own columns.
 ALERT_FIELDS = sql.SQL(
-    "a.id, a.subscription_id, a.subject, a.kind, a.metric, a.value_before, a.value_after,"
+    # the id as text on either store (a uuid column on PostgreSQL): the same strings
+    "CAST(a.id AS text) AS id, a.subscription_id, a.subject, a.kind, a.metric,"
+    " a.value_before, a.value_after,"
     " COALESCE(f.figures_before, a.figures_before) AS figures_before,"
     " COALESCE(f.figures_after, a.figures_after) AS figures_after,"
     " a.cause_position, a.cause_stream, a.cause_version, a.cause_type, a.created_at"
@@ -108,7 +110,9 @@ def alert_subscription(tx: Tx, alert_id: str) -> str | None:
 def deliveries(tx: Tx, subscription_id: str) -> list[Row]:
     """Every delivery attempt of a subscription's alerts, in order."""
     rows = tx.fetch(
-        "SELECT d.* FROM alert_deliveries d JOIN pr_alerts a ON a.id = d.alert_id"
+        "SELECT CAST(d.alert_id AS text) AS alert_id, d.attempt, d.at, d.status,"
+        " d.http_status, d.error, d.next_attempt_at"
+        " FROM alert_deliveries d JOIN pr_alerts a ON a.id = d.alert_id"
         " WHERE a.subscription_id = %s ORDER BY a.cause_position, d.alert_id, d.attempt",
         (subscription_id,),
     )

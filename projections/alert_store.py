@@ -190,7 +190,12 @@ _KEPT = tuple(SHARED_COLUMNS.index(c) for c in SHARED_COLUMNS if c not in _FIGUR
 FIGURE_COLUMNS = ("cause_position", "subject", *_FIGURES)
 _FIGURE_AT = tuple(SHARED_COLUMNS.index(c) for c in FIGURE_COLUMNS)
 _CREATED_AT = SHARED_COLUMNS.index("created_at")
-_TYPES = {"cause_position": "bigint", "cause_version": "bigint", "created_at": "timestamptz"}
+_TYPES = {
+    "id": "uuid",
+    "cause_position": "bigint",
+    "cause_version": "bigint",
+    "created_at": "timestamptz",
+}
 _UPSERT = sql.SQL(
     "INSERT INTO pr_alert_state (subscription_id, subject, active, value)"
     " SELECT * FROM unnest(%s::text[], %s::text[], %s::boolean[], %s::text[])"

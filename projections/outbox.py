@@ -28,8 +28,9 @@ def claim_due(
     with db.transaction() as tx:
         rows = tx.fetch(
             sql.SQL(
-                "SELECT id AS alert_id, attempts, first_at FROM pr_alerts WHERE status = 'pending'"
-                " AND next_attempt_at <= %s ORDER BY next_attempt_at LIMIT %s{}"
+                "SELECT CAST(id AS text) AS alert_id, attempts, first_at FROM pr_alerts"
+                " WHERE status = 'pending' AND next_attempt_at <= %s"
+                " ORDER BY next_attempt_at LIMIT %s{}"
             ).format(lock),
             (now, limit),
         )

@@ -155,7 +155,7 @@ def snapshot(db: Database) -> tuple[list[tuple[Any, ...]], ...]:
         figures = tx.fetch("SELECT * FROM pr_alert_figures ORDER BY cause_position, subject")
         states = tx.fetch("SELECT * FROM pr_alert_state ORDER BY subscription_id, subject")
         outbox = tx.fetch(
-            "SELECT id, subscription_id, status, attempts FROM pr_alerts"
+            "SELECT CAST(id AS text) AS id, subscription_id, status, attempts FROM pr_alerts"
             " WHERE first_at = created_at AND next_attempt_at = created_at ORDER BY id"
         )
     return (
