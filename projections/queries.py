@@ -591,7 +591,8 @@ def _same(value: Any) -> Any:
 
 
 def _marks(n: int) -> sql.Composable:
-    return sql.SQL(", ").join(sql.Placeholder() for _ in range(n))
+    # one SQL text of n placeholders, not n Placeholder objects to compose on every page
+    return sql.SQL(", ".join(["%s"] * n))
 
 
 def _attach(
