@@ -541,28 +541,38 @@ def responsible_events(
             e=LIVE.events,
             ids=_marks(len(chunk)),
             groups=sql.SQL(" OR ").join(
-                sql.SQL("(project_id IN ({}) AND type IN ({}))").format(
-                    _marks(len(pids)), _marks(len(types))
+                sql.SQL("(type IN ({}) AND project_id IN ({}))").format(
+                    _marks(len(types)), _marks(len(pids))
                 )
                 for types, pids in groups.items()
             ),
         )
         params: list[Any] = [*chunk, after, until]
         for types, pids in groups.items():
-            params += [*pids, *sorted(types)]
+            params += [*sorted(types), *pids]
         if known_at is not None:
             query += sql.SQL(" AND recorded_at <= %s")
             params.append(known_at)
-        # sorted here rather than by the database (no comparison of ids needed)
-        kept = sorted(tx.fetch_tuples(query, params), key=lambda r: (as_date(r[1]), r[2]))
+        rows = tx.fetch_tuples(query, params)
+        # sorted here rather than by the database (no comparison of ids needed); PostgreSQL's
+        # dates and versions come typed, so they are compared and kept as they are
+        if tx.dialect == "postgres":
+            kept = sorted(rows, key=_BY_DATE_VERSION)
+            day_of: Callable[[Any], date | None] = _same
+        else:
+            kept = sorted(rows, key=lambda r: (as_date(r[1]), r[2]))
+            day_of = as_date
         for pid, _, version, pos, kind, day, at, actor, source, narrative, fix in kept:
-            found.setdefault(pid, []).append(
+            events = found.get(pid)
+            if events is None:
+                events = found[pid] = []
+            events.append(
                 {
                     "project_id": pid,
                     "version": int(version),
                     "position": int(pos),
                     "type": kind,
-                    "effective_date": as_date(day),
+                    "effective_date": day_of(day),
                     "recorded_at": as_ts(at),
                     "actor": actor,
                     "source": source,
@@ -573,8 +583,16 @@ def responsible_events(
     return found
 
 
+_BY_DATE_VERSION = operator.itemgetter(1, 2)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
 def _marks(n: int) -> sql.Composable:
-    return sql.SQL(", ").join(sql.Placeholder() for _ in range(n))
+    # one SQL text of n placeholders, not n Placeholder objects to compose on every page
+    return sql.SQL(", ".join(["%s"] * n))
 
 
 def _attach(
@@ -591,15 +609,20 @@ def _attach(
             wanted[m.key[1]] = wanted.get(m.key[1], frozenset()) | RESPONSIBLE[kind]
     events = responsible_events(tx, wanted, after, until, known_at) if wanted else {}
     return {
-        kind: [
-            {
-                **m.change(),
-                "events": [e for e in events.get(m.key[1], ()) if e["type"] in RESPONSIBLE[kind]],
-            }
-            for m in page
-        ]
-        for kind, page in pages.items()
+        kind: [_with_events(m, kind, wanted, events) for m in page] for kind, page in pages.items()
     }
+
+
+def _with_events(
+    m: Move, kind: str, wanted: dict[str, frozenset[str]], events: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    """One change with its kind's events: every event read for its project when the types read
+    for it are this kind's (its project on no other kind's page), else those of these types."""
+    pid = m.key[1]
+    found = events.get(pid, ())
+    types = RESPONSIBLE[kind]
+    chosen = list(found) if wanted[pid] == types else [e for e in found if e["type"] in types]
+    return {**m.change(), "events": chosen}
 
 
 _BYTES = sql.SQL('COLLATE "C"')
