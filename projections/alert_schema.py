@@ -111,12 +111,7 @@ def _ids_as_uuid(tx: Tx) -> None:
     """Turn the alert id columns of an older version from text into uuid (their values are
     uuid5 texts: the same ids, read back as the same strings)."""
     for table, column in _ALERT_IDS:
-        kind = tx.scalar(
-            "SELECT data_type FROM information_schema.columns WHERE table_schema ="
-            " current_schema() AND table_name = %s AND column_name = %s",
-            (table, column),
-        )
-        if kind == "text":
+        if _column_type(tx, table, column) == "text":
             tx.execute(
                 sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE uuid USING {}::uuid").format(
                     sql.Identifier(table), sql.Identifier(column), sql.Identifier(column)
@@ -135,13 +130,17 @@ def _has_table(tx: Tx, table: str) -> bool:
 
 
 def _has_column(tx: Tx, table: str, column: str) -> bool:
+    return _column_type(tx, table, column) is not None
+
+
+def _column_type(tx: Tx, table: str, column: str) -> str | None:
+    """A column's declared type (lower case), or None when the table has no such column."""
     if tx.dialect == "sqlite":
         pragma = sql.SQL("PRAGMA table_info({})").format(sql.Identifier(table))
-        return any(r["name"] == column for r in tx.fetch(pragma))
-    return bool(
-        tx.scalar(
-            "SELECT count(*) FROM information_schema.columns WHERE table_schema ="
-            " current_schema() AND table_name = %s AND column_name = %s",
-            (table, column),
-        )
+        return next((str(r["type"]).lower() for r in tx.fetch(pragma) if r["name"] == column), None)
+    kind = tx.scalar(
+        "SELECT data_type FROM information_schema.columns WHERE table_schema ="
+        " current_schema() AND table_name = %s AND column_name = %s",
+        (table, column),
     )
+    return None if kind is None else str(kind)

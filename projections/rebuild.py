@@ -44,12 +44,11 @@ from projections.schema import (
     LIVE,
     REBUILD,
     Tables,
+    create_indexes,
     create_tables,
-    drop_stray_indexes,
     drop_tables,
     index_groups,
     index_renames,
-    index_statements,
     spans_key,
 )
 from projections.stream_rebuild import replay_streams
@@ -353,9 +352,7 @@ def _swap(tx: Tx, tag: str) -> None:
         for statement in index_renames(tag):
             tx.execute(statement)
     else:  # SQLite renames no index: the fresh ones dropped, the live ones built
-        drop_stray_indexes(tx, LIVE)
-        for statement in index_statements(tx.dialect, LIVE, ""):
-            tx.execute(statement)
+        create_indexes(tx, LIVE)
     rebuilt = position(tx, REBUILD.tracking_name)
     tx.execute(
         "UPDATE pr_tracking SET position = %s, updated_at = %s, last_error = NULL WHERE name = %s",

@@ -191,7 +191,7 @@ def state_column_types(facts: Sequence[Fact], dialect: Dialect) -> sql.Composabl
 
 def create_tables(tx: Tx, tables: Tables, *, tag: str = "", indexes: bool = True) -> None:
     """Create one set of tables and their tracking row (idempotent); with `indexes`, their
-    keys and indexes too, else (PostgreSQL only) `create_indexes` adds them after a bulk load."""
+    keys and indexes too, else (PostgreSQL only) `index_groups` adds them after a bulk load."""
     t = column_types(tx.dialect)
     track(tx, tables.tracking_name)
     tx.execute(
@@ -229,10 +229,16 @@ def create_tables(tx: Tx, tables: Tables, *, tag: str = "", indexes: bool = True
             ).format(tbl=tables.name_keys)
         )
     if indexes:
-        if tx.dialect == "sqlite" and not tag:
-            drop_stray_indexes(tx, tables)
-        for statement in index_statements(tx.dialect, tables, tag):
-            tx.execute(statement)
+        create_indexes(tx, tables, tag)
+
+
+def create_indexes(tx: Tx, tables: Tables, tag: str = "") -> None:
+    """The indexes of `index_statements` on one set of tables (idempotent); on SQLite, under
+    these tables' own names, any a rebuild left under its suffix dropped first."""
+    if tx.dialect == "sqlite" and not tag:
+        drop_stray_indexes(tx, tables)
+    for statement in index_statements(tx.dialect, tables, tag):
+        tx.execute(statement)
 
 
 def drop_stray_indexes(tx: Tx, tables: Tables) -> None:
