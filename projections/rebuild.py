@@ -30,6 +30,7 @@ from projections.catchup import BATCH_SIZE, consumer_lock, position, run_project
 from projections.db import Database, Tx, ident
 from projections.figure_tables import (
     SPAN_PARTS,
+    analyze_sums_sql,
     derive_spans_sql,
     derive_sums_sql,
     fill_name_keys,
@@ -279,36 +280,38 @@ def _build_indexes(db: Database, tag: str, phases: dict[str, float] | None = Non
                 with _phase(phases, f"analyze {name}"):
                     conn.execute(sql.SQL("ANALYZE {}").format(table))
 
-    def derive(step: Callable[[Tx], None], name: str) -> None:
+    def derive(step: Callable[[Tx], None], name: str, analyze: list[sql.Composed]) -> None:
         with _phase(phases, name), db.transaction() as tx:
             tx.execute("SET LOCAL work_mem = '256MB'")
             step(tx)
+        if analyze:  # beside the spans' index builds rather than after them
+            with _phase(phases, f"analyze {name}"), db.session() as conn:
+                for statement in analyze:
+                    conn.execute(statement)
 
     # The figure tables are derived from the states rows (their index builds only
     # share-lock them) beside the other tables' builds: the spans in parts, then the tables
     # derived from the spans beside the spans' two indexes, each on a connection of its own.
     derived = derived_from_spans(REBUILD)
-    figures = (REBUILD.spans, *(table for _, _, filled in derived for table in filled))
+    figures = (REBUILD.spans, *(table for _, _, filled, _ in derived for table in filled))
     groups = [g for g in index_groups(REBUILD, tag) if g[0] not in figures]
     spans = next(g for g in index_groups(REBUILD, tag) if g[0] == REBUILD.spans)[1]
     with _phase(phases, "indexes+analyze"), ThreadPoolExecutor(max_workers=8) as pool:
         first = [pool.submit(build, table, statements, True) for table, statements in groups]
         parts = [
-            pool.submit(derive, partial(derive_spans_sql, tables=REBUILD, part=part), "spans")
+            pool.submit(derive, partial(derive_spans_sql, tables=REBUILD, part=part), "spans", [])
             for part in SPAN_PARTS
         ]
         for future in parts:
             future.result()
-        keys = pool.submit(derive, partial(fill_name_keys, tables=REBUILD), "name keys")
+        keys = pool.submit(derive, partial(fill_name_keys, tables=REBUILD), "name keys", [])
         then = [
-            *(pool.submit(derive, step, name) for name, step, _ in derived),
+            *(pool.submit(derive, step, name, analyze) for name, step, _, analyze in derived),
             *(pool.submit(build, REBUILD.spans, [statement], False) for statement in spans),
         ]
         for future in [*first, *then, keys]:
             future.result()
         with db.session() as conn:
-            for table in figures[1:]:
-                conn.execute(sql.SQL("ANALYZE {}").format(table))
             # the unique index becomes the key the live spans have (no scan: it is built)
             conn.execute(
                 sql.SQL("ALTER TABLE {} ADD PRIMARY KEY USING INDEX {}").format(
@@ -320,18 +323,20 @@ def _build_indexes(db: Database, tag: str, phases: dict[str, float] | None = Non
                 conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(REBUILD.spans))
 
 
-Derivation = tuple[str, Callable[[Tx], None], tuple[sql.Identifier, ...]]
+Derivation = tuple[str, Callable[[Tx], None], tuple[sql.Identifier, ...], list[sql.Composed]]
 
 
 def derived_from_spans(tables: Tables) -> list[Derivation]:
     """The tables a rebuild derives in SQL from the spans once they are derived: (name,
-    how, the tables it fills), each on its own connection beside the spans' index builds,
-    then analysed. Another table derived from the spans is one more entry here."""
+    how, the tables it fills, how they are then analysed), each on its own connection beside
+    the spans' index builds, analysed there too. Another table derived from the spans is one
+    more entry here."""
     return [
         (
             "deltas+checkpoints",
             partial(derive_sums_sql, tables=tables),
             (tables.figure_deltas, tables.figure_checkpoints),
+            analyze_sums_sql(tables),
         ),
     ]
 
