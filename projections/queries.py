@@ -439,10 +439,13 @@ def _compared_states(
             "figures_withheld, phase, current_cost AS cost, planned_end FROM {spans} "
             "WHERE daterange(valid_from, valid_to) @> %s::date)"
         ).format(spans=tables.spans)
+        # the ids joined in byte order: the sorts of a merge join then compare bytes, not
+        # the database's collation (equality is the same either way)
         return (
             sql.SQL(
-                "{n} n LEFT JOIN {o} o ON o.project_id = n.project_id WHERE n.valid_from > %s"
-            ).format(n=stab, o=stab),
+                "{n} n LEFT JOIN {o} o ON o.project_id {b} = n.project_id {b} "
+                "WHERE n.valid_from > %s"
+            ).format(n=stab, o=stab, b=_BYTES),
             [until, after, after],
         )
     new, new_params = _state_lookup(tx, "n", until, known_at, tables)
