@@ -9,7 +9,7 @@ import json
 import operator
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -439,10 +439,13 @@ def _compared_states(
             "figures_withheld, phase, current_cost AS cost, planned_end FROM {spans} "
             "WHERE daterange(valid_from, valid_to) @> %s::date)"
         ).format(spans=tables.spans)
+        # the ids joined in byte order: the sorts of a merge join then compare bytes, not
+        # the database's collation (equality is the same either way)
         return (
             sql.SQL(
-                "{n} n LEFT JOIN {o} o ON o.project_id = n.project_id WHERE n.valid_from > %s"
-            ).format(n=stab, o=stab),
+                "{n} n LEFT JOIN {o} o ON o.project_id {b} = n.project_id {b} "
+                "WHERE n.valid_from > %s"
+            ).format(n=stab, o=stab, b=_BYTES),
             [until, after, after],
         )
     new, new_params = _state_lookup(tx, "n", until, known_at, tables)
@@ -554,14 +557,11 @@ def responsible_events(
             query += sql.SQL(" AND recorded_at <= %s")
             params.append(known_at)
         rows = tx.fetch_tuples(query, params)
-        # sorted here rather than by the database (no comparison of ids needed); PostgreSQL's
-        # dates and versions come typed, so they are compared and kept as they are
+        # sorted here rather than by the database (no comparison of ids needed)
         if tx.dialect == "postgres":
-            kept = sorted(rows, key=_BY_DATE_VERSION)
-            day_of: Callable[[Any], date | None] = _same
-        else:
-            kept = sorted(rows, key=lambda r: (as_date(r[1]), r[2]))
-            day_of = as_date
+            _typed_events(sorted(rows, key=_BY_DATE_VERSION), found)
+            continue
+        kept = sorted(rows, key=lambda r: (as_date(r[1]), r[2]))
         for pid, _, version, pos, kind, day, at, actor, source, narrative, fix in kept:
             events = found.get(pid)
             if events is None:
@@ -572,7 +572,7 @@ def responsible_events(
                     "version": int(version),
                     "position": int(pos),
                     "type": kind,
-                    "effective_date": day_of(day),
+                    "effective_date": as_date(day),
                     "recorded_at": as_ts(at),
                     "actor": actor,
                     "source": source,
@@ -586,8 +586,28 @@ def responsible_events(
 _BY_DATE_VERSION = operator.itemgetter(1, 2)
 
 
-def _same(value: Any) -> Any:
-    return value
+def _typed_events(rows: list[tuple[Any, ...]], found: dict[str, list[dict[str, Any]]]) -> None:
+    """PostgreSQL's rows of `responsible_events`, sorted, appended to their projects' lists:
+    their dates, integers and booleans come typed and their timestamps never null, so they
+    are kept as they are (the timestamps only put in UTC)."""
+    for pid, _, version, pos, kind, day, at, actor, source, narrative, fix in rows:
+        events = found.get(pid)
+        if events is None:
+            events = found[pid] = []
+        events.append(
+            {
+                "project_id": pid,
+                "version": version,
+                "position": pos,
+                "type": kind,
+                "effective_date": day,
+                "recorded_at": at.astimezone(UTC),
+                "actor": actor,
+                "source": source,
+                "narrative": narrative,
+                "correction": fix is True,
+            }
+        )
 
 
 def _marks(n: int) -> sql.Composable:
