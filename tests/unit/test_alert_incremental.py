@@ -348,7 +348,8 @@ def test_changed_conditions_are_stored_whether_or_not_they_are_said_to_be_fresh(
     url: str, pg_url: str, pg_schema: str, tmp_path: Path
 ) -> None:
     """A changed condition said to have a row is UPDATEd; one that has none after all is
-    upserted; one said fresh that has a row is updated by the upsert: the same table."""
+    upserted; one said fresh that has a row is updated by the upsert: the same table, text
+    that means something in an array literal included."""
     settings_ = (
         Settings(database_url=f"sqlite:///{tmp_path / 'alerts.sqlite3'}")
         if url == "sqlite"
@@ -362,6 +363,9 @@ def test_changed_conditions_are_stored_whether_or_not_they_are_said_to_be_fresh(
             ([("s1", "p1", False, "3")], set()),  # has its row: updated
             ([("s1", "p1", True, "7"), ("s3", "p2", True, "1")], {("s1", "p1")}),
             ([("s2", "p1", True, "2"), ("s3", "p2", False, "0")], {("s4", "p9")}),
+            # array syntax in the values: quotes, a backslash, braces, a comma, "NULL"
+            ([("s5", 'p "q" \\ {x}, y', True, "NULL"), ("s6", "NULL", False, None)], set()),
+            ([("s5", 'p "q" \\ {x}, y', False, '"1,2"'), ("s6", "NULL", True, "")], set()),
         ]:
             with services.db.transaction() as tx:
                 alert_store.record_rows(tx, [], changed, fresh=fresh)
