@@ -21,7 +21,7 @@ evaluation (`alert_conditions`, `alert_index`) and the tables (`alert_schema`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -53,6 +53,7 @@ from projections.state import ProjectState, fold, sort_date
 __all__ = ["NAME", "AlertsProjector", "setup"]
 
 LoadEvents = Callable[[UUID, int], list[Any]]
+LoadStreams = Callable[[Mapping[UUID, int]], Mapping[UUID, list[Any]]]  # each up to a version
 Condition = tuple[bool, str | None]  # a condition state: raised or not, the last known value
 
 
@@ -74,9 +75,11 @@ class AlertsProjector:
         load_events: LoadEvents,
         stable: Callable[[str], str] = canonical_ministry,
         reference: Callable[[], tuple[Callable[[str], str], object]] | None = None,
+        load_streams: LoadStreams | None = None,
     ) -> None:
         self.mapper = mapper
         self.load_events = load_events
+        self.load_streams = load_streams  # several streams in one read (else one by one)
         self.stable = stable  # a ministry code -> its stable code (the reference)
         self.reference = reference  # the reference as recorded now: (stable, codes)
         self.position: int | None = None  # the last position applied; None: not warm
@@ -134,8 +137,15 @@ class AlertsProjector:
         self.new_alerts: list[AlertValues] = []
         self.changed_facts: dict[str, Facts] = {}
         self.histories: dict[str, list[Any]] = {}  # the streams refolded in this batch
-        for n in batch:
-            event = self.mapper.to_domain_event(n)
+        events = [self.mapper.to_domain_event(n) for n in batch]
+        # the streams the batch's events will refold, read at once: (version, events)
+        self.prefetched: dict[str, tuple[int, list[Any]]] = {}
+        if self.load_streams is not None:
+            wanted = self._refolds(batch, events)
+            if wanted:
+                found = self.load_streams({UUID(pid): lte for pid, lte in wanted.items()})
+                self.prefetched = {str(oid): (wanted[str(oid)], got) for oid, got in found.items()}
+        for n, event in zip(batch, events, strict=True):
             match event:
                 case Subscription.Created() | Subscription.Event():
                     self._subscription(tx, n, event)
@@ -150,6 +160,7 @@ class AlertsProjector:
         changed = [(sid, subject, *self.dirty[sid, subject]) for sid, subject in sorted(self.dirty)]
         alert_store.record_rows(tx, self.new_alerts, changed, fresh=self.fresh)
         del self.tx, self.states, self.dirty, self.fresh, self.histories, self.uniform, self.pending
+        del self.prefetched
         self.position = batch[-1].id if batch else applied
 
     def _subscription(self, tx: Tx, n: Notification, event: Any) -> None:
@@ -245,12 +256,49 @@ class AlertsProjector:
             self.histories[pid].append(event)
         return state
 
+    def _refolds(self, batch: Sequence[Notification], events: list[Any]) -> dict[str, int]:
+        """The streams `_advance` will read for the batch (project id -> up to which
+        version): the first refold of each project, foreseen from the kept latest dates
+        as `_advance` decides. A wrong guess costs one read, never a different state: the
+        refold reads its stream itself when the one read here does not end where it needs."""
+        wanted: dict[str, int] = {}
+        seen: dict[str, tuple[int, date, date] | None] = {}  # version, registered on, last
+        for n, event in zip(batch, events, strict=True):
+            if not isinstance(event, Project.Registered | Project.Event):
+                continue
+            pid, version = str(n.originator_id), n.originator_version
+            if pid in wanted:
+                continue
+            if isinstance(event, Project.Registered) and version == 1:
+                seen[pid] = (1, event.effective_date, event.effective_date)
+                continue
+            if pid in seen:
+                now = seen[pid]
+            else:
+                latest = self.latest.get(pid)
+                now = (
+                    None
+                    if latest is None
+                    else (latest.state.version, latest.registered_on, latest.last)
+                )
+            if now is not None and now[0] == version - 1:
+                day = sort_date(event, now[1])
+                if day >= now[2]:
+                    seen[pid] = (version, now[1], day)
+                    continue
+            if version > 1:
+                wanted[pid] = version - 1
+        return wanted
+
     def _refold(self, pid: str, version: int, event: Any) -> ProjectState | None:
         """Fold the project's stream up to `event`: read from the store once per batch, then
         kept (with the batch's next events of that project) until the batch is through."""
         kept = self.histories.get(pid)
+        read = self.prefetched.pop(pid, None)
         if kept and kept[-1].originator_version == version - 1:
             events = kept
+        elif read is not None and read[0] == version - 1:
+            events = read[1]
         else:
             events = self.load_events(UUID(pid), version - 1)
         events.append(event)
