@@ -104,8 +104,9 @@ class RuleIndex:
         old, new = self.covering(project_id, before), self.covering(project_id, after)
         moved: dict[str, bool] = {}
         checks: list[RuleChecks] = []
-        for bucket in _distinct(old + new):
-            scope_moved = _within(bucket, old) != _within(bucket, new)
+        same = len(old) == len(new) and all(a is b for a, b in zip(old, new, strict=True))
+        for bucket in new if same else _distinct(old + new):  # the same scopes: none moved
+            scope_moved = not same and _within(bucket, old) != _within(bucket, new)
             for metric, rules in bucket.items():
                 if not scope_moved:
                     if metric not in moved:

@@ -21,7 +21,7 @@ evaluation (`alert_conditions`, `alert_index`) and the tables (`alert_schema`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -53,6 +53,7 @@ from projections.state import ProjectState, fold, sort_date
 __all__ = ["NAME", "AlertsProjector", "setup"]
 
 LoadEvents = Callable[[UUID, int], list[Any]]
+LoadStreams = Callable[[Mapping[UUID, int]], Mapping[UUID, list[Any]]]  # each up to a version
 Condition = tuple[bool, str | None]  # a condition state: raised or not, the last known value
 
 
@@ -74,9 +75,11 @@ class AlertsProjector:
         load_events: LoadEvents,
         stable: Callable[[str], str] = canonical_ministry,
         reference: Callable[[], tuple[Callable[[str], str], object]] | None = None,
+        load_streams: LoadStreams | None = None,
     ) -> None:
         self.mapper = mapper
         self.load_events = load_events
+        self.load_streams = load_streams  # several streams in one read (else one by one)
         self.stable = stable  # a ministry code -> its stable code (the reference)
         self.reference = reference  # the reference as recorded now: (stable, codes)
         self.position: int | None = None  # the last position applied; None: not warm
@@ -126,11 +129,23 @@ class AlertsProjector:
         self.read_subjects, self.read_subscriptions = set(subjects), set[str]()
         self.dirty: dict[Key, Condition] = {}
         self.fresh: set[Key] = set()  # the dirty conditions with no row in the table yet
+        # (id of an index entry's subscription ids, subject) -> the condition all of them
+        # hold on that subject in this batch (see `_evaluate`)
+        self.uniform: dict[tuple[int, str], Condition] = {}
+        # those of them not yet written to each subscription's condition (`_settle`)
+        self.pending: dict[tuple[int, str], tuple[Collection[str], str]] = {}
         self.new_alerts: list[AlertValues] = []
         self.changed_facts: dict[str, Facts] = {}
         self.histories: dict[str, list[Any]] = {}  # the streams refolded in this batch
-        for n in batch:
-            event = self.mapper.to_domain_event(n)
+        events = [self.mapper.to_domain_event(n) for n in batch]
+        # the streams the batch's events will refold, read at once: (version, events)
+        self.prefetched: dict[str, tuple[int, list[Any]]] = {}
+        if self.load_streams is not None:
+            wanted = self._refolds(batch, events)
+            if wanted:
+                found = self.load_streams({UUID(pid): lte for pid, lte in wanted.items()})
+                self.prefetched = {str(oid): (wanted[str(oid)], got) for oid, got in found.items()}
+        for n, event in zip(batch, events, strict=True):
             match event:
                 case Subscription.Created() | Subscription.Event():
                     self._subscription(tx, n, event)
@@ -138,16 +153,19 @@ class AlertsProjector:
                     self._project(n, event)
                 case FundingProgramme.Created() | FundingProgramme.Event():
                     self._programme(tx, n, event)
+        self._settle()
         # The batch's facts, alerts (pending delivery), figures and changed condition states,
         # written in the batch's transaction (with the tracking position): exactly once.
         alert_store.save_all_facts(tx, self.changed_facts)
         changed = [(sid, subject, *self.dirty[sid, subject]) for sid, subject in sorted(self.dirty)]
         alert_store.record_rows(tx, self.new_alerts, changed, fresh=self.fresh)
-        del self.tx, self.states, self.dirty, self.fresh, self.histories
+        del self.tx, self.states, self.dirty, self.fresh, self.histories, self.uniform, self.pending
+        del self.prefetched
         self.position = batch[-1].id if batch else applied
 
     def _subscription(self, tx: Tx, n: Notification, event: Any) -> None:
         sid, version = str(n.originator_id), n.originator_version
+        self._settle()  # the index's entries, or their conditions, may change
         match event:
             case Subscription.Created():
                 channel = event.channel
@@ -238,12 +256,49 @@ class AlertsProjector:
             self.histories[pid].append(event)
         return state
 
+    def _refolds(self, batch: Sequence[Notification], events: list[Any]) -> dict[str, int]:
+        """The streams `_advance` will read for the batch (project id -> up to which
+        version): the first refold of each project, foreseen from the kept latest dates
+        as `_advance` decides. A wrong guess costs one read, never a different state: the
+        refold reads its stream itself when the one read here does not end where it needs."""
+        wanted: dict[str, int] = {}
+        seen: dict[str, tuple[int, date, date] | None] = {}  # version, registered on, last
+        for n, event in zip(batch, events, strict=True):
+            if not isinstance(event, Project.Registered | Project.Event):
+                continue
+            pid, version = str(n.originator_id), n.originator_version
+            if pid in wanted:
+                continue
+            if isinstance(event, Project.Registered) and version == 1:
+                seen[pid] = (1, event.effective_date, event.effective_date)
+                continue
+            if pid in seen:
+                now = seen[pid]
+            else:
+                latest = self.latest.get(pid)
+                now = (
+                    None
+                    if latest is None
+                    else (latest.state.version, latest.registered_on, latest.last)
+                )
+            if now is not None and now[0] == version - 1:
+                day = sort_date(event, now[1])
+                if day >= now[2]:
+                    seen[pid] = (version, now[1], day)
+                    continue
+            if version > 1:
+                wanted[pid] = version - 1
+        return wanted
+
     def _refold(self, pid: str, version: int, event: Any) -> ProjectState | None:
         """Fold the project's stream up to `event`: read from the store once per batch, then
         kept (with the batch's next events of that project) until the batch is through."""
         kept = self.histories.get(pid)
+        read = self.prefetched.pop(pid, None)
         if kept and kept[-1].originator_version == version - 1:
             events = kept
+        elif read is not None and read[0] == version - 1:
+            events = read[1]
         else:
             events = self.load_events(UUID(pid), version - 1)
         events.append(event)
@@ -277,11 +332,39 @@ class AlertsProjector:
         checks = programme_alerts.programme_checks(tx, self.programme_rules, pid, [*events, event])
         self._apply(checks, _cause(n, event))
 
+    @staticmethod
+    def _common(
+        subject: str, before: Facts | None, after: Facts | None, cause: Cause, now: datetime
+    ) -> AlertShared:
+        """What an event's alerts on `subject` share (the figures' JSON made once)."""
+        return (
+            subject,
+            json.dumps(before),
+            json.dumps(after),
+            cause.position,
+            cause.stream,
+            cause.version,
+            cause.type,
+            now,
+        )
+
+    def _settle(self) -> None:
+        """Write the conditions `_evaluate` kept per entry (`pending`) to each subscription's
+        (`states`, `dirty`), and forget the entries' shared conditions."""
+        states, dirty = self.states, self.dirty
+        for ukey, (sids, subject) in self.pending.items():
+            condition = self.uniform[ukey]
+            for sid in sids:
+                states[sid, subject] = dirty[sid, subject] = condition
+        self.pending.clear()
+        self.uniform.clear()
+
     def _apply(self, checks: list[Check], cause: Cause) -> None:
         """Evaluate each check (one subscription, one subject) on the known condition."""
+        self._settle()  # these conditions change outside their entries' checks
         for check in checks:
             one = RuleChecks(check.rule, (check.subscription_id,), check.value)
-            self._evaluate([one], check.subject, check.before, check.after, cause)
+            self._evaluate([one], check.subject, check.before, check.after, cause, shared=False)
 
     def _evaluate(
         self,
@@ -290,72 +373,107 @@ class AlertsProjector:
         before: Facts | None,
         after: Facts | None,
         cause: Cause,
+        *,
+        shared: bool = True,
     ) -> None:
         """Evaluate rules on one subject for each of their subscriptions' known condition;
         keep the changed conditions and the alerts (on a flip) for the batch.
 
-        The same as `alert_conditions.evaluate` per subscription: a rule's next state is
-        computed once per prior state, the figures' JSON once per event.
+        The same as `alert_conditions.evaluate` per subscription: a rule's next condition is
+        computed once per prior condition, the figures' JSON once per event. With `shared`
+        (the checks are the index's entries), an entry whose subscriptions all hold one
+        condition on `subject` (`self.uniform`) is computed once: skipped when that
+        condition would not change; else the entry's new condition is kept (`pending`,
+        written to each subscription's by `_settle`, before anything else reads them) and,
+        on a flip, each subscription's alert appended.
         """
         now = datetime.now(UTC)
         states, dirty, alerts, fresh = self.states, self.dirty, self.new_alerts, self.fresh
+        uniform, pending = self.uniform, self.pending
         read = subject in self.read_subjects
-        shared: AlertShared | None = None
+        common: AlertShared | None = None
         position = cause.position
         for check in checks:
             rule, value = check.rule, check.value
+            sids = check.subscription_ids
             stored = None if value is None else str(value)
             metric = rule.metric
-            # the state before -> after this value, computed once per prior state
-            from_clear: bool | None = None
-            from_raised: bool | None = None
-            for sid in check.subscription_ids:
+            if shared:
+                ukey = (id(sids), subject)
+                held = uniform.get(ukey)
+                if held is not None:  # every subscription holds `held`: one computation
+                    active, previous = held
+                    new_active = rule.next_active(active, value)
+                    new_stored = previous if stored is None else stored
+                    if new_active == active and new_stored == previous:
+                        continue  # every subscription's condition stays as it is
+                    uniform[ukey] = (new_active, new_stored)
+                    pending[ukey] = (sids, subject)  # their conditions, written later
+                    if new_active == active:
+                        continue
+                    if common is None:
+                        common = self._common(subject, before, after, cause, now)
+                    kind = "raised" if new_active else "cleared"
+                    for sid in sids:
+                        alerts.append(
+                            (
+                                alert_id(sid, subject, position),
+                                sid,
+                                kind,
+                                metric,
+                                previous,
+                                new_stored,
+                                common,
+                            )
+                        )
+                    continue
+            # prior condition -> (next condition, flipped), computed once per prior
+            moves: dict[Condition | None, tuple[Condition, bool]] = {}
+            outcome: Condition | None = None  # the next condition, if it is every one's
+            mixed = False
+            for sid in sids:
                 key = (sid, subject)
                 known = states.get(key)
                 if known is None and not read:
                     known = self._known(key)
-                if known is None:
-                    active, previous = False, None
-                else:
-                    active, previous = known
-                if active:
-                    if from_raised is None:
-                        from_raised = rule.next_active(True, value)
-                    new_active = from_raised
-                else:
-                    if from_clear is None:
-                        from_clear = rule.next_active(False, value)
-                    new_active = from_clear
-                new_stored = previous if stored is None else stored
-                if known is None:  # no row yet (none read, none written in this batch)
-                    states[key] = dirty[key] = (new_active, new_stored)
-                    fresh.add(key)
-                elif new_active != active or new_stored != previous:
-                    states[key] = dirty[key] = (new_active, new_stored)
-                if new_active == active:
-                    continue
-                if shared is None:  # what this event's alerts on `subject` share
-                    shared = (
-                        subject,
-                        json.dumps(before),
-                        json.dumps(after),
-                        position,
-                        cause.stream,
-                        cause.version,
-                        cause.type,
-                        now,
+                move = moves.get(known)
+                if move is None:
+                    active, previous = (False, None) if known is None else known
+                    new_active = rule.next_active(active, value)
+                    move = moves[known] = (
+                        (new_active, previous if stored is None else stored),
+                        new_active != active,
                     )
+                new, flipped = move
+                if outcome is None:
+                    outcome = new
+                elif new != outcome:
+                    mixed = True
+                if known is None:  # no row yet (none read, none written in this batch)
+                    states[key] = dirty[key] = new
+                    fresh.add(key)
+                elif new != known:
+                    states[key] = dirty[key] = new
+                if not flipped:
+                    continue
+                if common is None:
+                    common = self._common(subject, before, after, cause, now)
                 alerts.append(
                     (
                         alert_id(sid, subject, position),
                         sid,
-                        "raised" if new_active else "cleared",
+                        "raised" if new[0] else "cleared",
                         metric,
-                        previous,
-                        new_stored,
-                        shared,
+                        None if known is None else known[1],
+                        new[1],
+                        common,
                     )
                 )
+            if shared:
+                if outcome is not None and not mixed:
+                    uniform[ukey] = outcome
+                else:
+                    uniform.pop(ukey, None)
 
 
 def _cause(n: Notification, event: Any) -> Cause:

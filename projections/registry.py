@@ -11,7 +11,7 @@ creates every read model at start-up.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -31,6 +31,7 @@ from projections.figure_tables import (
     spans_outdated,
 )
 from projections.project_states import ProjectStatesProjector, derive_figure_tables
+from projections.recorders import PostgresRecorder
 from projections.schema import LIVE, PROJECTION, create_tables, drop_figure_tables
 
 
@@ -64,6 +65,17 @@ def _alerts_projector(portfolio: Portfolio) -> Projector:
     def load(project_id: UUID, lte: int) -> list[Any]:
         return list(portfolio.events.get(project_id, lte=lte)) if lte > 0 else []
 
+    def load_streams(wanted: Mapping[UUID, int]) -> dict[UUID, list[Any]]:
+        """The streams a batch refolds: one statement on PostgreSQL, else one by one."""
+        recorder = portfolio.recorder
+        if not isinstance(recorder, PostgresRecorder):
+            return {oid: load(oid, lte) for oid, lte in wanted.items()}
+        decode = portfolio.mapper.to_domain_event
+        return {
+            oid: [decode(e) for e in stored]
+            for oid, stored in recorder.select_streams(wanted).items()
+        }
+
     def reference() -> tuple[Callable[[str], str], dict[str, str]]:
         recorded = portfolio.ministries()
         codes = dict(recorded.codes) if recorded is not None else {}
@@ -74,7 +86,9 @@ def _alerts_projector(portfolio: Portfolio) -> Projector:
 
         return stable, codes
 
-    return alerts.AlertsProjector(portfolio.mapper, load, reference=reference)
+    return alerts.AlertsProjector(
+        portfolio.mapper, load, reference=reference, load_streams=load_streams
+    )
 
 
 PROJECTIONS: dict[str, Projection] = {

@@ -348,7 +348,8 @@ def test_changed_conditions_are_stored_whether_or_not_they_are_said_to_be_fresh(
     url: str, pg_url: str, pg_schema: str, tmp_path: Path
 ) -> None:
     """A changed condition said to have a row is UPDATEd; one that has none after all is
-    upserted; one said fresh that has a row is updated by the upsert: the same table."""
+    upserted; one said fresh that has a row is updated by the upsert: the same table, text
+    that means something in an array literal included."""
     settings_ = (
         Settings(database_url=f"sqlite:///{tmp_path / 'alerts.sqlite3'}")
         if url == "sqlite"
@@ -357,17 +358,50 @@ def test_changed_conditions_are_stored_whether_or_not_they_are_said_to_be_fresh(
     services = bootstrap(settings_, today=lambda: TODAY)
     try:
         expected: dict[tuple[str, str], tuple[bool, str | None]] = {}
-        for changed, fresh in [
+        cases: list[tuple[list[alert_store.ConditionValues], set[tuple[str, str]]]] = [
             ([("s1", "p1", True, "5"), ("s2", "p1", False, None)], set()),  # no row yet
             ([("s1", "p1", False, "3")], set()),  # has its row: updated
             ([("s1", "p1", True, "7"), ("s3", "p2", True, "1")], {("s1", "p1")}),
             ([("s2", "p1", True, "2"), ("s3", "p2", False, "0")], {("s4", "p9")}),
-        ]:
+            # array syntax in the values: quotes, a backslash, braces, a comma, "NULL"
+            ([("s5", 'p "q" \\ {x}, y', True, "NULL"), ("s6", "NULL", False, None)], set()),
+            ([("s5", 'p "q" \\ {x}, y', False, '"1,2"'), ("s6", "NULL", True, "")], set()),
+        ]
+        for changed, fresh in cases:
             with services.db.transaction() as tx:
                 alert_store.record_rows(tx, [], changed, fresh=fresh)
             expected |= {(sid, subject): (active, value) for sid, subject, active, value in changed}
             with services.db.transaction(write=False) as tx:
                 stored = {k: (r.active, r.value) for k, r in alert_store.conditions(tx).items()}
             assert stored == expected
+    finally:
+        services.close()
+
+
+def test_several_streams_read_at_once_are_each_stream_up_to_its_version(
+    pg_url: str, pg_schema: str
+) -> None:
+    """`select_streams` (the streams a batch's backdated events refold, one statement) gives
+    what `select_events(lte=)` gives for each stream, and an empty list for a stream with
+    nothing up to its version."""
+    settings_ = Settings(database_url=pg_url, database_schema=pg_schema, audit_signing_key=PG_KEY)
+    services = bootstrap(settings_, today=lambda: TODAY)
+    try:
+        portfolio = services.portfolio
+        ids = register_projects(portfolio)
+        programme = portfolio.create_programme(
+            name="FTAP", envelope=Decimal("1e9"), provenance=Provenance(BASE, "tester", "t")
+        ).id
+        rng = random.Random(7)
+        for _ in range(12):
+            apply_step(portfolio, ids, programme, _step(rng))
+        recorder = portfolio.recorder
+        wanted = {oid: rng.randint(1, 6) for oid in ids}
+        wanted[ids[0]] = 0
+        found = recorder.select_streams(wanted)  # type: ignore[attr-defined]
+        assert set(found) == set(wanted)
+        for oid, lte in wanted.items():
+            assert found[oid] == list(recorder.select_events(oid, lte=lte))
+        assert any(len(events) > 1 for events in found.values())
     finally:
         services.close()
