@@ -32,12 +32,6 @@ log = logging.getLogger(__name__)
 # over to a new task (queued behind whatever else is waiting: deliveries, digests).
 BURST_S = 2.0
 DELIVER = ":deliver"  # suffix of the flag of a queued delivery task
-# Within a burst, passes start at least this far apart. A pass has a fixed cost (per
-# projection: its lock, tracking and notifications reads, a transaction) that dominates when
-# it finds one or two events, as it does at a high commit rate; waiting out the rest of this
-# interval lets the next pass apply the events of several commits for that cost once. It
-# adds at most this much to the lag of a commit.
-PASS_EVERY_S = 0.01
 
 
 @cache
@@ -88,24 +82,15 @@ def catch_up_projection(projection: str) -> int:
         return sum(counts.values())
 
     try:
-        started = time.monotonic()
         while one_pass():
             if time.monotonic() >= deadline:
                 _hand_over(s.settings.redis_url or "", key)
                 return sum(totals.values())
-            _wait_until(started + PASS_EVERY_S)
-            started = time.monotonic()
         _clear(s.settings.redis_url or "", key)
         one_pass()
     finally:
         _log(totals)
     return sum(totals.values())
-
-
-def _wait_until(when: float) -> None:
-    left = when - time.monotonic()
-    if left > 0:
-        time.sleep(left)
 
 
 def _log(counts: Mapping[str, int]) -> None:
