@@ -137,6 +137,25 @@ class Portfolio(Application[UUID]):
         except Exception:
             log.warning("no snapshot of %s at version %s", aggregate_id, version, exc_info=True)
 
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """The library's save; for aggregates only (every command), their events collected
+        without `ProcessingEvent.collect_events`' two runtime-Protocol isinstance checks per
+        object (≈0.15 ms of CPU a command): an aggregate is never a domain event, and an
+        `Aggregate` has `collect_events`."""
+        if not all(isinstance(obj, Aggregate) for obj in objs):
+            return super().save(*objs, **kwargs)
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for obj in objs:
+            assert isinstance(obj, Aggregate)
+            processing_event.events.extend(obj.collect_events())
+            processing_event.aggregates[obj.id] = obj
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # the library's deprecated hook, kept
+        return recordings
+
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """Snapshot from the aggregate just saved when it is at the snapshot's version.
 

@@ -45,7 +45,7 @@ DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 MAX_LIFETIME = timedelta(days=36_600)
 NEVER = "never"
 DEFAULT_EXPIRES_IN = "90d"
-_COUNTER = sql.SQL("SELECT counter FROM {}").format(ident(REVOCATIONS))
+_COUNTER = "SELECT counter FROM token_revocations"  # text: a composed one is rendered per call
 
 
 class TokenError(ValueError):
