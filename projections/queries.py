@@ -561,25 +561,12 @@ def responsible_events(
         if tx.dialect == "postgres":
             _typed_events(sorted(rows, key=_BY_DATE_VERSION), found)
             continue
-        kept = sorted(rows, key=lambda r: (as_date(r[1]), r[2]))
-        for pid, _, version, pos, kind, day, at, actor, source, narrative, fix in kept:
-            events = found.get(pid)
-            if events is None:
-                events = found[pid] = []
-            events.append(
-                {
-                    "project_id": pid,
-                    "version": int(version),
-                    "position": int(pos),
-                    "type": kind,
-                    "effective_date": as_date(day),
-                    "recorded_at": as_ts(at),
-                    "actor": actor,
-                    "source": source,
-                    "narrative": narrative,
-                    "correction": bool(fix),
-                }
-            )
+        # SQLite's come as text: typed first, then made into events the same way
+        typed = [
+            (pid, as_date(on), int(v), int(pos), kind, as_date(day), as_ts(at), *rest, bool(fix))
+            for pid, on, v, pos, kind, day, at, *rest, fix in rows
+        ]
+        _typed_events(sorted(typed, key=_BY_DATE_VERSION), found)
     return found
 
 
@@ -587,9 +574,9 @@ _BY_DATE_VERSION = operator.itemgetter(1, 2)
 
 
 def _typed_events(rows: list[tuple[Any, ...]], found: dict[str, list[dict[str, Any]]]) -> None:
-    """PostgreSQL's rows of `responsible_events`, sorted, appended to their projects' lists:
-    their dates, integers and booleans come typed and their timestamps never null, so they
-    are kept as they are (the timestamps only put in UTC)."""
+    """The typed rows of `responsible_events` (PostgreSQL's as they come), sorted, appended
+    to their projects' lists: dates, integers and booleans kept as they are, the timestamps
+    (never null) put in UTC."""
     for pid, _, version, pos, kind, day, at, actor, source, narrative, fix in rows:
         events = found.get(pid)
         if events is None:

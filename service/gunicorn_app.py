@@ -13,6 +13,7 @@ from service.config import Settings
 from service.delivery_timer import DeliveryTimer
 
 _date: tuple[int, str] = (-1, "")  # the last second formatted, and its text
+GUNICORN_HTTP_DATE = util.http_date  # gunicorn's own, before `run` replaces it
 
 
 def http_date(timestamp: float | None = None) -> str:
@@ -21,7 +22,7 @@ def http_date(timestamp: float | None = None) -> str:
     ≈3 % of a gunicorn worker's CPU. The same text as gunicorn's for the same second."""
     global _date
     if timestamp is not None:
-        return email.utils.formatdate(timestamp, localtime=False, usegmt=True)
+        return GUNICORN_HTTP_DATE(timestamp)
     second = int(time.time())
     cached = _date
     if cached[0] != second:

@@ -45,7 +45,8 @@ DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 MAX_LIFETIME = timedelta(days=36_600)
 NEVER = "never"
 DEFAULT_EXPIRES_IN = "90d"
-_COUNTER = "SELECT counter FROM token_revocations"  # text: a composed one is rendered per call
+# rendered to text once: psycopg renders a composed statement again on every execute
+_COUNTER = sql.SQL("SELECT counter FROM {}").format(ident(REVOCATIONS)).as_string()
 
 
 class TokenError(ValueError):

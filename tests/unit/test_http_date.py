@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import email.utils
 import time
 
-from service.gunicorn_app import http_date
+from service.gunicorn_app import GUNICORN_HTTP_DATE, http_date
 
 
 def _gunicorn(timestamp: float) -> str:
-    return email.utils.formatdate(timestamp, localtime=False, usegmt=True)
+    assert GUNICORN_HTTP_DATE is not http_date  # the comparison is with gunicorn's own
+    return GUNICORN_HTTP_DATE(timestamp)
 
 
 def test_the_cached_date_is_the_current_second_as_gunicorn_formats_it() -> None:
