@@ -27,9 +27,9 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from flask import current_app, g, request
-from flask_smorest import Blueprint
 
 from domain.values import canonical_ministry
+from service.blueprints import Blueprint
 from service.context import current_services
 from service.errors import Problem
 from service.tokens import TokenRecord, TokenRefused, TokenStore
