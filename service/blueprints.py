@@ -9,9 +9,10 @@ thread.
 `alt_response` only documents a response, yet flask-smorest wraps the view in one more
 function per use, each calling `current_app.ensure_sync(view)` on every request: nine
 layers on a command (its refusals, 401 and 403), 9 µs of CPU a call. For a plain
-synchronous function that call is the function itself, so the view is given the documentation instead, on a copy of
-the function (the same code, globals, defaults and closure: the same calls), its attributes
-those of flask-smorest's wrapper (`_apidoc`, `__wrapped__`, the policy of `auth`).
+synchronous function that call is the function itself, so the view is given the
+documentation instead, on a copy of the function (the same code, globals, defaults and
+closure: the same calls), its attributes those of flask-smorest's wrapper (`_apidoc`,
+`__wrapped__`, the policy of `auth`).
 """
 
 from __future__ import annotations
