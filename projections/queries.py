@@ -411,9 +411,13 @@ def _moved_query(
         "THEN {end} ELSE 0 END AS kinds, "
         "o.phase AS o_phase, n.phase AS n_phase, o.cost AS o_cost, n.cost AS n_cost, "
         "o.planned_end AS o_end, n.planned_end AS n_end "
-        "FROM {pairs}) c WHERE kinds <> 0"
+        "FROM {pairs}{fence}) c WHERE kinds <> 0"
     ).format(
         pairs=pairs,
+        # PostgreSQL: the subquery kept as it is (OFFSET 0), so that `kinds` is computed once
+        # per row; pulled up, its expression was put in place of each of its 8 uses (the
+        # filter, the column, the six CASEs), ≈10 ms of CPU per page at 10,000 projects
+        fence=sql.SQL(" OFFSET 0" if pg else ""),
         differs=differs,
         cost_differs=cost_differs,
         entered=entered,
