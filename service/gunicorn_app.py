@@ -11,6 +11,7 @@ from gunicorn.app.base import BaseApplication
 
 from service.config import Settings
 from service.delivery_timer import DeliveryTimer
+from service.heap import freeze_boot_heap
 
 _date: tuple[int, str] = (-1, "")  # the last second formatted, and its text
 GUNICORN_HTTP_DATE = util.http_date  # gunicorn's own, before `run` replaces it
@@ -35,6 +36,8 @@ class PanoramaServer(BaseApplication):
 
     In the embedded deployment (no REDIS_URL, so no Celery beat) each worker also runs the
     delivery timer, which sends due alert retries; it stops when the worker exits.
+
+    Once the app is built, its heap is frozen (`freeze_boot_heap`).
     """
 
     def __init__(self, options: dict[str, Any]) -> None:
@@ -53,6 +56,7 @@ class PanoramaServer(BaseApplication):
         services = app.extensions["panorama"]
         if not services.settings.redis_url:
             self.timer = DeliveryTimer(services).start()
+        freeze_boot_heap()
         return app
 
     def _worker_exit(self, _server: Any, _worker: Any) -> None:

@@ -15,6 +15,7 @@ from celery.signals import worker_process_init, worker_process_shutdown
 from service import log_redaction
 from service.bootstrap import Services, bootstrap
 from service.config import Settings
+from service.heap import freeze_boot_heap
 from workers.celery_app import make_celery
 
 _app: Celery | None = None
@@ -57,6 +58,7 @@ def _init_worker(**_: Any) -> None:
     global _services
     _services = None  # never use a pool inherited across fork
     services()
+    freeze_boot_heap()  # as the web workers do: full collections skip what boot built
 
 
 def _close_worker(**_: Any) -> None:

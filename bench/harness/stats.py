@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 
+from service.heap import freeze_boot_heap
+
 
 def timed(fn: Callable[[], object], runs: int) -> list[float]:
-    """Wall-clock seconds of `runs` calls of `fn`."""
-    out = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
+    """Wall-clock seconds of `runs` calls of `fn`.
+
+    The bench process's heap so far (its synthetic portfolio, its services) is frozen first,
+    as the web and Celery workers freeze theirs after boot (`service.heap.freeze_boot_heap`):
+    a full collection then walks what the calls make, not the bench's own data, which no
+    server holds. What the calls allocate is collected as usual, inside the timings."""
+    freeze_boot_heap()
+    try:
+        out = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+        return out
+    finally:
+        gc.unfreeze()
 
 
 def pct(samples: list[float], q: float) -> float:
