@@ -151,12 +151,27 @@ def save_facts(tx: Tx, project_id: str, facts: Facts, *, known: bool) -> None:
 
 
 def save_all_facts(tx: Tx, facts: Mapping[str, Facts]) -> None:
-    """Record the facts of several projects (inserted or replaced), one statement."""
-    tx.executemany(
-        "INSERT INTO pr_alert_projects (project_id, facts) VALUES (%s, %s)"
-        " ON CONFLICT (project_id) DO UPDATE SET facts = excluded.facts",
-        [(pid, json.dumps(f)) for pid, f in sorted(facts.items())],
-    )
+    """Record the facts of several projects (inserted or replaced): on PostgreSQL one
+    statement for the batch, not one per project, its arrays in binary (psycopg's text
+    array dumper escapes every quote of the JSON in Python: slower than a row per project)."""
+    if not facts:
+        return
+    rows = [(pid, json.dumps(f)) for pid, f in sorted(facts.items())]
+    if tx.dialect == "postgres":
+        tx.execute(_SAVE_ALL_FACTS, [[r[0] for r in rows], [r[1] for r in rows]])
+        return
+    tx.executemany(_SAVE_FACTS, rows)
+
+
+_SAVE_FACTS = (
+    "INSERT INTO pr_alert_projects (project_id, facts) VALUES (%s, %s)"
+    " ON CONFLICT (project_id) DO UPDATE SET facts = excluded.facts"
+)
+_SAVE_ALL_FACTS = (
+    "INSERT INTO pr_alert_projects (project_id, facts)"
+    " SELECT * FROM unnest(%b::text[], %b::text[])"
+    " ON CONFLICT (project_id) DO UPDATE SET facts = excluded.facts"
+)
 
 
 def record(tx: Tx, alerts: Sequence[AlertRow], changed: Sequence[ConditionRow]) -> None:

@@ -257,6 +257,12 @@ def apply_deltas(tx: Tx, tables: Tables, deltas: dict[tuple[date, str, str, str]
     if not deltas:
         return
     rows = [[*key, *values] for key, values in sorted(deltas.items())]
+    days = [r[0] for r in rows]
+    _ensure_checkpoints(tx, tables, min(days), max(days), {(r[1], r[2], r[3]) for r in rows})
+    if tx.dialect == "postgres":
+        for start in range(0, len(rows), 2000):
+            _apply_deltas_in_postgres(tx, tables, rows[start : start + 2000])
+        return
     tbl = tables.figure_deltas
     sets = sql.SQL(", ").join(
         sql.SQL("{} = {}").format(
@@ -264,12 +270,6 @@ def apply_deltas(tx: Tx, tables: Tables, deltas: dict[tuple[date, str, str, str]
         )
         for n in SUMS
     )
-    days = [r[0] for r in rows]
-    _ensure_checkpoints(tx, tables, min(days), max(days), {(r[1], r[2], r[3]) for r in rows})
-    if tx.dialect == "postgres":
-        for start in range(0, len(rows), 2000):
-            _apply_deltas_in_postgres(tx, tables, rows[start : start + 2000])
-        return
     marks = sql.SQL(", ").join(sql.Placeholder() for _ in range(4 + len(SUMS)))
     tx.executemany(
         sql.SQL(
