@@ -6,6 +6,7 @@ columns are the dataclass's field names, so a value cannot land in another colum
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -69,11 +70,14 @@ def conditions_of_subjects(tx: Tx, subjects: Sequence[str]) -> dict[Key, Conditi
     found: dict[Key, ConditionRow] = {}
     for start in range(0, len(subjects), CHUNK):
         chunk = subjects[start : start + CHUNK]
-        query = sql.SQL(_CONDITIONS + " WHERE subject IN ({})").format(
-            sql.SQL(", ").join(sql.Placeholder() * len(chunk))
-        )
-        found.update(_conditions(tx.fetch(query, chunk)))
+        found.update(_conditions(tx.fetch(_conditions_in(len(chunk)), chunk)))
     return found
+
+
+@functools.lru_cache(maxsize=512)
+def _conditions_in(count: int) -> str:
+    """`conditions_of_subjects`' statement for `count` subjects, rendered once."""
+    return _CONDITIONS + " WHERE subject IN (" + ", ".join(["%s"] * count) + ")"
 
 
 def conditions_of_subscription(tx: Tx, sid: str) -> dict[Key, ConditionRow]:
