@@ -125,11 +125,15 @@ class PassReads:
     projections that start at the same position (most often all of them): the log is
     append-only and its ids gapless, so a batch read earlier in the pass is what a read now
     would return, bar commits since, which the next pass applies (a commit after a task's
-    last pass began enqueues a task of its own). One pass only: never kept between passes."""
+    last pass began enqueues a task of its own). One pass only: never kept between passes;
+    and at most `KEPT` notifications (the live path's few batches, not a long backlog's)."""
+
+    KEPT = 2 * BATCH_SIZE
 
     def __init__(self, portfolio: Portfolio) -> None:
         self.portfolio = portfolio
         self._batches: dict[tuple[int, int], Sequence[Notification]] = {}
+        self._kept = 0
 
     def select(self, start: int, limit: int) -> Sequence[Notification]:
         """The notifications after `start`, at most `limit` (read once per pass)."""
@@ -138,7 +142,9 @@ class PassReads:
             found = self.portfolio.recorder.select_notifications(
                 start=start, limit=limit, inclusive_of_start=False
             )
-            self._batches[(start, limit)] = found
+            if self._kept + len(found) <= self.KEPT:
+                self._batches[(start, limit)] = found
+                self._kept += len(found)
         return found
 
 
