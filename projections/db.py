@@ -134,8 +134,8 @@ class Tx:
         rows: Sequence[Any],
         types: Sequence[str] | None = None,
     ) -> None:
-        """Bulk-insert rows: COPY on PostgreSQL (binary when the columns' `types` are given),
-        executemany on SQLite."""
+        """Bulk-insert rows: COPY on PostgreSQL (binary when the columns' `types` are given;
+        without them, up to FEW_ROWS rows in one INSERT), executemany on SQLite."""
         if not rows:
             return
         if self.dialect == "postgres" and not types and len(rows) <= FEW_ROWS:
