@@ -120,6 +120,34 @@ def consumer_lock(db: Database, name: str, timeout_s: float = 30.0) -> Iterator[
         local.release()
 
 
+class PassReads:
+    """The notification batches read in one pass of every projection, shared between the
+    projections that start at the same position (most often all of them): the log is
+    append-only and its ids gapless, so a batch read earlier in the pass is what a read now
+    would return, bar commits since, which the next pass applies (a commit after a task's
+    last pass began enqueues a task of its own). One pass only: never kept between passes;
+    and at most `KEPT` notifications (the live path's few batches, not a long backlog's)."""
+
+    KEPT = 2 * BATCH_SIZE
+
+    def __init__(self, portfolio: Portfolio) -> None:
+        self.portfolio = portfolio
+        self._batches: dict[tuple[int, int], Sequence[Notification]] = {}
+        self._kept = 0
+
+    def select(self, start: int, limit: int) -> Sequence[Notification]:
+        """The notifications after `start`, at most `limit` (read once per pass)."""
+        found = self._batches.get((start, limit))
+        if found is None:
+            found = self.portfolio.recorder.select_notifications(
+                start=start, limit=limit, inclusive_of_start=False
+            )
+            if self._kept + len(found) <= self.KEPT:
+                self._batches[(start, limit)] = found
+                self._kept += len(found)
+        return found
+
+
 class Projector(Protocol):
     """Folds one batch of notifications into its tables, inside the batch's transaction."""
 
@@ -137,6 +165,7 @@ def run_projection(
     stop_after: int | None = None,
     until: int | None = None,
     keep: dict[str, Warm] | None = None,
+    reads: PassReads | None = None,
 ) -> int:
     """Catch the projection tracked as `name` up with the notification log; return how many.
 
@@ -145,7 +174,8 @@ def run_projection(
     transaction. A fresh projector is made whenever another consumer moved the position
     (projectors may cache what they read under the lock). With `keep`, the projector of the
     last catch-up in this process is reused when the tracking row is still the one it wrote,
-    and kept again afterwards (never after a failure).
+    and kept again afterwards (never after a failure). With `reads` (and no `until`), the
+    batches come from the pass's shared reads.
     """
     applied = 0
     with consumer_lock(db, name):
@@ -161,9 +191,12 @@ def run_projection(
             projector = make_projector()
         while stop_after is None or applied < stop_after:
             limit = batch_size if stop_after is None else min(batch_size, stop_after - applied)
-            batch = portfolio.recorder.select_notifications(
-                start=start, limit=limit, stop=until, inclusive_of_start=False
-            )
+            if reads is not None and until is None and reads.portfolio is portfolio:
+                batch = reads.select(start, limit)
+            else:
+                batch = portfolio.recorder.select_notifications(
+                    start=start, limit=limit, stop=until, inclusive_of_start=False
+                )
             if not batch:
                 break
             end = batch[-1].id

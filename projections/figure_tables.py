@@ -154,13 +154,7 @@ def keep_name_keys(tx: Tx, tables: Tables, names: Iterable[str | None]) -> None:
     wanted = sorted({name for name in names if name is not None})
     if not wanted:
         return
-    tx.execute(
-        sql.SQL(
-            "INSERT INTO {keys} (name, name_key) SELECT * FROM unnest(%s::text[], %s::text[]) "
-            "ON CONFLICT (name) DO NOTHING"
-        ).format(keys=tables.name_keys),
-        [wanted, [name.casefold() for name in wanted]],
-    )
+    tx.execute(_statements(tables).name_keys, [wanted, [name.casefold() for name in wanted]])
 
 
 def fill_name_keys(tx: Tx, tables: Tables) -> None:
@@ -215,15 +209,7 @@ def _take_affected_spans(tx: Tx, tables: Tables, since: dict[str, date]) -> list
         chunk = items[start : start + CHUNK]
         params = [p for item in chunk for p in item]
         if tx.dialect == "postgres":
-            values = sql.SQL(", ").join(sql.SQL("(%s::text, %s::date)") for _ in chunk)
-            found += tx.fetch(
-                sql.SQL(
-                    "DELETE FROM {tbl} s USING (VALUES {values}) v(pid, since) "
-                    "WHERE s.project_id = v.pid AND (s.valid_to IS NULL OR s.valid_to > v.since) "
-                    "RETURNING s.*"
-                ).format(values=values, tbl=tables.spans),
-                params,
-            )
+            found += tx.fetch(_take_spans_statement(tables, len(chunk)), params)
             continue
         values = sql.SQL(", ").join(sql.SQL("(%s, %s)") for _ in chunk)
         found += tx.fetch(
@@ -242,6 +228,59 @@ def _take_affected_spans(tx: Tx, tables: Tables, since: dict[str, date]) -> list
     return found
 
 
+@functools.lru_cache(maxsize=256)
+def _take_spans_statement(tables: Tables, count: int) -> str:
+    """`_take_affected_spans`' PostgreSQL statement for `count` projects, rendered once."""
+    values = sql.SQL(", ").join(sql.SQL("(%s::text, %s::date)") for _ in range(count))
+    return (
+        sql.SQL(
+            "DELETE FROM {tbl} s USING (VALUES {values}) v(pid, since) "
+            "WHERE s.project_id = v.pid AND (s.valid_to IS NULL OR s.valid_to > v.since) "
+            "RETURNING s.*"
+        )
+        .format(values=values, tbl=tables.spans)
+        .as_string()
+    )
+
+
+class _Statements:
+    """`refresh`'s statements of a fixed shape for one set of tables, rendered to text once
+    (psycopg renders a composed statement on every execute)."""
+
+    def __init__(self, tables: Tables) -> None:
+        cp = tables.figure_checkpoints
+        self.name_keys = (
+            sql.SQL(
+                "INSERT INTO {keys} (name, name_key) SELECT * FROM unnest(%s::text[], "
+                "%s::text[]) ON CONFLICT (name) DO NOTHING"
+            )
+            .format(keys=tables.name_keys)
+            .as_string()
+        )
+        self.grid = (
+            sql.SQL(
+                "SELECT b.lo, b.hi, c.ministry_code, c.ministry_name, c.phase FROM "
+                "(SELECT min(month) AS lo, max(month) AS hi FROM {cp}) b "
+                "LEFT JOIN {cp} c ON c.month = b.hi"
+            )
+            .format(cp=cp)
+            .as_string()
+        )
+        self.copy_month = (
+            sql.SQL(
+                "INSERT INTO {cp} (month, {group}, {cols}) "
+                "SELECT %s, {group}, {cols} FROM {cp} WHERE month = %s"
+            )
+            .format(cp=cp, group=GROUP, cols=_SUMS)
+            .as_string()
+        )
+
+
+@functools.lru_cache(maxsize=64)
+def _statements(tables: Tables) -> _Statements:
+    return _Statements(tables)
+
+
 def _plus(
     tx: Tx, target: sql.Composable | None, name: str, other: sql.Composable
 ) -> sql.Composable:
@@ -257,6 +296,12 @@ def apply_deltas(tx: Tx, tables: Tables, deltas: dict[tuple[date, str, str, str]
     if not deltas:
         return
     rows = [[*key, *values] for key, values in sorted(deltas.items())]
+    days = [r[0] for r in rows]
+    _ensure_checkpoints(tx, tables, min(days), max(days), {(r[1], r[2], r[3]) for r in rows})
+    if tx.dialect == "postgres":
+        for start in range(0, len(rows), 2000):
+            _apply_deltas_in_postgres(tx, tables, rows[start : start + 2000])
+        return
     tbl = tables.figure_deltas
     sets = sql.SQL(", ").join(
         sql.SQL("{} = {}").format(
@@ -264,12 +309,6 @@ def apply_deltas(tx: Tx, tables: Tables, deltas: dict[tuple[date, str, str, str]
         )
         for n in SUMS
     )
-    days = [r[0] for r in rows]
-    _ensure_checkpoints(tx, tables, min(days), max(days), {(r[1], r[2], r[3]) for r in rows})
-    if tx.dialect == "postgres":
-        for start in range(0, len(rows), 2000):
-            _apply_deltas_in_postgres(tx, tables, rows[start : start + 2000])
-        return
     marks = sql.SQL(", ").join(sql.Placeholder() for _ in range(4 + len(SUMS)))
     tx.executemany(
         sql.SQL(
@@ -339,14 +378,7 @@ def _ensure_checkpoints(
 ) -> None:
     """Checkpoint rows for every group, over every month from the one after the first delta
     to the one after the last (a dense grid, so that each month has all its groups)."""
-    cp = tables.figure_checkpoints
-    found = tx.fetch(
-        sql.SQL(
-            "SELECT b.lo, b.hi, c.ministry_code, c.ministry_name, c.phase FROM "
-            "(SELECT min(month) AS lo, max(month) AS hi FROM {cp}) b "
-            "LEFT JOIN {cp} c ON c.month = b.hi"
-        ).format(cp=cp)
-    )
+    found = tx.fetch(_statements(tables).grid)
     lo, hi = as_date(found[0]["lo"]), as_date(found[0]["hi"])
     need_lo, need_hi = month_after(first_day), month_after(last_day)
     zeros: list[list[Any]] = []
@@ -362,13 +394,8 @@ def _ensure_checkpoints(
         zeros += [[m, *g, *NOTHING] for m in earlier for g in sorted(present | fresh)]
     _insert_checkpoints(tx, tables, zeros)
     later = [m for m in months(hi, need_hi) if m > hi]  # no delta after `hi`: copies of it
-    tx.executemany(
-        sql.SQL(
-            "INSERT INTO {cp} (month, {group}, {cols}) "
-            "SELECT %s, {group}, {cols} FROM {cp} WHERE month = %s"
-        ).format(cp=cp, group=GROUP, cols=_SUMS),
-        [(m, hi) for m in later],
-    )
+    if later:
+        tx.executemany(_statements(tables).copy_month, [(m, hi) for m in later])
 
 
 def _insert_checkpoints(tx: Tx, tables: Tables, rows: list[list[Any]]) -> None:

@@ -135,10 +135,14 @@ class HashChainProjector:
 
     def __init__(self, mapper: Mapper[UUID]) -> None:
         self.mapper = mapper
+        # The link this projector appended last: a warm projector is reused only while the
+        # tracking row is the one its last (committed) batch wrote, so it is the chain's last.
+        self._last: bytes | None = None
 
     def process(self, tx: Tx, batch: Sequence[Notification]) -> None:
         # Read in this transaction: it commits with the tracking compare-and-set.
-        previous = last_link(tx)[1]
+        previous = self._last if self._last is not None else last_link(tx)[1]
+        self._last = None  # until this batch is known to have been written
         rows: list[tuple[int, str, int, bytes]] = []
         for notification in batch:
             previous = event_link(self.mapper, previous, notification)
@@ -151,3 +155,4 @@ class HashChainProjector:
                 )
             )
         tx.copy_rows(TABLE, COLUMNS, rows)
+        self._last = previous

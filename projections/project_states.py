@@ -9,6 +9,7 @@ that what was known before stays queryable with `known_at`.
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 from collections.abc import Callable, Sequence
@@ -158,6 +159,49 @@ def event_row(
 def partition_of(project_id: str, count: int) -> int:
     """A stable partition of a project id, for parallel rebuilds."""
     return int(project_id.replace("-", "")[:8], 16) % count
+
+
+class _Statements:
+    """The projector's per-batch statements for one set of tables, rendered to text once
+    (psycopg renders a composed statement on every execute). The arrays go in binary
+    (`%b`): psycopg's text array dumper quotes and escapes element by element in Python."""
+
+    def __init__(self, tables: Tables) -> None:
+        states, projects = tables.states, tables.projects
+        self.retire_one = sql.SQL(
+            "UPDATE {tbl} SET recorded_to = %s WHERE project_id = %s AND valid_from = %s "
+            "AND recorded_from = %s AND recorded_to IS NULL"
+        ).format(tbl=states)
+        self.retire_all = (
+            sql.SQL(
+                "UPDATE {tbl} s SET recorded_to = r.ts FROM unnest(%b::timestamptz[], "
+                "%b::text[], %b::date[], %b::timestamptz[]) AS r (ts, pid, valid_from, "
+                "recorded_from) WHERE s.project_id = r.pid AND s.valid_from = r.valid_from "
+                "AND s.recorded_from = r.recorded_from AND s.recorded_to IS NULL"
+            )
+            .format(tbl=states)
+            .as_string()
+        )
+        upsert = (
+            "INSERT INTO {tbl} (project_id, registered_on, tail_valid_from) {rows} "
+            "ON CONFLICT (project_id) DO UPDATE SET tail_valid_from = excluded.tail_valid_from"
+        )
+        self.upsert_project = sql.SQL(upsert).format(
+            tbl=projects, rows=sql.SQL("VALUES (%s, %s, %s)")
+        )
+        self.upsert_projects = (
+            sql.SQL(upsert)
+            .format(
+                tbl=projects,
+                rows=sql.SQL("SELECT * FROM unnest(%b::text[], %b::date[], %b::date[])"),
+            )
+            .as_string()
+        )
+
+
+@functools.lru_cache(maxsize=64)
+def _statements(tables: Tables) -> _Statements:
+    return _Statements(tables)
 
 
 class Tail:
@@ -313,13 +357,17 @@ class ProjectStatesProjector:
         self._events.append(event_row(event, day, n.id, n.topic, n.state))
 
     def _flush_retirements(self, tx: Tx) -> None:
-        tx.executemany(
-            sql.SQL(
-                "UPDATE {tbl} SET recorded_to = %s WHERE project_id = %s AND valid_from = %s "
-                "AND recorded_from = %s AND recorded_to IS NULL"
-            ).format(tbl=self.tables.states),
-            self._retire,
-        )
+        if not self._retire:
+            return
+        if tx.dialect == "postgres":
+            # one statement for the batch, not one per retired row (no row is retired twice:
+            # a retired row's successor is buffered, and it is retired in the buffer)
+            tx.execute(
+                _statements(self.tables).retire_all,
+                [list(c) for c in zip(*self._retire, strict=True)],
+            )
+        else:
+            tx.executemany(_statements(self.tables).retire_one, self._retire)
         self._retire = []
 
     def flush(self, tx: Tx) -> None:
@@ -328,17 +376,16 @@ class ProjectStatesProjector:
         self._flush_retirements(tx)
         tx.copy_rows(t.states, STATE_COLUMNS, list(self._rows.values()))
         tx.copy_rows(t.events, EVENT_COLUMNS, self._events)
-        tx.executemany(
-            sql.SQL(
-                "INSERT INTO {tbl} (project_id, registered_on, tail_valid_from) "
-                "VALUES (%s, %s, %s) "
-                "ON CONFLICT (project_id) DO UPDATE SET tail_valid_from = excluded.tail_valid_from"
-            ).format(tbl=t.projects),
-            [
-                (pid, self.tails[pid].registered_on, self.tails[pid].state.valid_from)
-                for pid in sorted(self._touched)
-            ],
-        )
+        touched = [
+            (pid, self.tails[pid].registered_on, self.tails[pid].state.valid_from)
+            for pid in sorted(self._touched)
+        ]
+        if touched and tx.dialect == "postgres":  # one statement; the ids are distinct
+            tx.execute(
+                _statements(t).upsert_projects, [list(c) for c in zip(*touched, strict=True)]
+            )
+        else:
+            tx.executemany(_statements(t).upsert_project, touched)
         refresh(tx, t, self._new_live_states())
         self._rows, self._events, self._retire, self._touched = {}, [], [], set()
         self._row_states, self._pending_rows, self._pending_events = {}, {}, {}

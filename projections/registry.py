@@ -20,7 +20,14 @@ from weakref import WeakKeyDictionary
 from domain.application import Portfolio
 from domain.values import canonical_ministry
 from projections import alerts, editions, hashchain, programmes
-from projections.catchup import BATCH_SIZE, Projector, Warm, run_projection, tracking_positions
+from projections.catchup import (
+    BATCH_SIZE,
+    PassReads,
+    Projector,
+    Warm,
+    run_projection,
+    tracking_positions,
+)
 from projections.db import Database, Tx
 from projections.ddl import run_ddl
 from projections.figure_tables import (
@@ -138,10 +145,12 @@ def catch_up(
     progress: Callable[[int], None] | None = None,
     stop_after: int | None = None,
     until: int | None = None,
+    reads: PassReads | None = None,
 ) -> int:
     """Apply every notification past projection `name`'s position; return how many.
 
-    The projector stays warm in this process between catch-ups (projections.catchup.Warm).
+    The projector stays warm in this process between catch-ups (projections.catchup.Warm);
+    `reads`: the notification batches of a pass of every projection, read once for them all.
     """
     projection = PROJECTIONS[name]
     return run_projection(
@@ -154,6 +163,7 @@ def catch_up(
         stop_after=stop_after,
         until=until,
         keep=_WARM.setdefault(db, {}),
+        reads=reads,
     )
 
 
@@ -168,10 +178,11 @@ def _catch_up_one(
     name: str,
     batch_size: int,
     then: Callable[[str, int], None] | None,
+    reads: PassReads | None = None,
 ) -> tuple[int, Exception | None]:
     """One projection's catch-up: (applied, None), or (0, the error) if it failed."""
     try:
-        count = catch_up(db, portfolio, name, batch_size=batch_size)
+        count = catch_up(db, portfolio, name, batch_size=batch_size, reads=reads)
         if then is not None:
             then(name, count)
         return count, None
@@ -191,8 +202,11 @@ def catch_up_all(
     `then(name, applied)` runs after each projection's catch-up (e.g. to start the delivery
     of new alerts while the next projections catch up). A projection already at the head of
     the log (read first) is skipped without its lock: an empty pass costs two statements, not
-    four per projection.
+    four per projection. The projections at the same position share one read of the log
+    (`PassReads`); the project states' second catch-up, for commits that came during the
+    pass, reads afresh.
     """
+    reads = PassReads(portfolio)
     applied: dict[str, int] = {}
     first_error: Exception | None = None
     head = portfolio.recorder.max_notification_id() or 0
@@ -214,7 +228,7 @@ def catch_up_all(
         if at.get(name, -1) >= head:
             applied.setdefault(name, 0)
             continue
-        count, error = _catch_up_one(db, portfolio, name, batch_size, then)
+        count, error = _catch_up_one(db, portfolio, name, batch_size, then, reads)
         applied[name] = applied.get(name, 0) + count
         first_error = first_error or error
         if name == PROJECTION:

@@ -121,3 +121,58 @@ def test_a_commit_during_a_pass_reaches_the_project_states_before_the_next_proje
     assert seen[names[1]] == head_before  # the command came after the states' first catch-up
     assert seen[names[2]] == head_after  # and was in them before the third projection ran
     assert _live_rows(services.db, pid)[-1][2] == Decimal(2)
+
+
+def test_a_pass_reads_the_log_once_for_the_projections_at_the_same_position(
+    settings: Settings, make_services: Callable[..., Services]
+) -> None:
+    services = make_services(settings, today=lambda: TODAY)
+    db, portfolio = services.db, services.portfolio
+    prov = Provenance(effective_date=date(2024, 1, 15), actor="test")
+    pid = portfolio.register_project(
+        provenance=prov, name="Shared", ministry_code="MJ", cost=Decimal(1)
+    ).id
+    catch_up_all(db, portfolio)
+    reads: list[int] = []
+    select = portfolio.recorder.select_notifications
+
+    def counted(*args: object, **kwargs: object) -> object:
+        reads.append(1)
+        return select(*args, **kwargs)  # type: ignore[arg-type]
+
+    portfolio.recorder.select_notifications = counted  # type: ignore[method-assign]
+    try:
+        for amount in ("2", "3"):
+            _estimate(portfolio, pid, amount)
+        reads.clear()
+        applied = catch_up_all(db, portfolio)
+    finally:
+        del portfolio.recorder.select_notifications
+    assert applied == dict.fromkeys(registry.PROJECTIONS, 2)  # every projection, both events
+    assert len(reads) == 1
+    head = portfolio.recorder.max_notification_id()
+    with db.transaction(write=False) as tx:
+        positions = {r["name"]: int(r["position"]) for r in tx.fetch("SELECT * FROM pr_tracking")}
+    assert all(positions[name] == head for name in registry.PROJECTIONS)
+
+
+def test_a_pass_keeps_a_bounded_number_of_notifications() -> None:
+    from projections.catchup import PassReads
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.reads = 0
+
+        def select_notifications(self, **kwargs: object) -> list[int]:
+            self.reads += 1
+            return list(range(int(kwargs["limit"])))  # type: ignore[call-overload]
+
+    class Owner:
+        recorder = Recorder()
+
+    reads = PassReads(Owner())  # type: ignore[arg-type]
+    big = PassReads.KEPT
+    assert reads.select(0, big) is reads.select(0, big)  # kept: read once
+    reads.select(big, 10)
+    reads.select(big, 10)  # over the bound: read each time
+    assert Owner.recorder.reads == 3
