@@ -26,6 +26,7 @@ from uuid import UUID
 import psycopg
 
 from bench.harness.config import PG_URL
+from bench.harness.cpu import proc_stats
 from bench.harness.db import fresh_schema
 from domain.values import Provenance
 from projections.registry import catch_up_all
@@ -33,7 +34,6 @@ from service.bootstrap import bootstrap
 from service.config import Settings
 
 APP = "bench-worker-cpu-" + uuid.uuid4().hex[:6]
-TCK = os.sysconf("SC_CLK_TCK")
 PROJECTS = 40
 WARMUP = 5
 
@@ -41,21 +41,13 @@ WARMUP = 5
 def backend_cpu() -> float:
     """CPU seconds so far of this process's PostgreSQL backends (by application name)."""
     with psycopg.connect(PG_URL, autocommit=True, application_name="bench-probe") as conn:
-        pids = [
+        pids = {
             r[0]
             for r in conn.execute(
                 "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (APP,)
             )
-        ]
-    total = 0.0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                rest = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(rest[11]) + int(rest[12])) / TCK
-    return total
+        }
+    return sum(cpu for pid, _, _, cpu in proc_stats() if pid in pids)
 
 
 def main(argv: list[str]) -> None:

@@ -16,7 +16,7 @@ from bench.harness.config import log
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def _proc_stats() -> Iterator[tuple[int, str, int, float]]:
+def proc_stats() -> Iterator[tuple[int, str, int, float]]:
     """(pid, comm, process group, CPU seconds) of every live process."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -43,7 +43,7 @@ def cpu_snapshot(groups: dict[str, int]) -> dict[str, float]:
     """
     out = dict.fromkeys([*groups, PG, "redis", "bench process"], 0.0)
     by_group = {pgid: name for name, pgid in groups.items()}
-    for pid, comm, pgid, seconds in _proc_stats():
+    for pid, comm, pgid, seconds in proc_stats():
         if pgid in by_group:
             out[by_group[pgid]] += seconds
         elif comm == "postgres":
@@ -79,7 +79,7 @@ def settle(
 
 def cpu_by_process(pgid: int) -> dict[int, float]:
     """CPU seconds so far of each live process of a process group."""
-    return {pid: seconds for pid, _, group, seconds in _proc_stats() if group == pgid}
+    return {pid: seconds for pid, _, group, seconds in proc_stats() if group == pgid}
 
 
 def cpu_report(
