@@ -173,11 +173,9 @@ def main(argv: list[str]) -> None:
         per_cmd = ns / 1000 / commands
         totals[side][0] += trips / commands
         totals[side][1] += per_cmd
-        print(
-            f"{side:7} {trips / commands:9.3f} {ns / 1000 / trips:8.1f} {per_cmd:8.1f}  {label}"
-        )
-    for side, (trips, us) in totals.items():
-        print(f"{side:7} {trips:9.3f} {'':8} {us:8.1f}  TOTAL")
+        print(f"{side:7} {trips / commands:9.3f} {ns / 1000 / trips:8.1f} {per_cmd:8.1f}  {label}")
+    for side, (side_trips, us) in totals.items():
+        print(f"{side:7} {side_trips:9.3f} {'':8} {us:8.1f}  TOTAL")
     used = sum(all_after[p] - all_before.get(p, 0) for p in all_after) / 1000
     traced = sum(us for _, us in totals.values()) * commands
     print(

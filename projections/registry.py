@@ -179,10 +179,10 @@ def _head_statement(recorder: PostgresRecorder, with_positions: bool) -> str:
     text = _HEAD_TEXT.get(key)
     if text is None:
         events = sql.Identifier(recorder.datastore.schema, recorder.events_table_name)
-        tracking = " UNION ALL SELECT name, position FROM pr_tracking" if with_positions else ""
-        statement = sql.SQL(
-            "SELECT NULL AS name, max(notification_id) AS position FROM {}" + tracking
-        ).format(events)
+        head = sql.SQL("SELECT NULL AS name, max(notification_id) AS position FROM {}")
+        statement: sql.Composable = head.format(events)
+        if with_positions:
+            statement += sql.SQL(" UNION ALL SELECT name, position FROM pr_tracking")
         text = _HEAD_TEXT.setdefault(key, statement.as_string())
     return text
 
