@@ -98,9 +98,16 @@ def utc_today() -> date:
     return datetime.now(UTC).date()
 
 
-# Inside a cache-first command: the ids of the aggregates it took from the cache as they
-# were, without reading the store for events recorded since (by another process).
-_cache_first: ContextVar[list[UUID] | None] = ContextVar("cache_first", default=None)
+@dataclass
+class _CacheFirst:
+    """Inside a cache-first command: whether loads take the cached aggregate as it is
+    (else from the store, the ordinary way), and the ids of those so taken."""
+
+    trust: bool
+    taken: list[UUID] = field(default_factory=list)
+
+
+_cache_first: ContextVar[_CacheFirst | None] = ContextVar("cache_first", default=None)
 C = TypeVar("C", bound=Callable[..., CommandResult])
 
 
@@ -125,18 +132,22 @@ def cache_first(command: C) -> C:
     def run(self: Portfolio, *args: Any, **kwargs: Any) -> CommandResult:
         if _cache_first.get() is not None or self.repository.cache is None:
             return command(self, *args, **kwargs)
-        taken: list[UUID] = []
-        token = _cache_first.set(taken)
+        first = _CacheFirst(trust=True)
+        token = _cache_first.set(first)
         try:
             return command(self, *args, **kwargs)
         except PersistenceError:
             raise  # the database failed, not the state: never decided twice
         except Exception:
-            if not taken:
+            if not first.taken:
                 raise  # read from the store already: this is the answer
         finally:
             _cache_first.reset(token)
-        return command(self, *args, **kwargs)
+        token = _cache_first.set(_CacheFirst(trust=False))  # its save is cached too
+        try:
+            return command(self, *args, **kwargs)
+        finally:
+            _cache_first.reset(token)
 
     return run  # type: ignore[return-value]
 
@@ -733,12 +744,12 @@ class Portfolio(Application[UUID]):
         return project
 
     def _get(self, aggregate_id: UUID, kind: type[A], not_found: type[Exception]) -> A:
-        taken = _cache_first.get()
+        mode = _cache_first.get()
         aggregate: Aggregate | None = None
-        if taken is not None:
+        if mode is not None and mode.trust:
             aggregate = self._cached_copy(aggregate_id)
             if aggregate is not None:
-                taken.append(aggregate_id)
+                mode.taken.append(aggregate_id)
         if aggregate is None:
             try:
                 aggregate = self.repository.get(aggregate_id, projector_func=mutate_all)

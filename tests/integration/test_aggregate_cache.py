@@ -145,6 +145,8 @@ def test_a_command_decided_on_a_stale_cache_is_decided_again_on_the_store(
     assert _estimate(a, pid, 1) == 3  # a records version 3: b's cache is now stale
     # b's stale cache: the save of version 3 is refused by the store, decided again
     assert _estimate(b, pid, 2) == 4
+    assert b.repository.cache is not None
+    assert b.repository.cache.get(pid).version == 4  # the save decided again, cached too
     assert b.get_project(pid).current_cost == Decimal("1002.00")
     # If-Match with the version b last saw, while b's cache is stale: still right
     assert _estimate(a, pid, 3) == 5
