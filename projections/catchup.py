@@ -148,24 +148,6 @@ class PassReads:
         return found
 
 
-# A batch's compare-and-set of its tracking position, the first statement of its transaction.
-_ADVANCE = "UPDATE pr_tracking SET position = %s, updated_at = %s WHERE name = %s AND position = %s"
-# On PostgreSQL the same statement also makes the batch's commit asynchronous
-# (`synchronous_commit = off` for this transaction only, in the same round trip): the commit
-# returns before its WAL is flushed, which the WAL writer does within 200 ms, many commits
-# to one fsync. A read model may lose that tail only if PostgreSQL itself crashes (a
-# worker's crash loses nothing), and never in part: the rows and the tracking position are
-# in one transaction, so the next catch-up applies the lost batches again, exactly once.
-# Whatever acts on a projected row outside the database (an alert's delivery, a digest)
-# first commits a claim synchronously, which flushes the WAL up to it, batches included.
-# The events themselves, and every other write, keep synchronous commits.
-_ADVANCE_PG = (
-    "UPDATE pr_tracking SET position = %s, updated_at = %s"
-    " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
-    " WHERE name = %s AND position = %s"
-)
-
-
 class Projector(Protocol):
     """Folds one batch of notifications into its tables, inside the batch's transaction."""
 
@@ -222,7 +204,8 @@ def run_projection(
             try:
                 with db.transaction() as tx:
                     moved = tx.execute(
-                        _ADVANCE_PG if db.dialect == "postgres" else _ADVANCE,
+                        "UPDATE pr_tracking SET position = %s, updated_at = %s "
+                        "WHERE name = %s AND position = %s",
                         (end, now, name, start),
                     )
                     if moved != 1:
