@@ -17,6 +17,8 @@ from typing import Any
 from uuid import UUID
 from weakref import WeakKeyDictionary
 
+from psycopg import sql
+
 from domain.application import Portfolio
 from domain.values import canonical_ministry
 from projections import alerts, editions, hashchain, programmes
@@ -167,6 +169,49 @@ def catch_up(
     )
 
 
+_HEAD_TEXT: dict[tuple[str, str, bool], str] = {}
+
+
+def _head_statement(recorder: PostgresRecorder, with_positions: bool) -> str:
+    """The log's head (a row named NULL), and with `with_positions` every tracking
+    position too, in one statement: rendered to text once per (schema, table)."""
+    key = (recorder.datastore.schema, recorder.events_table_name, with_positions)
+    text = _HEAD_TEXT.get(key)
+    if text is None:
+        events = sql.Identifier(recorder.datastore.schema, recorder.events_table_name)
+        head = sql.SQL("SELECT NULL AS name, max(notification_id) AS position FROM {}")
+        statement: sql.Composable = head.format(events)
+        if with_positions:
+            statement += sql.SQL(" UNION ALL SELECT name, position FROM pr_tracking")
+        text = _HEAD_TEXT.setdefault(key, statement.as_string())
+    return text
+
+
+def _head_and_positions(db: Database, portfolio: Portfolio) -> tuple[int, dict[str, int]]:
+    """The head of the log and every projection's tracking position: on PostgreSQL one
+    statement on the process's long-lived connection (it was two round trips a pass)."""
+    recorder = portfolio.recorder
+    if db.dialect != "postgres" or not isinstance(recorder, PostgresRecorder):
+        return recorder.max_notification_id() or 0, tracking_positions(db)
+    head, at = 0, {}
+    for row in db.quick_all(_head_statement(recorder, True)):
+        if row["name"] is None:
+            head = int(row["position"] or 0)
+        else:
+            at[str(row["name"])] = int(row["position"])
+    return head, at
+
+
+def _head(db: Database, portfolio: Portfolio) -> int:
+    """The head of the log: on PostgreSQL on the long-lived connection (its statement
+    prepared there after a few passes), not a pooled checkout."""
+    recorder = portfolio.recorder
+    if db.dialect != "postgres" or not isinstance(recorder, PostgresRecorder):
+        return recorder.max_notification_id() or 0
+    row = db.quick(_head_statement(recorder, False))
+    return 0 if row is None else int(row["position"] or 0)
+
+
 # In a pass of all the projections, the project states catch up again before the next
 # projection when this long has passed since they last did and new commits have come.
 STATES_FIRST_AFTER_S = 0.005
@@ -209,8 +254,7 @@ def catch_up_all(
     reads = PassReads(portfolio)
     applied: dict[str, int] = {}
     first_error: Exception | None = None
-    head = portfolio.recorder.max_notification_id() or 0
-    at = tracking_positions(db)
+    head, at = _head_and_positions(db, portfolio)
     states_done = time.monotonic()
     for name in PROJECTIONS:
         if name != PROJECTION and time.monotonic() - states_done > STATES_FIRST_AFTER_S:
@@ -218,7 +262,7 @@ def catch_up_all(
             # project states (what read-your-writes waits for) catch them up first, rather
             # than after the rest of the pass.
             states_done = time.monotonic()
-            latest = portfolio.recorder.max_notification_id() or 0
+            latest = _head(db, portfolio)
             if latest > head:
                 head = latest
                 name_done = _catch_up_one(db, portfolio, PROJECTION, batch_size, then)

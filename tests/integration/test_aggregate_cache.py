@@ -13,7 +13,7 @@ from uuid import UUID
 import pytest
 
 from domain.application import SNAPSHOT_INTERVAL, Portfolio, Provenance
-from domain.errors import VersionConflict
+from domain.errors import ProjectIsClosed, VersionConflict
 from domain.subscription import Rule
 from projections import chain_verify
 from projections.registry import catch_up_all
@@ -131,3 +131,51 @@ def test_a_snapshot_that_cannot_be_stored_never_fails_the_command(
     for n in range(SNAPSHOT_INTERVAL + 1):
         _estimate(portfolio, pid, n)
     assert portfolio.get_project(pid).version == SNAPSHOT_INTERVAL + 2
+
+
+def test_a_command_decided_on_a_stale_cache_is_decided_again_on_the_store(
+    settings: Settings, make_services: Callable[..., Services]
+) -> None:
+    """Commands take the cached aggregate without reading the store (`cache_first`): every
+    answer is still the one the latest state gives, whichever process recorded it."""
+    a = make_services(settings, today=lambda: TODAY).portfolio
+    b = make_services(settings, today=lambda: TODAY).portfolio
+    pid = _register(a)
+    assert _estimate(b, pid, 0) == 2  # b caches the project at version 2
+    assert _estimate(a, pid, 1) == 3  # a records version 3: b's cache is now stale
+    # b's stale cache: the save of version 3 is refused by the store, decided again
+    assert _estimate(b, pid, 2) == 4
+    assert b.repository.cache is not None
+    assert b.repository.cache.get(pid).version == 4  # the save decided again, cached too
+    assert b.get_project(pid).current_cost == Decimal("1002.00")
+    # If-Match with the version b last saw, while b's cache is stale: still right
+    assert _estimate(a, pid, 3) == 5
+    assert _estimate(b, pid, 4, expected=5) == 6
+    with pytest.raises(VersionConflict):
+        _estimate(b, pid, 5, expected=5)
+    # a refusal the stale cache would give (b saw it open; a closed it) ...
+    a.close_project(pid, "completed", provenance=PROV)
+    with pytest.raises(ProjectIsClosed):
+        _estimate(b, pid, 6)
+    # ... and a command the stale cache would refuse (b saw it closed; a reopened it)
+    assert b.get_project(pid).closed
+    reopen = replace(PROV, narrative="reopened for the audit")
+    a.reopen_project(pid, provenance=reopen)
+    assert _estimate(b, pid, 7) == 9
+    assert a.get_project(pid).current_cost == b.get_project(pid).current_cost
+    assert _state(a.get_project(pid)) == _state(b.get_project(pid))
+
+
+def test_a_cache_first_save_leaves_the_saved_state_in_the_cache(
+    settings: Settings, make_services: Callable[..., Services]
+) -> None:
+    portfolio = make_services(settings, today=lambda: TODAY).portfolio
+    pid = _register(portfolio)
+    for n in range(3):
+        _estimate(portfolio, pid, n)
+    cache = portfolio.repository.cache
+    assert cache is not None
+    cached = cache.get(pid)
+    assert cached.version == 4 and cached.current_cost == Decimal("1002.00")
+    fresh = portfolio.repository.get(pid, version=4)  # rebuilt from the store
+    assert _state(cached) == _state(fresh)
