@@ -37,8 +37,7 @@ _DDL = (
     " PRIMARY KEY (subject, subscription_id)){state_storage}",
     # a subscription's conditions (a rule changed, a subscription deleted, the counts of
     # the API): new rows come at the end of each subscription's entries (heap order)
-    "CREATE INDEX IF NOT EXISTS pr_alert_state_by_subscription ON pr_alert_state"
-    " (subscription_id)",
+    "CREATE INDEX IF NOT EXISTS pr_alert_state_by_subscription ON pr_alert_state (subscription_id)",
     # An alert and its delivery's state: one row (the delivery outbox is pr_alerts itself).
     "CREATE TABLE IF NOT EXISTS pr_alerts (id {uuid} PRIMARY KEY, subscription_id text NOT NULL,"
     " subject text NOT NULL, kind text NOT NULL, metric text NOT NULL, value_before text,"

@@ -206,9 +206,7 @@ def test_conditions_keyed_by_subscription_first_keep_their_rows_and_take_writes(
         for ddl in SUBSCRIPTION_FIRST_DDL:
             tx.execute(sql.SQL(ddl).format(**types))
         for sid, subject in (("s1", "p1"), ("s1", "p2"), ("s2", "p1")):
-            tx.execute(
-                "INSERT INTO pr_alert_state VALUES (%s, %s, %s, '9')", (sid, subject, True)
-            )
+            tx.execute("INSERT INTO pr_alert_state VALUES (%s, %s, %s, '9')", (sid, subject, True))
     with db.transaction() as tx:
         alert_schema.setup(tx)
         alert_schema.setup(tx)  # idempotent
