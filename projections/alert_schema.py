@@ -29,11 +29,15 @@ _DDL = (
     " digest {bool} NOT NULL DEFAULT FALSE)",
     "CREATE TABLE IF NOT EXISTS pr_alert_projects (project_id text PRIMARY KEY,"
     " facts text NOT NULL)",
+    # Keyed by subject first: a batch reads the conditions of its subjects only, and a
+    # project's conditions (one per subscription that follows it) are inserted side by side
+    # in the key, not at one random leaf per subscription.
     "CREATE TABLE IF NOT EXISTS pr_alert_state (subscription_id text NOT NULL,"
     " subject text NOT NULL, active {bool} NOT NULL, value text,"
-    " PRIMARY KEY (subscription_id, subject)){state_storage}",
-    # a batch reads the conditions of its subjects only
-    "CREATE INDEX IF NOT EXISTS pr_alert_state_by_subject ON pr_alert_state (subject)",
+    " PRIMARY KEY (subject, subscription_id)){state_storage}",
+    # a subscription's conditions (a rule changed, a subscription deleted, the counts of
+    # the API): new rows come at the end of each subscription's entries (heap order)
+    "CREATE INDEX IF NOT EXISTS pr_alert_state_by_subscription ON pr_alert_state (subscription_id)",
     # An alert and its delivery's state: one row (the delivery outbox is pr_alerts itself).
     "CREATE TABLE IF NOT EXISTS pr_alerts (id {uuid} PRIMARY KEY, subscription_id text NOT NULL,"
     " subject text NOT NULL, kind text NOT NULL, metric text NOT NULL, value_before text,"
@@ -82,6 +86,7 @@ def setup(tx: Tx) -> None:
             tx.execute("ALTER TABLE pr_alert_state SET (fillfactor = 70)")
     if tx.dialect == "postgres":
         _ids_as_uuid(tx)
+        _state_by_subject_first(tx)
     if not _has_column(tx, "pr_alert_subscriptions", "digest"):  # tables of an older version
         tx.execute(
             sql.SQL(
@@ -117,6 +122,23 @@ def _ids_as_uuid(tx: Tx) -> None:
                     sql.Identifier(table), sql.Identifier(column), sql.Identifier(column)
                 )
             )
+
+
+def _state_by_subject_first(tx: Tx) -> None:
+    """Key an older version's `pr_alert_state` (subscription, subject) by subject first,
+    which makes its index on the subject alone redundant (PostgreSQL; an older SQLite store
+    keeps its key and that index: the same rows, read the same way)."""
+    first = tx.scalar(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+        " AND a.attnum = i.indkey[0] WHERE i.indrelid = 'pr_alert_state'::regclass"
+        " AND i.indisprimary"
+    )
+    if first == "subscription_id":
+        tx.execute(
+            "ALTER TABLE pr_alert_state DROP CONSTRAINT pr_alert_state_pkey,"
+            " ADD CONSTRAINT pr_alert_state_pkey PRIMARY KEY (subject, subscription_id)"
+        )
+        tx.execute("DROP INDEX IF EXISTS pr_alert_state_by_subject")
 
 
 def _has_table(tx: Tx, table: str) -> bool:

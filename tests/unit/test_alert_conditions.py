@@ -143,16 +143,35 @@ def test_a_portfolio_rule_is_checked_only_when_the_portfolio_value_moves() -> No
     )
 
 
-def test_an_alert_id_is_the_uuid5_of_its_subscription_subject_and_cause() -> None:
+def test_an_alert_id_is_a_uuid8_of_its_cause_position_then_a_hash_of_the_rest() -> None:
+    import hashlib
     import uuid
 
     from projections.alert_conditions import ALERT_NS, alert_id
 
-    for sid, subject, position in [
+    cases = [
         ("s1", "portfolio", 1),
         (str(uuid.uuid4()), str(uuid.uuid4()), 1_234_567),
         ("é", "programme:x", 0),
+        ("s1", "portfolio", (1 << 48) - 1),
         *((str(uuid.uuid4()), str(uuid.uuid4()), n * 7919) for n in range(500)),
-    ]:
-        expected = str(uuid.uuid5(ALERT_NS, f"{sid}:{subject}:{position}"))
-        assert alert_id(sid, subject, position) == expected
+    ]
+    for sid, subject, position in cases:
+        digest = hashlib.sha1(ALERT_NS.bytes + f"{sid}:{subject}:{position}".encode()).digest()
+        bits = int.from_bytes(digest, "big")  # 160 bits: 12 of them, 2 dropped, 62 more
+        expected = uuid.UUID(
+            int=position << 80
+            | 0x8 << 76
+            | (bits >> 148) << 64
+            | 0b10 << 62
+            | (bits >> 84) & ((1 << 62) - 1)
+        )
+        got = alert_id(sid, subject, position)
+        assert got == str(expected)
+        assert (expected.version, expected.variant) == (8, uuid.RFC_4122)
+        assert alert_id(sid, subject, position) == got  # deterministic
+    # ordered by the position, as uuid (PostgreSQL) and as text (SQLite)
+    ids = [alert_id(sid, subject, position) for sid, subject, position in cases]
+    assert sorted(ids) == sorted(ids, key=uuid.UUID)
+    assert [uuid.UUID(i).int >> 80 for i in sorted(ids)] == sorted(c[2] for c in cases)
+    assert len(set(ids)) == len(ids)

@@ -161,3 +161,70 @@ def test_text_alert_ids_become_uuid_and_read_deliver_and_redeliver_as_before(
     assert alert is not None and sub is not None and alert["id"] == RETRY
     assert outbox.redeliver(db, SENT, later)
     assert [c[0] for c in outbox.claim_due(db, later, 10, timedelta(minutes=2))] == [SENT]
+
+
+# The previous version's condition table: keyed by (subscription, subject), with an index on
+# the subject alone.
+SUBSCRIPTION_FIRST_DDL = (
+    "CREATE TABLE pr_alert_state (subscription_id text NOT NULL, subject text NOT NULL,"
+    " active {bool} NOT NULL, value text, PRIMARY KEY (subscription_id, subject))",
+    "CREATE INDEX pr_alert_state_by_subject ON pr_alert_state (subject)",
+)
+
+
+def _indexes(db: Database, table: str) -> dict[str, list[str]]:
+    """Each index of `table` (the primary key as "pkey") -> its columns in order."""
+    with db.transaction(write=False) as tx:
+        if db.dialect == "sqlite":
+            found = {}
+            for r in tx.fetch(sql.SQL("PRAGMA index_list({})").format(sql.Identifier(table))):
+                info = sql.SQL("PRAGMA index_info({})").format(sql.Identifier(r["name"]))
+                columns = [str(c["name"]) for c in sorted(tx.fetch(info), key=lambda c: c["seqno"])]
+                found["pkey" if r["origin"] == "pk" else str(r["name"])] = columns
+            return found
+        rows = tx.fetch(
+            "SELECT c.relname AS name, i.indisprimary AS pk, a.attname AS col"
+            " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k (attnum, n) ON true"
+            " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+            " WHERE i.indrelid = to_regclass(%s) ORDER BY c.relname, k.n",
+            (table,),
+        )
+        out: dict[str, list[str]] = {}
+        for r in rows:
+            out.setdefault("pkey" if r["pk"] else str(r["name"]), []).append(str(r["col"]))
+        return out
+
+
+def test_conditions_keyed_by_subscription_first_keep_their_rows_and_take_writes(
+    db: Database,
+) -> None:
+    from projections import alert_store
+
+    types = {"bool": sql.SQL("boolean" if db.dialect == "postgres" else "integer")}
+    with db.transaction() as tx:
+        for ddl in SUBSCRIPTION_FIRST_DDL:
+            tx.execute(sql.SQL(ddl).format(**types))
+        for sid, subject in (("s1", "p1"), ("s1", "p2"), ("s2", "p1")):
+            tx.execute("INSERT INTO pr_alert_state VALUES (%s, %s, %s, '9')", (sid, subject, True))
+    with db.transaction() as tx:
+        alert_schema.setup(tx)
+        alert_schema.setup(tx)  # idempotent
+    indexes = _indexes(db, "pr_alert_state")
+    assert indexes["pr_alert_state_by_subscription"] == ["subscription_id"]
+    if db.dialect == "postgres":  # keyed by subject first; the subject's own index dropped
+        assert indexes["pkey"] == ["subject", "subscription_id"]
+        assert "pr_alert_state_by_subject" not in indexes
+    else:  # an older SQLite store keeps its key and that index
+        assert indexes["pkey"] == ["subscription_id", "subject"]
+    with db.transaction() as tx:
+        alert_store.record_rows(tx, [], [("s1", "p1", False, "1"), ("s3", "p1", True, "5")])
+    with db.transaction(write=False) as tx:
+        of_p1 = alert_store.conditions_of_subjects(tx, ["p1"])
+        of_s1 = alert_store.conditions_of_subscription(tx, "s1")
+    assert {k: (c.active, c.value) for k, c in of_p1.items()} == {
+        ("s1", "p1"): (False, "1"),
+        ("s2", "p1"): (True, "9"),
+        ("s3", "p1"): (True, "5"),
+    }
+    assert sorted(of_s1) == [("s1", "p1"), ("s1", "p2")]
