@@ -25,7 +25,7 @@ from projections.alert_conditions import (
     ConditionRow,
 )
 from projections.alert_values import Facts
-from projections.db import Tx
+from projections.db import CopyStream, Tx
 
 Key = tuple[str, str]  # (subscription id, subject)
 ConditionValues = tuple[str, str, bool, str | None]  # a ConditionRow's values, in its order
@@ -302,6 +302,51 @@ def record_rows(
         tx.copy_text(sql.Identifier("pr_alerts"), _WRITTEN, alert_lines)
     if changed:
         _save_conditions(tx, changed, fresh)
+
+
+class AlertStream:
+    """A large batch's alerts sent to `pr_alerts` while the batch is still being evaluated
+    (PostgreSQL): one COPY kept open on the batch's connection, fed a piece at a time, so
+    that the server inserts the alerts (heap, keys, WAL) on its own core while this process
+    evaluates the next events, instead of after them. Their figures are kept and COPYed at
+    the end (`finish`), then `record_rows` writes the rest as before, all in the batch's
+    transaction. A statement of the batch's own between two pieces `pause`s the COPY first
+    (the next piece opens another)."""
+
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+        self.open: CopyStream | None = None
+        self.figure_lines: list[str] = []
+        self.sent = 0
+
+    def send(self, alerts: Sequence[AlertValues]) -> None:
+        """COPY these alerts (whole events' alerts: a figures row per cause and subject)."""
+        if not alerts:
+            return
+        alert_lines, figure_lines = _copy_lines(alerts)
+        self.figure_lines.extend(figure_lines)
+        if self.open is None:
+            self.open = self.tx.copy_text_stream(sql.Identifier("pr_alerts"), _WRITTEN)
+        self.open.write(alert_lines)
+        self.sent += len(alerts)
+
+    def pause(self) -> None:
+        """End the open COPY, if any: the connection is free for another statement."""
+        if self.open is not None:
+            stream, self.open = self.open, None
+            stream.close()
+
+    def finish(self) -> None:
+        """End the COPY and write the figures of every alert sent."""
+        self.pause()
+        self.tx.copy_text(sql.Identifier("pr_alert_figures"), FIGURE_COLUMNS, self.figure_lines)
+        self.figure_lines = []
+
+    def abort(self, error: BaseException) -> None:
+        """Fail the open COPY (the batch's transaction is rolled back)."""
+        if self.open is not None:
+            stream, self.open = self.open, None
+            stream.close(error)
 
 
 def _save_conditions(

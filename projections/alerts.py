@@ -66,6 +66,12 @@ class Latest:
     last: date
 
 
+# A batch of at least this many events sends its alerts to PostgreSQL while it evaluates,
+# a piece of at least STREAM_CHUNK alerts at a time (smaller ones: one write at the end).
+STREAM_MIN_EVENTS = 200
+STREAM_CHUNK = 1_000
+
+
 class AlertsProjector:
     """Keeps the rules, each project's state and facts warm; records alerts on flips."""
 
@@ -83,6 +89,7 @@ class AlertsProjector:
         self.stable = stable  # a ministry code -> its stable code (the reference)
         self.reference = reference  # the reference as recorded now: (stable, codes)
         self.position: int | None = None  # the last position applied; None: not warm
+        self.stream: alert_store.AlertStream | None = None  # a batch's alerts being sent
         self.reset()
 
     def use_reference(self, stable: Callable[[str], str], codes: object) -> None:
@@ -145,15 +152,35 @@ class AlertsProjector:
             if wanted:
                 found = self.load_streams({UUID(pid): lte for pid, lte in wanted.items()})
                 self.prefetched = {str(oid): (wanted[str(oid)], got) for oid, got in found.items()}
-        for n, event in zip(batch, events, strict=True):
-            match event:
-                case Subscription.Created() | Subscription.Event():
-                    self._subscription(tx, n, event)
-                case Project.Registered() | Project.Event():
-                    self._project(n, event)
-                case FundingProgramme.Created() | FundingProgramme.Event():
-                    self._programme(tx, n, event)
-        self._settle()
+        # A large batch sends its alerts while it evaluates (`AlertStream`).
+        stream = self.stream = (
+            alert_store.AlertStream(tx)
+            if tx.dialect == "postgres" and len(batch) >= STREAM_MIN_EVENTS
+            else None
+        )
+        try:
+            for n, event in zip(batch, events, strict=True):
+                match event:
+                    case Subscription.Created() | Subscription.Event():
+                        self._pause()
+                        self._subscription(tx, n, event)
+                    case Project.Registered() | Project.Event():
+                        self._project(n, event)
+                    case FundingProgramme.Created() | FundingProgramme.Event():
+                        self._pause()
+                        self._programme(tx, n, event)
+                if stream is not None and len(self.new_alerts) >= STREAM_CHUNK:
+                    stream.send(self.new_alerts)  # whole events' alerts
+                    self.new_alerts = []
+            self._settle()
+            if stream is not None:
+                stream.finish()
+        except BaseException as error:
+            if stream is not None:
+                stream.abort(error)
+            raise
+        finally:
+            self.stream = None
         # The batch's facts, alerts (pending delivery), figures and changed condition states,
         # written in the batch's transaction (with the tracking position): exactly once.
         alert_store.save_all_facts(tx, self.changed_facts)
@@ -321,10 +348,16 @@ class AlertsProjector:
         sid, subject = key
         if subject in self.read_subjects or sid in self.read_subscriptions:
             return None
+        self._pause()
         for found, row in alert_store.conditions_of_subscription(self.tx, sid).items():
             self.states.setdefault(found, (row.active, row.value))
         self.read_subscriptions.add(sid)
         return self.states.get(key)
+
+    def _pause(self) -> None:
+        """Free the batch's connection for a statement (ends a streaming COPY, if open)."""
+        if self.stream is not None:
+            self.stream.pause()
 
     def _programme(self, tx: Tx, n: Notification, event: Any) -> None:
         pid = str(n.originator_id)

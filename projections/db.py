@@ -175,6 +175,16 @@ class Tx:
         with self._conn.cursor() as cur, cur.copy(stmt) as copy:
             copy.write("\n".join(lines) + "\n")
 
+    def copy_text_stream(self, table: sql.Identifier, columns: Sequence[str]) -> CopyStream:
+        """PostgreSQL only: a COPY of text lines kept open while the caller writes them in
+        pieces (the server inserts each piece as it arrives); the connection takes no other
+        statement until the stream is closed."""
+        if self.dialect != "postgres":
+            raise NotImplementedError("copy_text_stream is PostgreSQL's COPY")
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(table, cols)
+        return CopyStream(self._conn.cursor(), stmt)
+
     def fetch(self, query: Query, params: Sequence[Any] = ()) -> list[Row]:
         """Run a query, return its rows as dicts."""
         cur = self._conn.execute(self._text(query), self._params(params))
@@ -466,3 +476,28 @@ def as_money(value: Any) -> Decimal | None:
 def ident(*names: str) -> sql.Identifier:
     """An SQL identifier, quoted by psycopg (also valid for SQLite)."""
     return sql.Identifier(*names)
+
+
+class CopyStream:
+    """An open `COPY ... FROM STDIN` (text format) on a transaction's connection."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any], statement: sql.Composed) -> None:
+        self._cursor = cursor
+        self._context = cursor.copy(statement)
+        self._copy = self._context.__enter__()
+
+    def write(self, lines: Sequence[str]) -> None:
+        """Send lines (COPY text format, one row each)."""
+        if lines:
+            self._copy.write("\n".join(lines) + "\n")
+
+    def close(self, error: BaseException | None = None) -> None:
+        """End the COPY: its rows are in the table (or, given `error`, the COPY fails and
+        the transaction with it)."""
+        try:
+            if error is None:
+                self._context.__exit__(None, None, None)
+            else:
+                self._context.__exit__(type(error), error, error.__traceback__)
+        finally:
+            self._cursor.close()

@@ -299,14 +299,41 @@ def _normalised(db: Database, names: dict[str, str]) -> tuple[list[tuple[Any, ..
     )
 
 
-@pytest.mark.parametrize("small", [alert_store.SMALL, 0])
+@pytest.mark.parametrize(
+    ("small", "stream"),
+    [(alert_store.SMALL, None), (0, None), (alert_store.SMALL, (1, 1)), (0, (2, 3))],
+)
 def test_postgres_records_the_same_alerts_as_sqlite(
-    pg_url: str, pg_schema: str, small: int, monkeypatch: pytest.MonkeyPatch
+    pg_url: str,
+    pg_schema: str,
+    small: int,
+    stream: tuple[int, int] | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The PostgreSQL writer (one statement over arrays for a few alerts; with `small` 0,
-    always COPY text rows) stores exactly what the SQLite one does, a project name with a
-    tab, a newline and backslashes included."""
+    always COPY text rows; with `stream` (least events, chunk), the alerts COPYed while the
+    batch is evaluated, paused for the subscriptions' statements) stores exactly what the
+    SQLite one does, a project name with a tab, a newline and backslashes included."""
     monkeypatch.setattr(alert_store, "SMALL", small)
+    if stream is not None:
+        monkeypatch.setattr(alerts, "STREAM_MIN_EVENTS", stream[0])
+        monkeypatch.setattr(alerts, "STREAM_CHUNK", stream[1])
+    else:
+        monkeypatch.setattr(alerts, "STREAM_MIN_EVENTS", 10**9)
+    sent: list[int] = []  # the alerts of each piece streamed, on PostgreSQL
+    paused: list[bool] = []  # whether each pause ended an open COPY
+    send, pause = alert_store.AlertStream.send, alert_store.AlertStream.pause
+
+    def counted_send(self: alert_store.AlertStream, values: Any) -> None:
+        sent.append(len(values))
+        send(self, values)
+
+    def counted_pause(self: alert_store.AlertStream) -> None:
+        paused.append(self.open is not None)
+        pause(self)
+
+    monkeypatch.setattr(alert_store.AlertStream, "send", counted_send)
+    monkeypatch.setattr(alert_store.AlertStream, "pause", counted_pause)
     snapshots = []
     with tempfile.TemporaryDirectory() as tmp:
         for settings_ in (
@@ -339,6 +366,11 @@ def test_postgres_records_the_same_alerts_as_sqlite(
                 services.close()
     sqlite, postgres = snapshots
     assert len(sqlite[0]) > 20  # alerts were raised
+    if stream is not None:  # streamed in pieces, paused for a statement at least once
+        assert sent and sum(sent) <= len(postgres[0])
+        assert any(paused)
+    else:
+        assert not sent
     assert any("\\t" in row[7] for row in sqlite[0])  # the name's tab, in the figures' JSON
     assert postgres == sqlite
 
@@ -403,5 +435,74 @@ def test_several_streams_read_at_once_are_each_stream_up_to_its_version(
         for oid, lte in wanted.items():
             assert found[oid] == list(recorder.select_events(oid, lte=lte))
         assert any(len(events) > 1 for events in found.values())
+    finally:
+        services.close()
+
+
+def test_a_batch_failing_while_its_alerts_stream_records_none_of_them(
+    pg_url: str, pg_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose evaluation fails after some of its alerts were COPYed (the stream)
+    leaves no alert, condition or position behind; caught up again, it records them all,
+    as a batch that never failed does."""
+    monkeypatch.setattr(alerts, "STREAM_MIN_EVENTS", 1)
+    monkeypatch.setattr(alerts, "STREAM_CHUNK", 1)
+    sent: list[int] = []
+    send = alert_store.AlertStream.send
+
+    def counted_send(self: alert_store.AlertStream, values: Any) -> None:
+        sent.append(len(values))
+        send(self, values)
+
+    monkeypatch.setattr(alert_store.AlertStream, "send", counted_send)
+    settings_ = Settings(database_url=pg_url, database_schema=pg_schema, audit_signing_key=PG_KEY)
+    services = bootstrap(settings_, today=lambda: TODAY)
+    services.after_commit = lambda position: None
+    try:
+        portfolio, db = services.portfolio, services.db
+        ids = register_projects(portfolio)
+        programme = portfolio.create_programme(
+            name="FTAP", envelope=Decimal("1e9"), provenance=Provenance(BASE, "t", "t")
+        ).id
+        subs: list[Any] = []
+        for a in _history(3):
+            act(portfolio, ids, programme, subs, a)
+        project = alerts.AlertsProjector._project
+        calls = 0
+
+        def failing(self: alerts.AlertsProjector, n: Any, event: Any) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == 30:
+                raise RuntimeError("the worker fails in the middle of the batch")
+            project(self, n, event)
+
+        monkeypatch.setattr(alerts.AlertsProjector, "_project", failing)
+        with pytest.raises(RuntimeError, match="middle of the batch"):
+            catch_up(db, portfolio, alerts.NAME, batch_size=10_000)
+        assert sum(sent) > 0  # alerts had been sent before the failure
+        with db.transaction(write=False) as tx:
+            assert tx.scalar("SELECT count(*) FROM pr_alerts") == 0
+            assert tx.scalar("SELECT count(*) FROM pr_alert_figures") == 0
+            assert tx.scalar("SELECT count(*) FROM pr_alert_state") == 0
+        monkeypatch.setattr(alerts.AlertsProjector, "_project", project)
+        catch_up(db, portfolio, alerts.NAME, batch_size=10_000)
+        failed_then_caught_up = snapshot(db)
+        # the same history caught up again from nothing, without a failure
+        with db.transaction() as tx:
+            for table in (
+                "pr_alerts",
+                "pr_alert_figures",
+                "pr_alert_state",
+                "pr_alert_projects",
+                "pr_alert_subscriptions",
+            ):
+                tx.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
+            tx.execute("UPDATE pr_tracking SET position = 0 WHERE name = %s", [alerts.NAME])
+        catch_up(db, portfolio, alerts.NAME, batch_size=10_000)
+        assert len(failed_then_caught_up[0]) > 20
+        never_failed = snapshot(db)
+        for kept in (0, 1, 3):  # the alerts, the conditions, the figures
+            assert sorted(never_failed[kept]) == sorted(failed_then_caught_up[kept])
     finally:
         services.close()
