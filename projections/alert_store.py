@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from psycopg import sql
 
 from domain.subscription import Rule, rule_from_payload
@@ -359,8 +360,34 @@ def _save_conditions(
     if known:
         if tx.execute(_UPDATE, _array_literals(known)) != len(known):
             new = [*new, *known]
+            fresh = None  # some of them are not new: upsert them all
+    if fresh is not None and len(new) > SMALL and _copy_fresh(tx, new):
+        return
     if new:
         tx.execute(_UPSERT, _array_literals(new))
+
+
+def _copy_fresh(tx: Tx, new: Sequence[ConditionValues]) -> bool:
+    """COPY conditions known to have no row (the first evaluation of many subjects: a
+    cold catch-up inserts one per subscription and project it covers), cheaper for the
+    server than the upsert's insertion with its conflict check; should one have a row after
+    all, the COPY is undone (a savepoint) and False returned: the caller upserts them."""
+    lines = [
+        f"{copy_text(sid)}\t{copy_text(subject)}\t{'t' if active else 'f'}\t"
+        + (_NULL if value is None else copy_text(value))
+        for sid, subject, active, value in new
+    ]
+    tx.execute("SAVEPOINT fresh_conditions")
+    try:
+        tx.copy_text(sql.Identifier("pr_alert_state"), _CONDITION_COLUMNS, lines)
+    except psycopg.errors.UniqueViolation:
+        tx.execute("ROLLBACK TO SAVEPOINT fresh_conditions")
+        return False
+    tx.execute("RELEASE SAVEPOINT fresh_conditions")
+    return True
+
+
+_CONDITION_COLUMNS = ("subscription_id", "subject", "active", "value")
 
 
 def _array_literals(changed: Sequence[ConditionValues]) -> list[str]:

@@ -376,12 +376,20 @@ def test_postgres_records_the_same_alerts_as_sqlite(
 
 
 @pytest.mark.parametrize("url", ["sqlite", "postgres"])
+@pytest.mark.parametrize("small", [alert_store.SMALL, 0])
 def test_changed_conditions_are_stored_whether_or_not_they_are_said_to_be_fresh(
-    url: str, pg_url: str, pg_schema: str, tmp_path: Path
+    url: str,
+    pg_url: str,
+    pg_schema: str,
+    tmp_path: Path,
+    small: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A changed condition said to have a row is UPDATEd; one that has none after all is
-    upserted; one said fresh that has a row is updated by the upsert: the same table, text
-    that means something in an array literal included."""
+    upserted; one said fresh that has a row is updated by the upsert (with `small` 0 on
+    PostgreSQL, the fresh ones are COPYed first, that COPY undone when one has a row): the
+    same table, text that means something in an array literal or in COPY included."""
+    monkeypatch.setattr(alert_store, "SMALL", small)
     settings_ = (
         Settings(database_url=f"sqlite:///{tmp_path / 'alerts.sqlite3'}")
         if url == "sqlite"
@@ -398,6 +406,11 @@ def test_changed_conditions_are_stored_whether_or_not_they_are_said_to_be_fresh(
             # array syntax in the values: quotes, a backslash, braces, a comma, "NULL"
             ([("s5", 'p "q" \\ {x}, y', True, "NULL"), ("s6", "NULL", False, None)], set()),
             ([("s5", 'p "q" \\ {x}, y', False, '"1,2"'), ("s6", "NULL", True, "")], set()),
+            # said fresh, and fresh: COPY's text escapes (tab, newline, backslash, \\N)
+            (
+                [("s7", "tab\there\nline \\ \\N", True, "v\t1"), ("s8", "p1", False, None)],
+                {("s7", "tab\there\nline \\ \\N"), ("s8", "p1")},
+            ),
         ]
         for changed, fresh in cases:
             with services.db.transaction() as tx:
