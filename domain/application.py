@@ -105,6 +105,7 @@ class _CacheFirst:
 
     trust: bool
     taken: list[UUID] = field(default_factory=list)
+    committed: bool = False  # its events were recorded: whatever follows, never re-decided
 
 
 _cache_first: ContextVar[_CacheFirst | None] = ContextVar("cache_first", default=None)
@@ -139,8 +140,8 @@ def cache_first(command: C) -> C:
         except PersistenceError:
             raise  # the database failed, not the state: never decided twice
         except Exception:
-            if not first.taken:
-                raise  # read from the store already: this is the answer
+            if not first.taken or first.committed:
+                raise  # read from the store already, or recorded: this is the answer
         finally:
             _cache_first.reset(token)
         token = _cache_first.set(_CacheFirst(trust=False))  # its save is cached too
@@ -214,6 +215,9 @@ class Portfolio(Application[UUID]):
             processing_event.aggregates[obj.id] = obj
         processing_event.saved_kwargs.update(kwargs)
         recordings = self._record(processing_event)
+        mode = _cache_first.get()
+        if mode is not None:  # committed: an error after this never decides it again
+            mode.committed = True
         self._take_snapshots(processing_event)
         self._notify(recordings)
         self.notify(processing_event.events)  # the library's deprecated hook, kept

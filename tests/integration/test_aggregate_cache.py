@@ -179,3 +179,26 @@ def test_a_cache_first_save_leaves_the_saved_state_in_the_cache(
     assert cached.version == 4 and cached.current_cost == Decimal("1002.00")
     fresh = portfolio.repository.get(pid, version=4)  # rebuilt from the store
     assert _state(cached) == _state(fresh)
+
+
+def test_a_cache_first_command_whose_events_committed_is_never_decided_again(
+    settings: Settings,
+    make_services: Callable[..., Services],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An error raised after a cache-first command's events were recorded (here by the
+    hook that runs after the commit) is the command's answer: it is not decided a second
+    time, which would record its change twice."""
+    portfolio = make_services(settings, today=lambda: TODAY).portfolio
+    pid = _register(portfolio)
+    _estimate(portfolio, pid, 0)  # cached at version 2
+
+    def failing_notify(recordings: Any) -> None:
+        raise RuntimeError("after the commit")
+
+    monkeypatch.setattr(portfolio, "_notify", failing_notify)
+    with pytest.raises(RuntimeError, match="after the commit"):
+        _estimate(portfolio, pid, 1)
+    monkeypatch.undo()
+    assert portfolio.repository.get(pid).version == 3  # one event recorded, not two
+    assert len(list(portfolio.events.get(pid))) == 3
