@@ -218,9 +218,7 @@ def test_incremental_alerts_equal_the_refolding_reference(
         try:
             portfolio, db = services.portfolio, services.db
             ids = register_projects(portfolio)
-            programme = portfolio.create_programme(
-                name="FTAP", envelope=Decimal("1e9"), provenance=Provenance(BASE, "tester", "t")
-            ).id
+            programme = _programme(portfolio)
             subs: list[Any] = []
             for rule, scope in start:
                 act(portfolio, ids, programme, subs, Subscribe(rule, scope, 0))
@@ -261,6 +259,27 @@ def test_a_warm_projector_notices_another_consumer_moved_the_position() -> None:
             assert raised == [{"subject": str(ids[0]), "kind": "raised", "value_after": "1E+7"}]
         finally:
             services.close()
+
+
+def _programme(portfolio: Portfolio) -> Any:
+    """The funding programme the histories' steps award from."""
+    provenance = Provenance(BASE, "tester", "t")
+    return portfolio.create_programme(
+        name="FTAP", envelope=Decimal("1e9"), provenance=provenance
+    ).id
+
+
+def _count_sends(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every piece of alerts streamed (`AlertStream.send`), as they are sent."""
+    sent: list[int] = []
+    send = alert_store.AlertStream.send
+
+    def counted_send(self: alert_store.AlertStream, values: Any) -> None:
+        sent.append(len(values))
+        send(self, values)
+
+    monkeypatch.setattr(alert_store.AlertStream, "send", counted_send)
+    return sent
 
 
 def _history(seed: int) -> list[Any]:
@@ -320,19 +339,14 @@ def test_postgres_records_the_same_alerts_as_sqlite(
         monkeypatch.setattr(alerts, "STREAM_CHUNK", stream[1])
     else:
         monkeypatch.setattr(alerts, "STREAM_MIN_EVENTS", 10**9)
-    sent: list[int] = []  # the alerts of each piece streamed, on PostgreSQL
+    sent = _count_sends(monkeypatch)  # the alerts of each piece streamed, on PostgreSQL
     paused: list[bool] = []  # whether each pause ended an open COPY
-    send, pause = alert_store.AlertStream.send, alert_store.AlertStream.pause
-
-    def counted_send(self: alert_store.AlertStream, values: Any) -> None:
-        sent.append(len(values))
-        send(self, values)
+    pause = alert_store.AlertStream.pause
 
     def counted_pause(self: alert_store.AlertStream) -> None:
         paused.append(self.open is not None)
         pause(self)
 
-    monkeypatch.setattr(alert_store.AlertStream, "send", counted_send)
     monkeypatch.setattr(alert_store.AlertStream, "pause", counted_pause)
     snapshots = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -350,9 +364,7 @@ def test_postgres_records_the_same_alerts_as_sqlite(
                     {"name": 'Tab\there, new\nline, back\\slash \\N "q"'},
                     provenance=Provenance(BASE, "tester", "test"),
                 )
-                programme = portfolio.create_programme(
-                    name="FTAP", envelope=Decimal("1e9"), provenance=Provenance(BASE, "t", "t")
-                ).id
+                programme = _programme(portfolio)
                 subs: list[Any] = []
                 for a in _history(3):
                     act(portfolio, ids, programme, subs, a)
@@ -434,9 +446,7 @@ def test_several_streams_read_at_once_are_each_stream_up_to_its_version(
     try:
         portfolio = services.portfolio
         ids = register_projects(portfolio)
-        programme = portfolio.create_programme(
-            name="FTAP", envelope=Decimal("1e9"), provenance=Provenance(BASE, "tester", "t")
-        ).id
+        programme = _programme(portfolio)
         rng = random.Random(7)
         for _ in range(12):
             apply_step(portfolio, ids, programme, _step(rng))
@@ -460,23 +470,14 @@ def test_a_batch_failing_while_its_alerts_stream_records_none_of_them(
     as a batch that never failed does."""
     monkeypatch.setattr(alerts, "STREAM_MIN_EVENTS", 1)
     monkeypatch.setattr(alerts, "STREAM_CHUNK", 1)
-    sent: list[int] = []
-    send = alert_store.AlertStream.send
-
-    def counted_send(self: alert_store.AlertStream, values: Any) -> None:
-        sent.append(len(values))
-        send(self, values)
-
-    monkeypatch.setattr(alert_store.AlertStream, "send", counted_send)
+    sent = _count_sends(monkeypatch)
     settings_ = Settings(database_url=pg_url, database_schema=pg_schema, audit_signing_key=PG_KEY)
     services = bootstrap(settings_, today=lambda: TODAY)
     services.after_commit = lambda position: None
     try:
         portfolio, db = services.portfolio, services.db
         ids = register_projects(portfolio)
-        programme = portfolio.create_programme(
-            name="FTAP", envelope=Decimal("1e9"), provenance=Provenance(BASE, "t", "t")
-        ).id
+        programme = _programme(portfolio)
         subs: list[Any] = []
         for a in _history(3):
             act(portfolio, ids, programme, subs, a)
