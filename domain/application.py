@@ -126,8 +126,9 @@ def cache_first(command: C) -> C:
     cache another process has since moved past: the command is then decided again, the
     ordinary way, and that answer is the one given; but a command whose events were
     recorded is never decided again, whatever is raised after the commit. A command that
-    commits nothing is never answered from the cache. The aggregate saved replaces the cached one (the library
-    leaves the cache as it was when it fast-forwards), unless the cache holds a later one.
+    commits nothing is never answered from the cache. The aggregate saved replaces the
+    cached one (the library leaves the cache as it was when it fast-forwards), unless the
+    cache holds a later one.
     """
 
     @functools.wraps(command)
